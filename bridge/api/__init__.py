@@ -1,0 +1,1 @@
+"""The XUI-compatible admin API."""

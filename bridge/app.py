@@ -1,0 +1,66 @@
+"""create_app(config): the one place that wires bridge together.
+
+Start-up and shutdown order is the order of ``cleanup_ctx`` entries: metrics, then the
+database pool, then each job's own resources (added by its ``setup``), so shutdown stops
+the jobs before it closes the pool they write to.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bridge import health
+from bridge.config import Config
+from bridge.db import Database
+from bridge.errors import DatabaseUnavailable
+from bridge.keys import CONFIG, DATABASE, METRICS
+from bridge.logs import request_id
+from bridge.metrics import Metrics, handle_metrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag every log line of a request with an id, and keep tracebacks off the wire."""
+    token = request_id.set(request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:12])
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable path=%s error=%s", request.path, exc)
+        return web.json_response({"code": 503, "text": "database unavailable"}, status=503)
+    except Exception:
+        log.exception("unhandled error path=%s", request.path)
+        return web.json_response({"code": 500, "text": "internal error"}, status=500)
+    finally:
+        request_id.reset(token)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    if config.database.url is None:
+        raise RuntimeError("create_app needs config.database.url (the CLI resolves it)")
+    app[DATABASE] = await Database.connect(config.database.url, config.database)
+    yield
+    await app[DATABASE].close()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context],
+        client_max_size=config.http.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_database_ctx)
+    app.router.add_get("/metrics", handle_metrics)
+    health.setup(app)
+    return app

@@ -1,0 +1,177 @@
+"""`bridge serve`, `bridge db upgrade`: build the Config, set up logging, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from bridge import db
+from bridge.app import create_app
+from bridge.config import Config, load_config
+from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
+from bridge.errors import BridgeError, ConfigError
+from bridge.logs import setup_logging
+from bridge.pgserver import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+FORM = "../shared/fixtures/freeswitch/xml_curl/register_1001.form"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting (highest precedence); repeatable",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the directory, the API and /metrics")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true", help="seed the demo tenant first")
+    dbp = commands.add_parser("db", help="database commands")
+    db_commands = dbp.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply sql/ migrations to DATABASE_URL")
+    db_commands.add_parser("status", help="list migrations not yet applied")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, str] = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set wants SECTION.KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value
+    if getattr(args, "host", None):
+        overrides["http.host"] = args.host
+    if getattr(args, "port", None):
+        overrides["http.port"] = str(args.port)
+    config_path = args.config or (
+        Path(os.environ["BRIDGE_CONFIG"]) if os.environ.get("BRIDGE_CONFIG") else None
+    )
+    return load_config(toml_path=config_path, environ=os.environ, overrides=overrides)
+
+
+def _embedded(config: Config) -> EmbeddedPostgres:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    return EmbeddedPostgres(config.state_dir / "pgdata", port=config.database.embedded_port)
+
+
+async def _prepare_database(dsn: str, *, upgrade: bool, demo: bool) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        if upgrade:
+            await db.upgrade(conn)
+        else:
+            missing = await db.pending(conn)
+            if missing:
+                raise ConfigError(
+                    f"database schema is behind ({', '.join(missing)}): run `bridge db upgrade`"
+                    " or set database.auto_upgrade"
+                )
+        if demo and await seed_demo(conn):
+            log.info("demo tenant seeded domain=%s", DEMO_DOMAIN)
+    finally:
+        await conn.close()
+
+
+def _with_url(config: Config, url: str) -> Config:
+    from dataclasses import replace
+
+    return replace(config, database=replace(config.database, url=url))
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    embedded = None
+    try:
+        if config.database.url is None:
+            embedded = _embedded(config)
+            config = _with_url(config, embedded.start())
+            upgrade = True
+        else:
+            upgrade = config.database.auto_upgrade
+        assert config.database.url is not None
+        asyncio.run(_prepare_database(config.database.url, upgrade=upgrade, demo=args.demo))
+        app = create_app(config)
+        base = f"http://{config.http.host}:{config.http.port}"
+        if args.demo:
+            print(
+                f"\nbridge is serving on {base}\n"
+                f"  try:  curl -s -d @{FORM} {base}/directory\n"
+                f"        curl -s -d 'login={DEMO_ADMIN_LOGIN}&password={DEMO_ADMIN_PASSWORD}'"
+                f" {base}/api/sessions\n"
+                f"        curl -s {base}/metrics | head\n"
+                "  Ctrl-C stops bridge and its embedded PostgreSQL.\n",
+                flush=True,
+            )
+        web.run_app(
+            app,
+            host=config.http.host,
+            port=config.http.port,
+            shutdown_timeout=config.http.shutdown_timeout,
+            print=None,
+            access_log=None,
+        )
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    embedded = None
+    try:
+        url = config.database.url
+        if url is None:
+            embedded = _embedded(config)
+            url = embedded.start()
+
+        async def run() -> list[str]:
+            conn = await asyncpg.connect(url, timeout=10)
+            try:
+                if args.db_command == "upgrade":
+                    return await db.upgrade(conn)
+                return await db.pending(conn)
+            finally:
+                await conn.close()
+
+        names = asyncio.run(run())
+        verb = "applied" if args.db_command == "upgrade" else "pending"
+        print(f"{verb}: {', '.join(names) if names else 'nothing'}")
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+        setup_logging(config.log)
+        if args.command == "serve":
+            return cmd_serve(args, config)
+        return cmd_db(args, config)
+    except ConfigError as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bridge: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,288 @@
+"""Configuration: frozen dataclasses built once, from flags > environment > TOML > defaults.
+
+Every setting has one name in three spellings:
+
+    TOML            [directory] realm_mismatch = "refuse"
+    environment     BRIDGE_DIRECTORY_REALM_MISMATCH=refuse
+    flag            --set directory.realm_mismatch=refuse   (host/port/config have own flags)
+
+Two environment names are kept short because operators know them: ``DATABASE_URL``
+(= ``database.url``) and ``BRIDGE_FREESWITCH`` (= ``freeswitch.nodes``, comma-separated
+``esl://[name@]:password@host:port`` URLs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from bridge.errors import ConfigError
+
+RealmMismatch = Literal["refuse", "password"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Requests larger than this are refused with 413 before they are parsed.
+    # mod_xml_curl's largest real form (an INVITE sip_auth) is ~1.5 KiB.
+    max_body_bytes: int = 64 * 1024
+    # Seconds graceful shutdown waits for in-flight requests.
+    shutdown_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    # None: start the embedded PostgreSQL under state_dir/pgdata.
+    url: str | None = None
+    pool_min: int = 2
+    pool_max: int = 10
+    # Upper bound on one query on a request path (directory, API), in seconds.
+    query_timeout: float = 0.5
+    # Apply sql/ at start-up. Always done for the embedded server; opt-in for an external one.
+    auto_upgrade: bool = False
+    # Port of the embedded server (0: pick a free one and remember it in state_dir).
+    embedded_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryConfig:
+    # HTTP basic credentials FreeSWITCH must send (xml_curl.conf.xml gateway-credentials).
+    # Both empty: no credentials asked.
+    username: str = ""
+    password: str = ""
+    # Source addresses (CIDRs) allowed to POST /directory. Empty: any.
+    allow_from: tuple[str, ...] = ()
+    # When the digest realm is not the extension's domain a stored hash cannot match:
+    # "refuse" answers not-found, "password" sends the plaintext password instead.
+    realm_mismatch: RealmMismatch = "refuse"
+    # Send the plaintext password (param "password") beside a1-hash in sip_auth answers.
+    send_password: bool = False
+    # Mark users cacheable in FreeSWITCH's own user cache for this many milliseconds
+    # (0: off). Every change then sends xml_flush_cache to every node.
+    fs_cacheable_ms: int = 0
+    # In-process cache of directory records: at most this many entries.
+    cache_size: int = 200_000
+    # Seconds a "not found" stays cached.
+    negative_ttl: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSwitchNode:
+    name: str
+    host: str
+    port: int
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str, name: str = "") -> FreeSwitchNode:
+        """Parse ``esl://[name@]:password@host:port`` (the user part, when present, is the name)."""
+        parts = urlsplit(url.strip())
+        if parts.scheme != "esl" or not parts.hostname:
+            raise ConfigError(f"freeswitch node must look like esl://:password@host:port: {url!r}")
+        host = parts.hostname
+        try:
+            port = parts.port or 8021
+        except ValueError as exc:
+            raise ConfigError(f"freeswitch node has a bad port: {url!r}") from exc
+        password = unquote(parts.password or "ClueCon")
+        node_name = name or unquote(parts.username or "") or f"{host}:{port}"
+        return cls(name=node_name, host=host, port=port, password=password)
+
+    def __repr__(self) -> str:  # never print the password
+        return f"FreeSwitchNode(name={self.name!r}, host={self.host!r}, port={self.port})"
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSwitchConfig:
+    nodes: tuple[FreeSwitchNode, ...] = ()
+    # Seconds without a HEARTBEAT (FreeSWITCH sends one every 20 s) before a node is dead.
+    heartbeat_timeout: float = 60.0
+    # Reconnect backoff: first delay and cap, seconds; each delay is jittered.
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    # Seconds a command sent to a node (api, xml_flush_cache) may take.
+    command_timeout: float = 5.0
+    # Seconds a node lease lasts without renewal; another instance takes over after it.
+    lease_ttl: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    # Seconds a login token lives after its last use.
+    token_ttl: float = 24 * 3600.0
+    # Failed logins before an account is locked (XUI: "超过 5 次后会锁定").
+    max_login_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "INFO"
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    http: HttpConfig = field(default_factory=HttpConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    directory: DirectoryConfig = field(default_factory=DirectoryConfig)
+    freeswitch: FreeSwitchConfig = field(default_factory=FreeSwitchConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    # Where the embedded PostgreSQL and other local state live.
+    state_dir: Path = Path(".state")
+
+    def __post_init__(self) -> None:
+        for cidr in self.directory.allow_from:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"directory.allow_from: not a CIDR: {cidr!r}") from exc
+        if self.directory.realm_mismatch not in ("refuse", "password"):
+            raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
+        names = [node.name for node in self.freeswitch.nodes]
+        if len(names) != len(set(names)):
+            raise ConfigError(f"freeswitch node names must be unique: {names}")
+
+
+def load_config(
+    *,
+    toml_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the Config: ``overrides`` ("section.key" -> text) > ``environ`` > TOML > defaults."""
+    merged: dict[str, dict[str, Any]] = {}
+    if toml_path is not None:
+        try:
+            with toml_path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {toml_path}: {exc}") from exc
+        for section, values in document.items():
+            if isinstance(values, dict):
+                merged.setdefault(section, {}).update(values)
+            else:
+                merged.setdefault("", {})[section] = values
+    for dotted, text in _from_environ(environ or {}).items():
+        _put(merged, dotted, text)
+    for dotted, text in (overrides or {}).items():
+        _put(merged, dotted, text)
+    return _build(merged)
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if environ.get("DATABASE_URL"):
+        found["database.url"] = environ["DATABASE_URL"]
+    if environ.get("BRIDGE_FREESWITCH"):
+        found["freeswitch.nodes"] = environ["BRIDGE_FREESWITCH"]
+    if environ.get("BRIDGE_STATE_DIR"):
+        found["state_dir"] = environ["BRIDGE_STATE_DIR"]
+    sections = {f.name for f in dataclasses.fields(Config) if f.name != "state_dir"}
+    for key, value in environ.items():
+        if not key.startswith("BRIDGE_") or key in ("BRIDGE_FREESWITCH", "BRIDGE_STATE_DIR"):
+            continue
+        rest = key[len("BRIDGE_") :].lower()
+        section, _, name = rest.partition("_")
+        if section in sections and name:
+            found[f"{section}.{name}"] = value
+    return found
+
+
+def _put(merged: dict[str, dict[str, Any]], dotted: str, value: Any) -> None:
+    section, _, name = dotted.partition(".")
+    if not name:
+        merged.setdefault("", {})[section] = value
+    else:
+        merged.setdefault(section, {})[name] = value
+
+
+def _build(merged: dict[str, dict[str, Any]]) -> Config:
+    top = merged.pop("", {})
+    kwargs: dict[str, Any] = {}
+    section_types = {f.name: f.type for f in dataclasses.fields(Config)}
+    hints = typing.get_type_hints(Config)
+    for section, values in merged.items():
+        if section not in section_types or section == "state_dir":
+            raise ConfigError(f"unknown config section [{section}]")
+        kwargs[section] = _build_section(hints[section], section, values)
+    for key, value in top.items():
+        if key != "state_dir":
+            raise ConfigError(f"unknown top-level config key {key!r}")
+        kwargs["state_dir"] = Path(str(value))
+    return Config(**kwargs)
+
+
+def _build_section(cls: type[Any], section: str, values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"unknown config key {section}.{key}")
+        if cls is FreeSwitchConfig and key == "nodes":
+            kwargs[key] = _parse_nodes(value)
+            continue
+        kwargs[key] = _coerce(hints[key], value, f"{section}.{key}")
+    return cls(**kwargs)
+
+
+def _parse_nodes(value: Any) -> tuple[FreeSwitchNode, ...]:
+    """Nodes from "esl://…,esl://…" text or a TOML list of URLs / {url, name} tables."""
+    if isinstance(value, str):
+        return tuple(FreeSwitchNode.from_url(u) for u in value.split(",") if u.strip())
+    nodes = []
+    for item in value:
+        if isinstance(item, str):
+            nodes.append(FreeSwitchNode.from_url(item))
+        elif isinstance(item, dict) and "url" in item:
+            nodes.append(FreeSwitchNode.from_url(str(item["url"]), str(item.get("name", ""))))
+        else:
+            raise ConfigError(f"freeswitch.nodes entries are URLs or {{url, name}}: {item!r}")
+    return tuple(nodes)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None or (isinstance(value, str) and value == ""):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {', '.join(map(str, args))}: {value!r}")
+        return value
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint is int:
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is Path:
+            return Path(str(value))
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read {value!r} as {getattr(hint, '__name__', hint)}") from exc

@@ -1,0 +1,202 @@
+"""PostgreSQL access: the asyncpg pool, the migration runner over sql/, and error translation.
+
+Every query on a request path goes through ``Database.fetch*`` so that a dead or slow
+database becomes one ``DatabaseUnavailable`` after ``database.query_timeout`` seconds,
+never a hang and never an asyncpg traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bridge.config import DatabaseConfig
+from bridge.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Any number works as long as every bridge instance uses the same one.
+_MIGRATION_LOCK = 0x6272_6964_6765  # "bridge"
+
+# What a dead, restarting or overloaded PostgreSQL looks like from asyncpg.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"migration file name must be NNN_name.sql: {path.name}")
+        migrations.append(Migration(match.group(1), path.stem, path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(versions) != len(set(versions)):
+        raise ValueError(f"two migrations share a number in {sql_dir}")
+    return migrations
+
+
+async def upgrade(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply every migration not yet recorded, in order, each in its own transaction.
+
+    Returns the names applied. Safe to run from several instances at once (an advisory
+    lock serialises them) and as often as wanted (applied ones are skipped). A recorded
+    migration whose file changed is refused rather than silently re-run.
+    """
+    migrations = load_migrations(sql_dir)
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS bridge_schema_migrations (
+                version     TEXT PRIMARY KEY,
+                name        TEXT NOT NULL,
+                checksum    TEXT NOT NULL,
+                applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """
+        )
+        rows = await conn.fetch("SELECT version, checksum FROM bridge_schema_migrations")
+        applied = {row["version"]: row["checksum"] for row in rows}
+        done = []
+        for migration in migrations:
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    log.warning(
+                        "migration changed after it was applied name=%s (not re-run)",
+                        migration.name,
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO bridge_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("migration applied name=%s", migration.name)
+            done.append(migration.name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+async def pending(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
+    exists = await conn.fetchval("SELECT to_regclass('bridge_schema_migrations') IS NOT NULL")
+    applied: set[str] = set()
+    if exists:
+        applied = {r["version"] for r in await conn.fetch("SELECT version FROM bridge_schema_migrations")}
+    return [m.name for m in load_migrations(sql_dir) if m.version not in applied]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Database:
+    """The pool plus the one rule for request paths: bounded time, one error type."""
+
+    def __init__(self, pool: asyncpg.Pool, config: DatabaseConfig) -> None:
+        self.pool = pool
+        self.config = config
+
+    @classmethod
+    async def connect(cls, dsn: str, config: DatabaseConfig) -> Database:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=config.pool_min,
+                max_size=config.pool_max,
+                init=_init_connection,
+                # Fail a connection attempt quickly: the caller retries or degrades.
+                timeout=max(config.query_timeout * 4, 2.0),
+                command_timeout=None,
+            )
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        return cls(pool, config)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=5)
+        except TimeoutError:
+            self.pool.terminate()
+
+    @asynccontextmanager
+    async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        limit = self.config.query_timeout if timeout is None else timeout
+        try:
+            async with self.pool.acquire(timeout=limit) as conn:
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
+        limit = self.config.query_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                rows: list[asyncpg.Record] = await self.pool.fetch(query, *args)
+                return rows
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
+        rows = await self.fetch(query, *args, timeout=timeout)
+        return rows[0] if rows else None
+
+    async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any:
+        row = await self.fetchrow(query, *args, timeout=timeout)
+        return None if row is None else row[0]
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        limit = self.config.query_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                status: str = await self.pool.execute(query, *args)
+                return status
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def executemany(
+        self, query: str, args: Sequence[Sequence[Any]], timeout: float | None = None
+    ) -> None:
+        limit = self.config.query_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                await self.pool.executemany(query, args)
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc

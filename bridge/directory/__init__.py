@@ -1,0 +1,1 @@
+"""The mod_xml_curl directory endpoint."""

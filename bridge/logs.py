@@ -1,0 +1,74 @@
+"""Logging, configured in exactly one place: plain lines or JSON, with a request id.
+
+Secrets are kept out at the call site (log the user and domain, never the form). The
+filter below is a last line of defence for the few names that must never appear.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+from bridge.config import LogConfig
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# key=value or "key": "value" pairs whose value must never reach a log.
+_SECRET = re.compile(
+    r"(?i)\b(password|passwd|vm_password|a1-hash|ha1b?|sha1|nonce|sip_auth_nonce|"
+    r"sip_auth_response|sip_auth_cnonce|response|token|x-xtra-auth-id|authorization)"
+    r"(\"?\s*[=:]\s*\"?)([^\s&\",;]+)"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}<redacted>", text)
+
+
+class _Context(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(config: LogConfig, stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_Context())
+    if config.json:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            _PlainFormatter("%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s")
+        )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(config.level.upper())
+    # aiohttp's access log repeats every FreeSWITCH lookup; keep it at warning.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,162 @@
+"""The app's own Prometheus registry and every metric bridge exports (never the global one).
+
+Counters and histograms are moved by the component that does the work. Gauges that
+describe state (registrations online, node connection state) are read from that state at
+scrape time by collectors the owning component registers here, so nothing re-derives state.
+Labels are bounded sets: never a label per user, per address or per request.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge import __version__
+
+# Directory lookup "actions" are FreeSWITCH's words; anything else is counted as "other".
+LOOKUP_ACTIONS = frozenset(
+    {
+        "sip_auth",
+        "user_call",
+        "group_call",
+        "message-count",
+        "voicemail-lookup",
+        "reverse-auth-lookup",
+        "jsonrpc-authenticate",
+        "user_exists",
+        "user_data",
+        "find_user_xml",
+        "xml_locate",
+        "list_users",
+        "gateways",
+        "network-list",
+        "other",
+    }
+)
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.build_info = Info("bridge_build", "Version of bridge and Python", registry=r)
+        self.build_info.info({"version": __version__, "python": platform.python_version()})
+
+        # Directory
+        self.lookups = Counter(
+            "bridge_directory_lookups_total",
+            "Directory lookups answered, by FreeSWITCH action and result (found, not_found, rejected, error)",
+            ["action", "result"],
+            registry=r,
+        )
+        self.lookup_seconds = Histogram(
+            "bridge_directory_lookup_duration_seconds",
+            "Time to answer a directory lookup, by action",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_requests = Counter(
+            "bridge_directory_cache_requests_total",
+            "Directory cache look-ups by result (hit, negative_hit, miss)",
+            ["result"],
+            registry=r,
+        )
+        self.realm_mismatches = Counter(
+            "bridge_directory_realm_mismatch_total",
+            "sip_auth lookups whose digest realm is not the extension's domain, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.invalidations = Counter(
+            "bridge_directory_invalidations_total",
+            "Directory cache invalidations, by source (notify, resync)",
+            ["source"],
+            registry=r,
+        )
+        self.fs_cache_flushes = Counter(
+            "bridge_freeswitch_cache_flushes_total",
+            "xml_flush_cache commands sent to FreeSWITCH nodes, by node and result",
+            ["node", "result"],
+            registry=r,
+        )
+
+        # Registrations / Event Socket
+        self.registration_events = Counter(
+            "bridge_registration_events_total",
+            "sofia registration events received, by node and kind",
+            ["node", "kind"],
+            registry=r,
+        )
+        self.registration_failures = Counter(
+            "bridge_registration_failures_total",
+            "Failed registration attempts (register_failure, FORBIDDEN attempts), by node",
+            ["node"],
+            registry=r,
+        )
+        self.esl_reconnects = Counter(
+            "bridge_esl_reconnects_total",
+            "Event Socket reconnections, by node",
+            ["node"],
+            registry=r,
+        )
+        self.esl_snapshots = Counter(
+            "bridge_esl_snapshot_loads_total",
+            "Registration snapshots loaded from a node, by node and result",
+            ["node", "result"],
+            registry=r,
+        )
+        self.esl_frame_errors = Counter(
+            "bridge_esl_frame_errors_total",
+            "Event Socket frames that could not be parsed, by node",
+            ["node"],
+            registry=r,
+        )
+
+        # Admin API
+        self.api_requests = Counter(
+            "bridge_api_requests_total",
+            "Admin API requests, by route template and HTTP status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.login_failures = Counter(
+            "bridge_api_login_failures_total",
+            "Failed admin logins",
+            registry=r,
+        )
+
+        # Database
+        self.db_acquire_seconds = Histogram(
+            "bridge_db_pool_acquire_duration_seconds",
+            "Time waiting for a database connection from the pool",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "bridge_db_errors_total",
+            "Database operations that failed because PostgreSQL was down or slow, by component",
+            ["component"],
+            registry=r,
+        )
+        self.db_pool_size = Gauge(
+            "bridge_db_pool_connections",
+            "Database pool connections, by state (open, idle)",
+            ["state"],
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    from bridge.keys import METRICS
+
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,1 @@
+"""Registration tracking over the FreeSWITCH Event Socket."""

@@ -1,0 +1,92 @@
+"""Registration records and the read-only view the API, metrics and health use (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One live SIP binding on one FreeSWITCH node.
+
+    The first ten fields are the row of ``show registrations as json`` and of
+    ``/api/users/list1`` (all strings, as FreeSWITCH prints them); ``expires`` is the
+    absolute epoch second, including FreeSWITCH's late margin.
+    """
+
+    url: str
+    expires: str
+    token: str  # the SIP Call-ID
+    reg_user: str
+    network_proto: str
+    metadata: str
+    hostname: str
+    network_port: str
+    realm: str
+    network_ip: str
+    # Beyond the XUI row:
+    node: str
+    profile: str
+    user_agent: str
+    status: str  # e.g. "Registered(UDP)", "Registered(WSS-NAT)"
+    contact: str
+
+    @property
+    def expires_at(self) -> int:
+        try:
+            return int(self.expires)
+        except ValueError:
+            return 0
+
+    @property
+    def is_webrtc(self) -> bool:
+        return "WSS" in self.status.upper() or "WS-" in self.status.upper()
+
+    def xui_row(self) -> dict[str, str]:
+        return {
+            "url": self.url,
+            "expires": self.expires,
+            "token": self.token,
+            "reg_user": self.reg_user,
+            "network_proto": self.network_proto,
+            "metadata": self.metadata,
+            "hostname": self.hostname,
+            "network_port": self.network_port,
+            "realm": self.realm,
+            "network_ip": self.network_ip,
+        }
+
+
+class NodeState(Enum):
+    NOT_STARTED = "not_started"  # configured, no connection attempted yet
+    CONNECTING = "connecting"
+    SYNCING = "syncing"  # connected, snapshot loading
+    UP = "up"
+    DOWN = "down"  # unreachable: its bindings are not reported online
+    STANDBY = "standby"  # another bridge instance holds this node's lease
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    name: str
+    state: NodeState
+    since: float  # epoch seconds of the last state change
+    last_heartbeat: float | None  # epoch seconds, None before the first
+    registrations: int
+    last_error: str = ""
+
+
+class RegistrationView(Protocol):
+    """What readers may ask of the registration state. Bindings of a node that is DOWN
+    are never returned (they are not known to be online)."""
+
+    def registrations_of(self, domain: str, user: str) -> Sequence[Registration]: ...
+
+    def all_registrations(self) -> Sequence[Registration]: ...
+
+    def is_online(self, domain: str, user: str) -> bool: ...
+
+    def nodes(self) -> Sequence[NodeStatus]: ...
