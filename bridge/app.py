@@ -16,8 +16,9 @@ from aiohttp import web
 from bridge import health
 from bridge.config import Config
 from bridge.db import Database
+from bridge.directory.store import DatabaseStore
 from bridge.errors import DatabaseUnavailable
-from bridge.keys import CONFIG, DATABASE, METRICS
+from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, METRICS
 from bridge.logs import request_id
 from bridge.metrics import Metrics, handle_metrics
 
@@ -49,6 +50,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     if config.database.url is None:
         raise RuntimeError("create_app needs config.database.url (the CLI resolves it)")
     app[DATABASE] = await Database.connect(config.database.url, config.database)
+    app[DIRECTORY_STORE] = DatabaseStore(app[DATABASE])
     yield
     await app[DATABASE].close()
 
@@ -61,6 +63,8 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database_ctx)
+    # Each job adds its own cleanup_ctx entries and routes, in dependency order:
+    # (directory cache, registrations/ESL, directory endpoint, admin API).
     app.router.add_get("/metrics", handle_metrics)
     health.setup(app)
     return app

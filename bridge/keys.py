@@ -14,3 +14,8 @@ if TYPE_CHECKING:
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+if TYPE_CHECKING:
+    from bridge.directory.store import DirectoryStore
+
+DIRECTORY_STORE: web.AppKey[DirectoryStore] = web.AppKey("directory_store")
