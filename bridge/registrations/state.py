@@ -1,0 +1,235 @@
+"""The registration state: one door, ``apply(change) -> changed?``, and the read view (pure).
+
+Lives on the asyncio loop's thread only (the listener hands changes over in batches), so
+it needs no lock. Whoever must follow changes (persistence) subscribes to ``Delta``s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bridge.registrations.events import (
+    Change,
+    Heartbeat,
+    NodeChanged,
+    Observed,
+    Registered,
+    Snapshot,
+    Unregistered,
+)
+from bridge.registrations.model import NodeState, NodeStatus, Registration
+
+# A node in one of these states has its bindings reported online. STANDBY: another bridge
+# instance follows the node and reports it up; we mirror its rows from PostgreSQL.
+VISIBLE_STATES = frozenset({NodeState.UP, NodeState.STANDBY})
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one change did to one node's bindings, for write-behind and metrics."""
+
+    node: str
+    upserted: list[Registration] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
+    replaced: bool = False  # the node's whole set was replaced (snapshot)
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    state: NodeState = NodeState.NOT_STARTED
+    since: float = 0.0
+    last_heartbeat: float | None = None
+    last_error: str = ""
+    bindings: dict[str, Registration] = field(default_factory=dict)  # token -> binding
+
+
+def _key(domain: str, user: str) -> tuple[str, str]:
+    return (domain.lower(), user)
+
+
+class RegistrationState:
+    """Implements RegistrationView.
+
+    ``multiple_registrations``: names of nodes whose sofia profiles set
+    ``multiple-registrations``; on every other node (FreeSWITCH's default) a REGISTER with
+    a new Call-ID silently replaces the user's binding on that node and profile, with no
+    unregister or expire event for the old one, and so it does here.
+    """
+
+    def __init__(
+        self,
+        node_names: Iterable[str],
+        *,
+        multiple_registrations: Collection[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self._multi = frozenset(multiple_registrations)
+        now = clock()
+        self._nodes: dict[str, _Node] = {n: _Node(n, since=now) for n in node_names}
+        # (domain, user) -> {(node, token)}: the index behind registrations_of.
+        self._by_user: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._listeners: list[Callable[[Delta], None]] = []
+
+    def subscribe(self, listener: Callable[[Delta], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- the one door -------------------------------------------------------------
+
+    def apply(self, change: Change) -> bool:
+        """Apply one change; True when anything a reader can see (or persistence) changed."""
+        node = self._nodes.get(change.node)
+        if node is None:
+            node = self._nodes[change.node] = _Node(change.node, since=self._clock())
+        if isinstance(change, Registered):
+            return self._register(node, change.registration)
+        if isinstance(change, Unregistered):
+            return self._unregister(node, change)
+        if isinstance(change, Snapshot):
+            return self._replace(node, change.registrations)
+        if isinstance(change, Heartbeat):
+            node.last_heartbeat = change.at
+            return False
+        if isinstance(change, NodeChanged):
+            if node.state is change.state and node.last_error == change.error:
+                return False
+            node.state, node.since, node.last_error = change.state, change.at, change.error
+            if change.state is NodeState.UP:
+                node.last_heartbeat = change.at
+            return True
+        assert isinstance(change, Observed)
+        return False
+
+    def apply_all(self, changes: Iterable[Change]) -> int:
+        return sum(1 for change in changes if self.apply(change))
+
+    def sweep(self, now: float | None = None) -> list[Registration]:
+        """Drop bindings whose absolute expiry has passed (FreeSWITCH may never say so)."""
+        moment = self._clock() if now is None else now
+        dropped: list[Registration] = []
+        for node in self._nodes.values():
+            gone = [r for r in node.bindings.values() if r.expires_at and r.expires_at <= moment]
+            if not gone:
+                continue
+            for registration in gone:
+                self._drop(node, registration.token)
+            dropped.extend(gone)
+            self._emit(Delta(node.name, removed=[r.token for r in gone]))
+        return dropped
+
+    # -- RegistrationView ---------------------------------------------------------
+
+    def registrations_of(self, domain: str, user: str) -> Sequence[Registration]:
+        found = []
+        for node_name, token in self._by_user.get(_key(domain, user), ()):
+            node = self._nodes[node_name]
+            if node.state in VISIBLE_STATES:
+                found.append(node.bindings[token])
+        found.sort(key=lambda r: (r.node, r.token))
+        return found
+
+    def all_registrations(self) -> Sequence[Registration]:
+        return [
+            registration
+            for node in self._nodes.values()
+            if node.state in VISIBLE_STATES
+            for registration in node.bindings.values()
+        ]
+
+    def is_online(self, domain: str, user: str) -> bool:
+        return any(
+            self._nodes[node_name].state in VISIBLE_STATES
+            for node_name, _ in self._by_user.get(_key(domain, user), ())
+        )
+
+    def nodes(self) -> Sequence[NodeStatus]:
+        return [
+            NodeStatus(
+                name=n.name,
+                state=n.state,
+                since=n.since,
+                last_heartbeat=n.last_heartbeat,
+                registrations=len(n.bindings) if n.state in VISIBLE_STATES else 0,
+                last_error=n.last_error,
+            )
+            for n in self._nodes.values()
+        ]
+
+    def node_state(self, name: str) -> NodeState:
+        node = self._nodes.get(name)
+        return NodeState.NOT_STARTED if node is None else node.state
+
+    def bindings_of_node(self, name: str) -> list[Registration]:
+        """Every binding held for a node, visible or not (persistence, tests)."""
+        node = self._nodes.get(name)
+        return [] if node is None else list(node.bindings.values())
+
+    # -- inside -------------------------------------------------------------------
+
+    def _register(self, node: _Node, registration: Registration) -> bool:
+        delta = Delta(node.name)
+        if node.name not in self._multi:
+            for token in self._tokens_of(node.name, registration.realm, registration.reg_user):
+                other = node.bindings[token]
+                if token != registration.token and other.profile == registration.profile:
+                    self._drop(node, token)
+                    delta.removed.append(token)
+        if node.bindings.get(registration.token) == registration and not delta.removed:
+            return False
+        self._put(node, registration)
+        delta.upserted.append(registration)
+        self._emit(delta)
+        return True
+
+    def _unregister(self, node: _Node, change: Unregistered) -> bool:
+        current = node.bindings.get(change.call_id)
+        if current is None or current.profile != change.profile:
+            return False
+        if change.user and current.reg_user != change.user:
+            return False
+        self._drop(node, change.call_id)
+        self._emit(Delta(node.name, removed=[change.call_id]))
+        return True
+
+    def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+        fresh = {r.token: r for r in registrations}
+        if fresh == node.bindings:
+            return False
+        for token in list(node.bindings):
+            self._drop(node, token)
+        for registration in fresh.values():
+            self._put(node, registration)
+        self._emit(Delta(node.name, upserted=list(fresh.values()), replaced=True))
+        return True
+
+    def _tokens_of(self, node_name: str, realm: str, user: str) -> list[str]:
+        return [t for n, t in self._by_user.get(_key(realm, user), ()) if n == node_name]
+
+    def _put(self, node: _Node, registration: Registration) -> None:
+        old = node.bindings.get(registration.token)
+        if old is not None:
+            self._unindex(node.name, old)
+        node.bindings[registration.token] = registration
+        self._by_user.setdefault(_key(registration.realm, registration.reg_user), set()).add(
+            (node.name, registration.token)
+        )
+
+    def _drop(self, node: _Node, token: str) -> None:
+        old = node.bindings.pop(token, None)
+        if old is not None:
+            self._unindex(node.name, old)
+
+    def _unindex(self, node_name: str, registration: Registration) -> None:
+        key = _key(registration.realm, registration.reg_user)
+        entries = self._by_user.get(key)
+        if entries is not None:
+            entries.discard((node_name, registration.token))
+            if not entries:
+                del self._by_user[key]
+
+    def _emit(self, delta: Delta) -> None:
+        for listener in self._listeners:
+            listener(delta)

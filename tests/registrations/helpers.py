@@ -1,0 +1,86 @@
+"""Shared helpers for the registration tests: deadline polling and a listener harness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from bridge.config import FreeSwitchConfig, FreeSwitchNode
+from bridge.metrics import Metrics
+from bridge.registrations.events import Change
+from bridge.registrations.listener import Listener
+from bridge.registrations.state import RegistrationState
+from tests.fakes.esl_server import FakeEslServer
+
+
+async def eventually(check: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """Poll ``check`` (an assertion or a predicate) until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result is None or result:
+                return
+            error: Exception = AssertionError(what or "condition not met")
+        except AssertionError as exc:
+            error = exc
+        if time.monotonic() > deadline:
+            raise error
+        await asyncio.sleep(0.01)
+
+
+def fs_config(*servers: tuple[str, FakeEslServer], **settings: float) -> FreeSwitchConfig:
+    nodes = tuple(FreeSwitchNode.from_url(server.url(name)) for name, server in servers)
+    values: dict[str, float] = {
+        "heartbeat_timeout": 30.0,
+        "reconnect_initial": 0.02,
+        "reconnect_max": 0.1,
+        "command_timeout": 1.0,
+    }
+    values.update(settings)
+    return FreeSwitchConfig(nodes=nodes, **values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Harness:
+    state: RegistrationState
+    listener: Listener
+    metrics: Metrics
+    batches: list[list[Change]] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def following(
+    config: FreeSwitchConfig, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Harness]:
+    state = RegistrationState([n.name for n in config.nodes], clock=clock)
+    metrics = Metrics()
+    harness: Harness
+
+    def sink(batch: list[Change]) -> None:
+        harness.batches.append(batch)
+        state.apply_all(batch)
+
+    listener = Listener(config, sink, asyncio.get_running_loop(), metrics)
+    harness = Harness(state, listener, metrics)
+    await listener.start()
+    try:
+        for node in config.nodes:
+            listener.follow(node.name)
+        yield harness
+    finally:
+        await listener.stop()
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[bool]], timeout: float = 5.0, what: str = ""
+) -> None:
+    """``eventually`` for a coroutine check (a database query)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(what or "condition not met")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,142 @@
+"""events.py and state.py over captured event bodies: records, replacement, expiry, purity."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from greenswitch.esl import ESLEvent
+
+from bridge.registrations import events
+from bridge.registrations.events import Registered, Unregistered
+from bridge.registrations.model import NodeState
+from bridge.registrations.state import RegistrationState
+from tests.fakes.esl_server import SNAPSHOT_LIVE, SNAPSHOT_NONE, frame_body
+from tests.registrations import frames
+
+NOW = 1795393500.0
+
+
+def change_of(frame: bytes, node: str = "fs1") -> events.Change | None:
+    content_type = "text/event-plain" if b"text/event-plain" in frame else "text/event-json"
+    headers = events.parse_event_body(content_type, frame_body(frame))
+    return events.to_change(node, headers, now=NOW)
+
+
+def up_state(*changes: events.Change | None, multi: tuple[str, ...] = ()) -> RegistrationState:
+    state = RegistrationState(["fs1"], multiple_registrations=multi, clock=lambda: NOW)
+    state.apply(events.NodeChanged("fs1", NodeState.UP, NOW))
+    for change in changes:
+        assert change is not None
+        state.apply(change)
+    return state
+
+
+def test_records_built_from_register_events_equal_the_rows_of_show_registrations() -> None:
+    rows = json.loads(frame_body(SNAPSHOT_LIVE))["rows"]
+    built = [change_of(frames.REGISTER_1001), change_of(frames.REGISTER_1002)]
+    assert all(isinstance(c, Registered) for c in built)
+    assert [c.registration.xui_row() for c in built if isinstance(c, Registered)] == rows
+    first = built[0]
+    assert isinstance(first, Registered)
+    assert first.registration.status == "Registered(UDP)"
+    assert first.registration.user_agent == "baresip v1.0.0 (x86_64/linux)"
+    assert first.registration.contact == '"" <sip:1001-0x558fdbe8d580@127.0.0.1:5071>'
+
+
+def test_snapshot_without_rows_key_is_an_empty_table() -> None:
+    assert events.parse_snapshot("fs1", frame_body(SNAPSHOT_NONE).decode()).registrations == ()
+    live = events.parse_snapshot("fs1", frame_body(SNAPSHOT_LIVE).decode())
+    assert [r.reg_user for r in live.registrations] == ["1001", "1002"]
+    assert {r.profile for r in live.registrations} == {"internal"}
+
+
+def test_expire_names_the_user_in_user_and_host() -> None:
+    change = change_of(frames.EXPIRE_1002)
+    assert change == Unregistered("fs1", "expire", "internal", "1002", "xswitch.test", "fa1a9ec46ffef287")
+
+
+def test_given_single_binding_node_when_user_registers_again_then_old_binding_is_replaced() -> None:
+    state = up_state(change_of(frames.REGISTER_1002), change_of(frames.REREGISTER_1002))
+    assert [r.token for r in state.registrations_of("xswitch.test", "1002")] == ["fa1a9ec46ffef287"]
+
+
+def test_given_multiple_registrations_node_when_user_registers_again_then_both_bindings_stay() -> None:
+    state = up_state(change_of(frames.REGISTER_1002), change_of(frames.REREGISTER_1002), multi=("fs1",))
+    assert len(state.registrations_of("xswitch.test", "1002")) == 2
+
+
+def test_expire_removes_exactly_the_binding_it_names() -> None:
+    state = up_state(change_of(frames.REGISTER_1001), change_of(frames.REGISTER_1002), multi=("fs1",))
+    # the expire names call-id fa1a9ec46ffef287, which is not 1002's live binding
+    assert state.apply(change_of(frames.EXPIRE_1002)) is False  # type: ignore[arg-type]
+    assert state.is_online("xswitch.test", "1002")
+    assert state.apply(change_of(frames.REREGISTER_1002)) is True  # type: ignore[arg-type]
+    assert state.apply(change_of(frames.EXPIRE_1002)) is True  # type: ignore[arg-type]
+    assert [r.token for r in state.registrations_of("xswitch.test", "1002")] == ["88098c1c87c3a17f"]
+
+
+def test_unregister_removes_the_binding_and_reports_the_change_once() -> None:
+    state = up_state(change_of(frames.REGISTER_1001))
+    unregister = change_of(frames.UNREGISTER_1001)
+    assert unregister is not None
+    assert state.apply(unregister) is True
+    assert state.apply(unregister) is False
+    assert not state.is_online("xswitch.test", "1001")
+
+
+def test_sweep_drops_bindings_whose_expiry_passed_without_an_event() -> None:
+    state = up_state(change_of(frames.REGISTER_1001), change_of(frames.REREGISTER_1002))
+    short = state.registrations_of("xswitch.test", "1002")[0].expires_at
+    assert state.sweep(now=short - 1) == []
+    assert [r.reg_user for r in state.sweep(now=short)] == ["1002"]
+    assert state.is_online("xswitch.test", "1001")
+    assert not state.is_online("XSWITCH.test", "1002")
+
+
+@pytest.mark.parametrize("hidden", [NodeState.DOWN, NodeState.SYNCING, NodeState.CONNECTING])
+def test_given_node_not_up_when_reading_then_its_bindings_are_not_reported(hidden: NodeState) -> None:
+    state = up_state(change_of(frames.REGISTER_1001))
+    state.apply(events.NodeChanged("fs1", hidden, NOW, "gone"))
+    assert state.registrations_of("xswitch.test", "1001") == []
+    assert state.all_registrations() == []
+    assert not state.is_online("xswitch.test", "1001")
+    [status] = state.nodes()
+    assert (status.state, status.registrations, status.last_error) == (hidden, 0, "gone")
+
+
+def test_counted_events_change_nothing() -> None:
+    change = change_of(frames.PRE_REGISTER_1001)
+    assert isinstance(change, events.Observed)
+    failures = [change_of(f) for f in frames.FAILURE_FRAMES]
+    assert [c.failed for c in failures if isinstance(c, events.Observed)] == [False, True, True]
+
+
+def test_forged_header_in_plain_user_agent_stays_inside_the_value() -> None:
+    forged = frames.respliced(
+        frames.PLAIN_REGISTER_1001, b"user-agent: baresip", b"user-agent: baresip%0Acall-id%3A%20forged"
+    )
+    # greenswitch's own parser is fooled: the decoded newline becomes a header.
+    assert ESLEvent(frame_body(forged).decode()).headers["call-id"].startswith("forged")
+    change = change_of(forged)
+    assert isinstance(change, Registered)
+    assert change.registration.token == "6529c594651edf87"
+    assert change.registration.user_agent.startswith("baresip\ncall-id: forged")
+
+
+def test_pure_modules_import_no_io_library() -> None:
+    banned = {"aiohttp", "asyncpg", "greenswitch", "gevent", "socket", "asyncio"}
+    root = Path(events.__file__).parent
+    for name in ("events.py", "state.py", "model.py", "nodes.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        }
+        assert not imported & banned, (name, imported & banned)

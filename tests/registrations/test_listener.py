@@ -1,0 +1,183 @@
+"""The listener against a fake Event Socket replaying captured frames."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bridge.errors import NodeUnavailable
+from bridge.registrations.model import NodeState
+from tests.fakes.esl_server import SNAPSHOT_LIVE, SNAPSHOT_NONE, FakeEslServer
+from tests.registrations import frames
+from tests.registrations.helpers import eventually, following, fs_config
+
+D = "xswitch.test"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeEslServer]:
+    server = await FakeEslServer(snapshot=SNAPSHOT_LIVE).start()
+    yield server
+    await server.close()
+
+
+def users(h_state: object) -> list[str]:
+    from bridge.registrations.state import RegistrationState
+
+    assert isinstance(h_state, RegistrationState)
+    return sorted(r.reg_user for r in h_state.all_registrations())
+
+
+async def test_given_snapshot_when_events_arrive_then_state_follows_them(fake: FakeEslServer) -> None:
+    async with following(fs_config(("fs1", fake))) as h:
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        assert users(h.state) == ["1001", "1002"]
+        assert fake.commands[1].startswith("event json CUSTOM sofia::register")
+        assert fake.commands[1].endswith("HEARTBEAT")
+        await fake.push(frames.UNREGISTER_1001, frames.REREGISTER_1002)
+        await eventually(lambda: [r.token for r in h.state.all_registrations()] == ["fa1a9ec46ffef287"])
+        assert h.metrics.registration_events.labels("fs1", "unregister")._value.get() == 1
+        assert h.metrics.esl_snapshots.labels("fs1", "ok")._value.get() == 1
+
+
+async def test_given_event_racing_the_snapshot_then_the_event_wins(fake: FakeEslServer) -> None:
+    # The snapshot (written asynchronously by FreeSWITCH) still shows 1001 and the old
+    # 1002 binding; the events that came first say otherwise.
+    fake.before_snapshot = [frames.UNREGISTER_1001, frames.REREGISTER_1002]
+    async with following(fs_config(("fs1", fake))) as h:
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        await eventually(lambda: [r.token for r in h.state.all_registrations()] == ["fa1a9ec46ffef287"])
+
+
+async def test_given_node_drops_then_bindings_hidden_and_reconnect_loads_fresh_snapshot(
+    fake: FakeEslServer,
+) -> None:
+    async with following(fs_config(("fs1", fake), reconnect_initial=0.3, reconnect_max=0.3)) as h:
+        await eventually(lambda: users(h.state) == ["1001", "1002"])
+        fake.snapshot = SNAPSHOT_NONE
+        await fake.drop()
+        await eventually(lambda: h.state.node_state("fs1") is not NodeState.UP)
+        assert not h.state.is_online(D, "1001")
+        assert h.state.all_registrations() == []
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        assert h.state.bindings_of_node("fs1") == []
+        assert fake.connections == 2
+        assert h.metrics.esl_reconnects.labels("fs1")._value.get() == 1
+
+
+async def test_given_heartbeat_silence_then_node_declared_down_and_reconnected(fake: FakeEslServer) -> None:
+    fake.mute_after_snapshot = True
+    async with following(fs_config(("fs1", fake), heartbeat_timeout=0.3)) as h:
+        await eventually(lambda: fake.connections >= 2, what="reconnected after silence")
+        statuses = [c for b in h.batches for c in b if getattr(c, "state", None) is NodeState.DOWN]
+        assert "no HEARTBEAT" in statuses[0].error  # type: ignore[attr-defined]
+
+
+async def test_given_frame_cut_in_half_then_it_is_reassembled(fake: FakeEslServer) -> None:
+    fake.snapshot = SNAPSHOT_NONE
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        half = len(frames.REGISTER_1001) // 2
+        await fake.push_raw(frames.REGISTER_1001[:half])
+        await fake.push_raw(frames.REGISTER_1001[half:])
+        await eventually(lambda: users(h.state) == ["1001"])
+
+
+async def test_given_broken_frame_then_error_counted_and_connection_restarted(fake: FakeEslServer) -> None:
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        broken = frames.REGISTER_1001.replace(b"Content-Length: 1269", b"Content-Length: many", 1)
+        await fake.push_raw(broken)
+        await eventually(lambda: fake.connections >= 2)
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        assert h.metrics.esl_frame_errors.labels("fs1")._value.get() == 1
+
+
+async def test_given_bad_event_body_then_it_is_skipped_and_the_stream_goes_on(fake: FakeEslServer) -> None:
+    fake.snapshot = SNAPSHOT_NONE
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        garbled = frames.respliced(frames.REGISTER_1002, b'{"Event-Subclass"', b'{"Event-Subclass"}')
+        await fake.push(garbled, frames.REGISTER_1001)
+        await eventually(lambda: users(h.state) == ["1001"])
+        assert fake.connections == 1
+        assert h.metrics.esl_frame_errors.labels("fs1")._value.get() == 1
+
+
+async def test_given_forged_header_in_plain_frame_then_it_is_not_a_header(fake: FakeEslServer) -> None:
+    fake.snapshot = SNAPSHOT_NONE
+    forged = frames.respliced(
+        frames.PLAIN_REGISTER_1001, b"user-agent: baresip", b"user-agent: baresip%0Acall-id%3A%20forged"
+    )
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        await fake.push(forged)
+        await eventually(lambda: len(h.state.all_registrations()) == 1)
+        [registration] = h.state.all_registrations()
+        assert registration.token == "6529c594651edf87"
+
+
+async def test_given_wrong_password_then_down_and_logged_once(
+    fake: FakeEslServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.password = "RightPassword"
+    config = fs_config(("fs1", fake))
+    wrong = config.nodes[0].__class__(name="fs1", host="127.0.0.1", port=fake.port, password="WrongPassword")
+    config = config.__class__(**{**{f: getattr(config, f) for f in config.__slots__}, "nodes": (wrong,)})
+    with caplog.at_level(logging.WARNING, logger="bridge.registrations"):
+        async with following(config) as h:
+            await eventually(lambda: fake.connections >= 3)
+            assert h.state.node_state("fs1") is not NodeState.UP
+    downs = [r for r in caplog.records if "node down" in r.getMessage()]
+    assert len(downs) == 1
+    assert "node=fs1" in downs[0].getMessage() and "authentication refused" in downs[0].getMessage()
+    assert "WrongPassword" not in caplog.text
+
+
+async def test_given_silent_node_then_down_and_commands_fail_fast() -> None:
+    silent = await FakeEslServer(silent=True).start()
+    try:
+        async with following(fs_config(("fs1", silent), command_timeout=0.2)) as h:
+            await eventually(lambda: silent.connections >= 2)
+            assert h.state.node_state("fs1") is not NodeState.UP
+            with pytest.raises(NodeUnavailable):
+                await h.listener.api("fs1", "version")
+    finally:
+        await silent.close()
+
+
+async def test_given_two_nodes_then_each_is_followed_and_tagged(fake: FakeEslServer) -> None:
+    other = await FakeEslServer(snapshot=SNAPSHOT_NONE).start()
+    try:
+        async with following(fs_config(("fs1", fake), ("fs2", other))) as h:
+            await other.wait_subscribed()
+            await other.push(frames.REREGISTER_1002)
+            await eventually(lambda: len(h.state.registrations_of(D, "1002")) == 2)
+            assert sorted(r.node for r in h.state.registrations_of(D, "1002")) == ["fs1", "fs2"]
+            await fake.drop()
+            await eventually(lambda: [r.node for r in h.state.registrations_of(D, "1002")] == ["fs2"])
+    finally:
+        await other.close()
+
+
+async def test_commands_reach_the_node_and_in_flight_ones_fail_when_it_drops(fake: FakeEslServer) -> None:
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        assert (await h.listener.api("fs1", "version")).startswith("FreeSWITCH Version 1.10.12")
+        with pytest.raises(NodeUnavailable):
+            await h.listener.api("nope", "version")
+
+
+async def test_a_flood_of_events_is_handed_over_in_batches(fake: FakeEslServer) -> None:
+    fake.snapshot = SNAPSHOT_NONE
+    async with following(fs_config(("fs1", fake))) as h:
+        await fake.wait_subscribed()
+        flood = [frames.REGISTER_1001, frames.UNREGISTER_1001] * 2000 + [frames.REGISTER_1002]
+        await fake.push(*flood)
+        await eventually(lambda: users(h.state) == ["1002"], timeout=10)
+        assert h.metrics.registration_events.labels("fs1", "register")._value.get() == 2001
+        assert len(h.batches) < 1000
+        await asyncio.sleep(0)
