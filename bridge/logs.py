@@ -18,16 +18,28 @@ from bridge.config import LogConfig
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-# key=value or "key": "value" pairs whose value must never reach a log.
+# key=value, "key": "value" and 'key': 'value' pairs whose value must never reach a log
+# (form fields, JSON, Python reprs, HTTP headers). A quoted value is redacted whole.
 _SECRET = re.compile(
-    r"(?i)\b(password|passwd|vm_password|a1-hash|ha1b?|sha1|nonce|sip_auth_nonce|"
-    r"sip_auth_response|sip_auth_cnonce|response|token|x-xtra-auth-id|authorization)"
-    r"(\"?\s*[=:]\s*\"?)([^\s&\",;]+)"
+    r"(?i)\b(password|passwd|vm_password|a1-hash|ha1b?|sha1|salt|nonce|cnonce|sip_auth_nonce|"
+    r"sip_auth_response|sip_auth_cnonce|response|token|secret|x-xtra-auth-id|authorization|"
+    r"cookie|freeswitch_xtra_session_id|gateway-credentials)"
+    r"([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&\",;']+)"
 )
 
 
+def _hide(match: re.Match[str]) -> str:
+    value = match.group(3)
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match.group(1)}{match.group(2)}{quote}<redacted>{quote}"
+
+
+# HTTP Basic and Bearer credentials, wherever they appear (e.g. "Authorization: Basic ...").
+_CREDENTIALS = re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=._~-]{6,}")
+
+
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}<redacted>", text)
+    return _SECRET.sub(_hide, _CREDENTIALS.sub(r"\1\2<redacted>", text))
 
 
 class _Context(logging.Filter):
