@@ -1,0 +1,198 @@
+"""The in-process directory cache: a bounded LRU ``DirectoryStore`` in front of PostgreSQL.
+
+Rules, in the order they matter to a phone trying to register:
+
+* A known user is answered from memory: a dict lookup, no database round trip.
+* "Not found" is remembered only for ``directory.negative_ttl`` seconds.
+* Concurrent misses for one key share one query.
+* Entries are dropped when PostgreSQL says they changed (``invalidate``, fed by the
+  LISTEN/NOTIFY listener). While that listener is disconnected nobody can tell us about
+  changes, so entries are *suspect*: they keep being served (a dead database must not
+  log phones out), and once the listener is back each is re-read on its next use, the
+  cached copy still answering if that read fails.
+* A fetch that raced with an invalidation answers its waiters but is not stored.
+
+``domain()`` and ``domains()`` (list_users, gateways, network-list: rare, whole-domain
+reads) are not cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.directory.store import DirectoryStore
+from bridge.errors import DatabaseUnavailable
+from bridge.records import Extension
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (domain, extn)
+Result = Literal["hit", "negative_hit", "miss", "stale"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: Extension | None
+    # Monotonic deadline of a negative entry (positive entries live until invalidated).
+    expires: float
+    # The resync generation the entry was read in; older ones are re-read on next use.
+    generation: int
+
+
+@dataclass(slots=True)
+class _Flight:
+    future: asyncio.Future[Extension | None]
+    # Set when an invalidation of this key arrives while the query runs: the answer may
+    # predate the change, so it is handed to the waiters but never stored.
+    dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStatus:
+    entries: int
+    capacity: int
+    # False while changes cannot be heard (listener down): entries may be stale.
+    coherent: bool
+    # Entries read before the last resync, not yet re-read.
+    suspect: bool
+
+
+class CachedStore:
+    """A ``DirectoryStore`` with memory in front of ``backend``."""
+
+    def __init__(
+        self,
+        backend: DirectoryStore,
+        *,
+        capacity: int,
+        negative_ttl: float,
+        count: Callable[[Result], None] = lambda result: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
+        self._capacity = max(capacity, 0)
+        self._negative_ttl = negative_ttl
+        self._count = count
+        self._clock = clock
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._flights: dict[Key, _Flight] = {}
+        self._generation = 0
+        self._coherent = False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, domain: str, extn: str) -> Extension | None:
+        key = (domain, extn)
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry.value is not None:
+                if not self._coherent:
+                    # Changes cannot be heard right now: the last known answer stands.
+                    self._entries.move_to_end(key)
+                    self._count("stale")
+                    return entry.value
+                if entry.generation == self._generation:
+                    self._entries.move_to_end(key)
+                    self._count("hit")
+                    return entry.value
+            elif entry.expires > self._clock():
+                self._count("negative_hit")
+                return None
+        try:
+            value = await self._fetch(key)
+        except DatabaseUnavailable:
+            # The database cannot say: a user we knew keeps working.
+            if entry is not None and entry.value is not None and key in self._entries:
+                self._count("stale")
+                return entry.value
+            raise
+        self._count("miss")
+        return value
+
+    async def domain(self, domain: str) -> Sequence[Extension]:
+        return await self._backend.domain(domain)
+
+    async def domains(self) -> Sequence[str]:
+        return await self._backend.domains()
+
+    def invalidate(self, keys: Iterable[Key]) -> int:
+        """Forget these keys (a change was announced); returns how many entries went."""
+        dropped = 0
+        for key in keys:
+            if self._entries.pop(key, None) is not None:
+                dropped += 1
+            flight = self._flights.get(key)
+            if flight is not None:
+                flight.dirty = True
+        return dropped
+
+    def invalidate_all(self) -> int:
+        """Forget everything (TRUNCATE, a bulk change): the next lookups go to the database."""
+        dropped = len(self._entries)
+        self._entries.clear()
+        for flight in self._flights.values():
+            flight.dirty = True
+        return dropped
+
+    def set_coherent(self, coherent: bool) -> None:
+        """Called by the listener: True once LISTEN is active again (changes are heard).
+
+        Going from incoherent to coherent marks every entry suspect: changes made while
+        nobody listened were missed, so each entry is re-read on its next use.
+        """
+        if coherent and not self._coherent:
+            self._generation += 1
+            for flight in self._flights.values():
+                flight.dirty = True
+        self._coherent = coherent
+
+    def status(self) -> CacheStatus:
+        suspect = any(e.generation != self._generation for e in self._iter_sample())
+        return CacheStatus(len(self._entries), self._capacity, self._coherent, suspect)
+
+    def _iter_sample(self) -> Iterable[_Entry]:
+        # The oldest entries are the likeliest to be suspect; a bounded look keeps status() O(1).
+        for index, entry in enumerate(self._entries.values()):
+            if index >= 64:
+                return
+            yield entry
+
+    async def _fetch(self, key: Key) -> Extension | None:
+        flight = self._flights.get(key)
+        if flight is None:
+            task = asyncio.ensure_future(self._backend.get(*key))
+            flight = _Flight(task)
+            self._flights[key] = flight
+            task.add_done_callback(functools.partial(self._landed, key, flight))
+        # Shielded: a requester that gives up (FreeSWITCH hung up) does not cancel the
+        # query the other requesters wait for.
+        return await asyncio.shield(flight.future)
+
+    def _landed(self, key: Key, flight: _Flight, _done: object) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        future = flight.future
+        if future.cancelled() or future.exception() is not None:
+            return  # the exception is now retrieved; each waiter re-raises it
+        if not flight.dirty:
+            self._store(key, future.result())
+
+    def _store(self, key: Key, value: Extension | None) -> None:
+        if self._capacity == 0:
+            return
+        expires = self._clock() + self._negative_ttl if value is None else 0.0
+        if value is None and self._negative_ttl <= 0:
+            self._entries.pop(key, None)
+            return
+        self._entries[key] = _Entry(value, expires, self._generation)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
