@@ -1,0 +1,196 @@
+"""Decide the answer to a directory request from the extensions the store returned (pure).
+
+The answer is a small tree of values (``Answer``); ``render.py`` turns it into XML. An
+``Answer`` with no domains is the not-found document. Which lookup gets what, and why,
+is written up in docs/directory.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge import hashes
+from bridge.directory import flags
+from bridge.directory.form import DirectoryRequest, Kind
+from bridge.records import Extension
+
+Pairs = flags.Pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The directory settings a decision depends on (from config.directory)."""
+
+    send_password: bool = False
+    realm_mismatch: Literal["refuse", "password"] = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    params: Pairs
+    variables: Pairs = ()
+    # Only in network-list answers: switch_core.c reads <user cidr=...> to build ACLs.
+    cidr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    users: tuple[User, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    params: Pairs = ()
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    domains: tuple[Domain, ...]
+    # Why, for the log line and metrics: found, unknown, disabled, no_credential, ...
+    reason: str
+    # sip_auth only: "" (realm matched), "refused" or "password".
+    realm_mismatch: str = ""
+
+    @property
+    def found(self) -> bool:
+        return bool(self.domains)
+
+
+# The domain-level params every domain answer carries: the SIP dial-string is the default
+# for user/ and group_call when a user names none of its own.
+DOMAIN_PARAMS: Pairs = (("dial-string", flags.SOFIA_DIAL),)
+
+# Kinds answered from one extension (store.get).
+PER_USER = frozenset(
+    {Kind.SIP_AUTH, Kind.USER_CALL, Kind.VOICEMAIL, Kind.REVERSE_AUTH, Kind.VERTO_AUTH, Kind.USER}
+)
+
+
+def not_found(reason: str, realm_mismatch: str = "") -> Answer:
+    return Answer((), reason, realm_mismatch)
+
+
+def credentials(e: Extension) -> tuple[str, str] | None:
+    """(ha1, ha1b): stored, else computed from the password; None when there is neither."""
+    ha1, ha1b = e.ha1.strip().lower(), e.ha1b.strip().lower()
+    if e.password:
+        ha1 = ha1 or hashes.ha1(e.extn, e.domain, e.password)
+        ha1b = ha1b or hashes.ha1b(e.extn, e.domain, e.password)
+    if not ha1 or not ha1b:
+        return None
+    return ha1, ha1b
+
+
+def answer_user(request: DirectoryRequest, e: Extension | None, policy: Policy) -> Answer:
+    if e is None:
+        return not_found("unknown")
+    if not e.can_authenticate:
+        return not_found("disabled")
+    if request.user_domain and request.user_domain != e.domain:
+        return not_found("unknown")
+    creds = credentials(e)
+    if creds is None:
+        return not_found("no_credential")
+    ha1, ha1b = creds
+    mismatch = ""
+    # Digest username 1001@domain hashes as "1001@domain:realm:pw" (ha1b), plain 1001 as ha1.
+    a1 = ha1b if "@" in (request.auth_username or request.user) else ha1
+    secret: Pairs = (("a1-hash", a1),)
+    if request.kind is Kind.SIP_AUTH and request.realm and request.realm != e.domain:
+        # The stored hashes were made with realm = the domain: they cannot match.
+        if policy.realm_mismatch == "password" and e.password:
+            secret, mismatch = (("password", e.password),), "password"
+        else:
+            return not_found("realm_mismatch", "refused")
+    elif policy.send_password and e.password:
+        secret = (*secret, ("password", e.password))
+    if request.kind is Kind.VERTO_AUTH:
+        # mod_verto compares a1-hash with md5(id:domain:password), id without @domain.
+        secret = (("a1-hash", ha1),)
+    if request.kind is Kind.REVERSE_AUTH:
+        # The plaintext digest credentials FreeSWITCH answers a phone's challenge with.
+        if not (policy.send_password and e.password):
+            return not_found("reverse_auth_off")
+        secret = (*secret, ("reverse-auth-user", e.extn), ("reverse-auth-pass", e.password))
+    params: Pairs = (
+        *secret,
+        ("allow-empty-password", "false"),
+        ("dial-string", flags.dial_string(e)),
+        *flags.extension_params(e),
+    )
+    if request.kind is Kind.VOICEMAIL and e.vm_password:
+        params = (*params, ("vm-password", e.vm_password))
+    variables = flags.extension_variables(e)
+    if request.kind is Kind.USER_CALL and not e.caller_display:
+        variables = (*variables, ("origination_privacy", "hide_name:hide_number"))
+    user = User(request.user, params, variables)
+    return Answer((Domain(request.domain, DOMAIN_PARAMS, (user,)),), "found", mismatch)
+
+
+def _listed_user(e: Extension, cidr: bool = False) -> User | None:
+    """A user as domain-wide answers list it (ha1 only: FreeSWITCH never digests with these)."""
+    creds = credentials(e)
+    if not e.can_authenticate or creds is None:
+        return None
+    params: Pairs = (
+        ("a1-hash", creds[0]),
+        ("allow-empty-password", "false"),
+        ("dial-string", flags.dial_string(e)),
+        *flags.extension_params(e),
+    )
+    return User(e.extn, params, flags.extension_variables(e), e.extn_cidr.replace(" ", "") if cidr else "")
+
+
+def answer_group(request: DirectoryRequest, extensions: Sequence[Extension]) -> Answer:
+    members = []
+    for e in extensions:
+        if request.group in (g.strip() for g in e.group_name.split(",")):
+            user = _listed_user(e)
+            if user is not None:
+                members.append(user)
+    if not members:
+        return not_found("unknown")
+    group = Group(request.group, tuple(members))
+    return Answer((Domain(request.domain, DOMAIN_PARAMS, groups=(group,)),), "found")
+
+
+def answer_domain_users(domain: str, extensions: Sequence[Extension]) -> Domain | None:
+    users = tuple(u for u in (_listed_user(e) for e in extensions) if u is not None)
+    return Domain(domain, DOMAIN_PARAMS, users) if users else None
+
+
+def answer_list_users(domains: Sequence[Domain]) -> Answer:
+    return Answer(tuple(domains), "found") if domains else not_found("unknown")
+
+
+def answer_network_list(request: DirectoryRequest, extensions: Sequence[Extension]) -> Answer:
+    if not extensions:
+        return not_found("unknown")
+    users = []
+    for e in extensions:
+        if e.extn_cidr.strip():
+            user = _listed_user(e, cidr=True)
+            if user is not None:
+                users.append(user)
+    return Answer((Domain(request.domain, DOMAIN_PARAMS, tuple(users)),), "found")
+
+
+def answer_locate(request: DirectoryRequest, known: Sequence[str]) -> Answer:
+    if request.domain not in known:
+        return not_found("unknown")
+    return Answer((Domain(request.domain, DOMAIN_PARAMS),), "found")
+
+
+def answer_gateways(known: Sequence[str]) -> Answer:
+    # sofia.c (profile domain "all") walks <section><domain name=...> and, with
+    # parse="false", only takes the names as aliases: no users needed.
+    if not known:
+        return not_found("unknown")
+    return Answer(tuple(Domain(name) for name in known), "found")
