@@ -1,0 +1,50 @@
+"""The admin API's edge: every /api/ answer counted by route template and status, and every
+error, bridge's or aiohttp's, turned into the one XUI JSON error shape (shapes.error)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bridge.api import shapes
+from bridge.errors import DatabaseUnavailable, RequestError
+from bridge.keys import METRICS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PREFIX = "/api/"
+
+# aiohttp's own refusals (no route, wrong method, body too large), in XUI words.
+_HTTP_REASONS = {404: "not found", 405: "method not allowed", 413: "request too large"}
+
+
+def route_template(request: web.Request) -> str:
+    """The route as registered ("/api/extensions/{id}"), never the raw path: a bounded label."""
+    resource = request.match_info.route.resource
+    return "unmatched" if resource is None else resource.canonical
+
+
+@web.middleware
+async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except RequestError as exc:
+        response = web.json_response(shapes.error(exc.status, exc.reason), status=exc.status)
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable path=%s error=%s", request.path, exc)
+        response = web.json_response(shapes.error(503, "database unavailable"), status=503)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = _HTTP_REASONS.get(exc.status, exc.reason.lower())
+        response = web.json_response(shapes.error(exc.status, reason), status=exc.status)
+    except Exception:
+        log.exception("unhandled error path=%s", request.path)
+        response = web.json_response(shapes.error(500, "internal error"), status=500)
+    request.app[METRICS].api_requests.labels(route_template(request), str(response.status)).inc()
+    return response

@@ -1,0 +1,261 @@
+"""The OpenAPI 3 description of the admin API, served at GET /api/openapi.json.
+
+Row schemas are built from the same column tables shapes.py answers from, so a column
+added there is described here; tests validate real answers against this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api import shapes
+from bridge.registrations.model import NodeState
+
+Schema = dict[str, Any]
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+BOOLEAN: Schema = {"type": "boolean"}
+TIMESTAMP: Schema = {"type": "string", "pattern": r"^(|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$"}
+STATUS: Schema = {"type": "string", "enum": list(shapes.STATUSES)}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def closed(properties: dict[str, Schema]) -> Schema:
+    """An object with exactly these keys."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def _extension() -> dict[str, Schema]:
+    properties: dict[str, Schema] = {}
+    properties.update({column: INTEGER for column in shapes.EXTENSION_INTS})
+    properties.update({column: STRING for column in shapes.EXTENSION_TEXTS})
+    properties.update({column: BOOLEAN for column in shapes.EXTENSION_BOOLS})
+    properties.update({column: TIMESTAMP for column in shapes.TIMESTAMPS})
+    properties["status"] = STATUS
+    return properties
+
+
+def _user() -> dict[str, Schema]:
+    properties: dict[str, Schema] = {column: INTEGER for column in shapes.USER_INTS}
+    properties.update({column: STRING for column in shapes.USER_TEXTS})
+    properties.update({column: TIMESTAMP for column in shapes.USER_TIMESTAMPS})
+    properties.update(
+        {
+            "agent_info": STRING,
+            "extn": STRING,
+            "ha1": STRING,
+            "ha1b": STRING,
+            "regs": array(ref("Registration")),
+        }
+    )
+    return properties
+
+
+REGISTRATION_FIELDS = (
+    "url",
+    "expires",
+    "token",
+    "reg_user",
+    "network_proto",
+    "metadata",
+    "hostname",
+    "network_port",
+    "realm",
+    "network_ip",
+)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": closed({"code": INTEGER, "text": STRING, "message": STRING}),
+    "Session": closed({"code": INTEGER, "token": STRING}),
+    "Done": closed({"code": INTEGER, "text": STRING}),
+    "DevKey": closed(
+        {
+            "id": INTEGER,
+            "user_id": INTEGER,
+            "key": STRING,
+            "description": STRING,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "deleted_at": TIMESTAMP,
+        }
+    ),
+    "DevKeyCreated": closed({"code": INTEGER, "text": STRING, "data": ref("DevKey")}),
+    "DevKeyList": closed({"code": INTEGER, "text": STRING, "data": array(ref("DevKey"))}),
+    "Registration": closed({name: STRING for name in REGISTRATION_FIELDS}),
+    "ExtnStatus": closed({"extn": STRING, "status": STATUS}),
+    "Node": closed(
+        {
+            "name": STRING,
+            "state": {"type": "string", "enum": [state.value for state in NodeState]},
+            "since": TIMESTAMP,
+            "registrations": INTEGER,
+        }
+    ),
+    "User": closed(_user()),
+    "List1": closed(
+        {
+            "reg": closed({"row_count": INTEGER, "rows": array(ref("Registration"))}),
+            "unreg": array(ref("ExtnStatus")),
+            "nodes": array(ref("Node")),
+        }
+    ),
+    "Extension": closed(_extension()),
+    "ExtensionDetail": closed({**_extension(), "login": STRING}),
+    "ExtensionPage": closed(
+        {
+            "rowCount": INTEGER,
+            "page": INTEGER,
+            "pageCount": INTEGER,
+            "hpack": BOOLEAN,
+            "data": array(ref("Extension")),
+            "nodes": array(ref("Node")),
+        }
+    ),
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Schema]:
+    words = {
+        400: "bad parameter",
+        401: "no or unknown token",
+        403: "wrong login, or no permission",
+        404: "not found",
+        406: "missing arguments",
+    }
+    return {str(code): _json(ref("Error"), words[code]) for code in codes}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_CREDENTIALS: Schema = {
+    "type": "object",
+    "properties": {"login": STRING, "password": STRING},
+    "required": ["login", "password"],
+}
+_DEV_KEY_REQUEST: Schema = {
+    "type": "object",
+    "properties": {"username": STRING, "password": STRING, "domain": STRING, "description": STRING},
+    "required": ["username", "password", "domain"],
+}
+_SECURED: list[Schema] = [{"header": []}, {"cookie": []}]
+
+PATHS: dict[str, Schema] = {
+    "/api/sessions": {
+        "post": {
+            "summary": "Log in: a token for X-XTRA-AUTH-ID or the freeswitch_xtra_session_id cookie",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _CREDENTIALS},
+                    "application/x-www-form-urlencoded": {"schema": _CREDENTIALS},
+                },
+            },
+            "responses": {"200": _json(ref("Session"), "logged in"), **_errors(403, 406)},
+        },
+        "delete": {
+            "summary": "Log out: the presented session token stops working",
+            "responses": {"200": _json(ref("Done"), "logged out"), **_errors(400, 401)},
+        },
+    },
+    "/api/users/dev_keys": {
+        "post": {
+            "summary": "A permanent key for the owner of the extension whose SIP credentials are given",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
+            "responses": {"200": _json(ref("DevKeyCreated"), "key created"), **_errors(403, 406)},
+        },
+        "get": {
+            "summary": "The caller's developer keys (each key shown by its first 8 characters)",
+            "responses": {"200": _json(ref("DevKeyList"), "keys"), **_errors(401)},
+        },
+        "delete": {
+            "summary": "Delete the presented developer key, or ?id= one of the caller's keys",
+            "parameters": [_query("id", INTEGER, "a key id from GET; default: the presented key")],
+            "responses": {
+                "200": _json(ref("Done"), "deleted (code 0, as documented)"),
+                **_errors(401, 404, 406),
+            },
+        },
+    },
+    "/api/users/list": {
+        "get": {
+            "summary": "Every extension's status, or with ?extn= its user object and live registrations",
+            "parameters": [_query("extn", STRING, "one extension number")],
+            "responses": {
+                "200": _json({"oneOf": [array(ref("ExtnStatus")), ref("User")]}, "statuses, or one user"),
+                **_errors(400, 401, 403, 404),
+            },
+        },
+    },
+    "/api/users/list1": {
+        "get": {
+            "summary": "Live registrations and the extensions without one",
+            "responses": {"200": _json(ref("List1"), "registrations"), **_errors(401, 403)},
+        },
+    },
+    "/api/extensions": {
+        "get": {
+            "summary": "Extensions, paged, each with its status",
+            "parameters": [
+                _query("page", INTEGER, "from 1; below 1 reads as 1"),
+                _query("page_size", INTEGER, "default 10, at most 1000; below 1 reads as 10"),
+                _query("hpack", BOOLEAN, "echoed back"),
+                _query("extn", STRING, "exact extension number"),
+                _query("name", STRING, "case-insensitive substring of the name"),
+                _query("status", STATUS, "online, offline, or unknown (while a node is not in sync)"),
+            ],
+            "responses": {"200": _json(ref("ExtensionPage"), "one page"), **_errors(400, 401, 403)},
+        }
+    },
+    "/api/extensions/{id}": {
+        "get": {
+            "summary": "One extension with its status and its owner's login",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": INTEGER}],
+            "responses": {"200": _json(ref("ExtensionDetail"), "the extension"), **_errors(401, 403, 404)},
+        }
+    },
+}
+
+DOCUMENT: Schema = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "bridge admin API (XSwitch XUI compatible)",
+        "version": "1",
+        "description": "Errors always answer the Error schema with the HTTP status as code.",
+    },
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "header": {"type": "apiKey", "in": "header", "name": "X-XTRA-AUTH-ID"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "freeswitch_xtra_session_id"},
+        },
+    },
+    "security": _SECURED,
+    "paths": PATHS,
+}
+
+
+async def serve(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)

@@ -1,0 +1,271 @@
+"""Rows -> XUI JSON, in one typed form (pure: no aiohttp, no asyncpg).
+
+The XUI document prints the same fields sometimes as strings ("0", "f") and sometimes as
+numbers and booleans. bridge answers in one form, the typed one of the document's
+``POST /api/extensions`` and ``status=online`` examples:
+
+* integer columns are JSON numbers (``id``, ``user_id``, every 0/1 flag);
+* ``boss_extn`` is a JSON boolean;
+* text columns are strings, including ``priority``, ``display_order`` and ``timeout``,
+  which the document's table types as string;
+* timestamps are ``"YYYY-MM-DD HH:MM:SS"``;
+* NULL is ``""`` for text and timestamps, the documented default for numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from bridge.registrations.model import NodeState, NodeStatus, Registration
+
+Status = Literal["online", "offline", "unknown"]
+STATUSES: tuple[Status, ...] = ("online", "offline", "unknown")
+
+# Column -> default for NULL. Order is the document's table order ("分机管理").
+EXTENSION_INTS: Mapping[str, int] = {
+    "id": 0,
+    "user_id": 0,
+    "call_transfer_type": 0,
+    "voicemail": 0,
+    "enable_ringback": 0,
+    "auto_record": 0,
+    "call_limit": 1,
+    "called_limit": 1,
+    "call_authority": 4,
+    "intercept": 0,
+    "force_insert": 0,
+    "force_breakdown": 0,
+    "eavesdrop": 0,
+    "weblogin_disabled": 0,
+    "sync_enabled": 0,
+    "disabled": 0,
+    "enable_srtp": 0,
+    "forced_insert": 0,
+    "eavesdropped": 0,
+    "intercepted": 0,
+    # VARCHAR in the table, a 0/1 flag in every typed example.
+    "enable_cb_onbusy": 0,
+    "caller_display": 1,
+    "enable_hotline": 0,
+    "dtmf_type": 0,
+    "enable_extn_time_recurrences": 0,
+    "enable_t38": 0,
+    "forced_breakdown": 0,
+}
+EXTENSION_TEXTS: Mapping[str, str] = {
+    "name": "",
+    "domain": "",
+    "description": "",
+    "extn": "",
+    "vm_password": "",
+    "cid_number": "",
+    "cid_name": "",
+    "type": "SIP",
+    "connect_phone": "",
+    "ringback": "",
+    "timeout": "",
+    "group_name": "",
+    "context": "",
+    "extn_cidr": "",
+    "priority": "99",
+    "display_order": "0",
+    "intercepted_group_name": "",
+    "codec": "",
+    "mac_address": "",
+    "hotline_number": "",
+    "hotline_type": "",
+    "hotline_address": "",
+    "secretary_extn": "",
+}
+EXTENSION_BOOLS: tuple[str, ...] = ("boss_extn",)
+TIMESTAMPS: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
+# The GET /api/extensions rows of the document carry neither the SIP password nor its
+# digests; only the user object of /api/users/list?extn= does.
+EXTENSION_COLUMNS: tuple[str, ...] = (
+    *EXTENSION_INTS,
+    *EXTENSION_TEXTS,
+    *EXTENSION_BOOLS,
+    *TIMESTAMPS,
+)
+
+USER_INTS: Mapping[str, int] = {
+    "id": 0,
+    "is_super": 0,
+    "auto_record": 0,
+    "extn_id": 0,
+    "tel_enabled": 0,
+}
+USER_TEXTS: tuple[str, ...] = (
+    "login",
+    "name",
+    "password",
+    "cid_name",
+    "cid_number",
+    "context",
+    "domain",
+    "vm_password",
+    "email",
+    "type",
+    "tel",
+)
+USER_TIMESTAMPS: tuple[str, ...] = ("last_login_at", "created_at", "updated_at", "deleted_at")
+
+
+def timestamp(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def integer(value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text in ("t", "true"):
+        return 1
+    if text in ("f", "false"):
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "t", "true", "yes", "on")
+
+
+def text(value: Any, default: str = "") -> str:
+    return default if value is None else str(value)
+
+
+def extension(row: Mapping[str, Any], status: Status) -> dict[str, Any]:
+    """One row of GET /api/extensions (and /api/extensions/:id) with its status."""
+    out: dict[str, Any] = {}
+    for column, number in EXTENSION_INTS.items():
+        out[column] = integer(row[column], number)
+    for column, default in EXTENSION_TEXTS.items():
+        out[column] = text(row[column], default) or default
+    for column in EXTENSION_BOOLS:
+        out[column] = flag(row[column])
+    for column in TIMESTAMPS:
+        out[column] = timestamp(row[column])
+    out["status"] = status
+    return out
+
+
+def agent_info(value: Any) -> str:
+    # JSONB; the document's user objects print it as JSON text ("{}").
+    if value is None:
+        return "{}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def user_with_extension(
+    user: Mapping[str, Any] | None, ext: Mapping[str, Any], regs: Sequence[Registration]
+) -> dict[str, Any]:
+    """The object of GET /api/users/list?extn=: the owning user, the extension's hashes, its live bindings.
+
+    An extension whose user row is gone (user_id 0, "system") still answers, with the
+    user fields at their defaults.
+    """
+    source: Mapping[str, Any] = user or {}
+    out: dict[str, Any] = {}
+    for column, number in USER_INTS.items():
+        out[column] = integer(source.get(column), number)
+    for column in USER_TEXTS:
+        out[column] = text(source.get(column))
+    for column in USER_TIMESTAMPS:
+        out[column] = timestamp(source.get(column))
+    out["agent_info"] = agent_info(source.get("agent_info"))
+    out["extn"] = text(ext["extn"])
+    out["ha1"] = text(ext["ha1"])
+    out["ha1b"] = text(ext["ha1b"])
+    if not out["domain"]:
+        out["domain"] = text(ext["domain"])
+    out["regs"] = [reg.xui_row() for reg in regs]
+    return out
+
+
+def extn_status(extn: str, status: Status) -> dict[str, str]:
+    return {"extn": extn, "status": status}
+
+
+# Node states in which an absent binding proves nothing: the node may hold it.
+UNCERTAIN_STATES = frozenset({NodeState.NOT_STARTED, NodeState.CONNECTING, NodeState.SYNCING, NodeState.DOWN})
+
+
+def offline_word(nodes: Iterable[NodeStatus]) -> Status:
+    """What "not seen registered" means right now: offline, or unknown while a node is not in sync."""
+    return "unknown" if any(node.state in UNCERTAIN_STATES for node in nodes) else "offline"
+
+
+def node(status: NodeStatus) -> dict[str, Any]:
+    return {
+        "name": status.name,
+        "state": status.state.value,
+        "since": datetime.fromtimestamp(status.since).strftime("%Y-%m-%d %H:%M:%S"),
+        "registrations": status.registrations,
+    }
+
+
+def nodes(statuses: Iterable[NodeStatus]) -> list[dict[str, Any]]:
+    return [node(status) for status in statuses]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Paging of GET /api/extensions: page numbers from 1, page_size capped."""
+
+    page: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def count(self, rows: int) -> int:
+        return -(-rows // self.size)
+
+
+def extension_page(
+    rows: list[dict[str, Any]], row_count: int, page: Page, hpack: bool, node_list: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "rowCount": row_count,
+        "page": page.page,
+        "pageCount": page.count(row_count),
+        "hpack": hpack,
+        "data": rows,
+        "nodes": node_list,
+    }
+
+
+def list1(
+    regs: Sequence[Registration], unreg: Sequence[dict[str, str]], node_list: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "reg": {"row_count": len(regs), "rows": [reg.xui_row() for reg in regs]},
+        "unreg": unreg,
+        "nodes": node_list,
+    }
+
+
+def error(code: int, reason: str) -> dict[str, Any]:
+    """The one error shape: the auth document says ``text``, the REST document ``message``;
+    both carry the same reason so a client written against either reads it."""
+    return {"code": code, "text": reason, "message": reason}
