@@ -13,14 +13,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from bridge import api as admin_api
 from bridge import health
 from bridge.config import Config
 from bridge.db import Database
+from bridge.directory import cache_ctx as directory_cache
+from bridge.directory import handler as directory_endpoint
 from bridge.directory.store import DatabaseStore
 from bridge.errors import DatabaseUnavailable
-from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, METRICS
+from bridge.health import HealthRegistry
+from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, HEALTH, METRICS
 from bridge.logs import request_id
 from bridge.metrics import Metrics, handle_metrics
+from bridge.registrations import service as registrations
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     if config.database.url is None:
         raise RuntimeError("create_app needs config.database.url (the CLI resolves it)")
     app[DATABASE] = await Database.connect(config.database.url, config.database)
+    app[METRICS].watch_pool(app[DATABASE].pool, config.database.pool_max)
+    app[DATABASE].on_acquire = app[METRICS].db_acquire_seconds.observe
     app[DIRECTORY_STORE] = DatabaseStore(app[DATABASE])
     yield
     await app[DATABASE].close()
@@ -62,7 +69,12 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    app[HEALTH] = HealthRegistry()
     app.cleanup_ctx.append(_database_ctx)
+    registrations.setup(app)  # ESL listeners, REGISTRATIONS, FREESWITCH (the cache flushes through it)
+    directory_cache.setup(app)  # replaces the uncached DIRECTORY_STORE; listener, flusher
+    directory_endpoint.setup(app)  # POST /directory
+    admin_api.setup(app)  # /api/: XUI-compatible admin API (needs the database)
     # Each job adds its own cleanup_ctx entries and routes, in dependency order:
     # (directory cache, registrations/ESL, directory endpoint, admin API).
     app.router.add_get("/metrics", handle_metrics)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from bridge import db
+from bridge import __version__, db
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
@@ -42,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant first")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes sharing the port (SO_REUSEPORT), each with its own directory cache",
+    )
     dbp = commands.add_parser("db", help="database commands")
     db_commands = dbp.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply sql/ migrations to DATABASE_URL")
@@ -95,8 +104,76 @@ def _with_url(config: Config, url: str) -> Config:
     return replace(config, database=replace(config.database, url=url))
 
 
+def _serve_workers(config: Config, workers: int) -> None:
+    """Fork ``workers`` processes that each serve their own app on one port (SO_REUSEPORT).
+
+    The parent only supervises: the database is already prepared (and the embedded
+    PostgreSQL started) once, here. Each worker has its own pool, cache and change
+    listener, so the LISTEN/NOTIFY invalidations keep every worker's cache coherent.
+    SIGTERM or SIGINT to the parent stops every worker gracefully; a worker that dies
+    on its own is replaced.
+    """
+    import socket
+    import time
+
+    port = config.http.port
+    if port == 0:  # every worker must bind the same port: choose it once
+        with socket.socket() as probe:
+            probe.bind((config.http.host, 0))
+            port = probe.getsockname()[1]
+
+    def spawn() -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        # A worker: its own process group, so a terminal's Ctrl-C reaches only the parent,
+        # which then stops every worker exactly once with SIGTERM.
+        os.setpgrp()
+        code = 0
+        try:
+            web.run_app(
+                create_app(config),
+                host=config.http.host,
+                port=port,
+                reuse_port=True,
+                shutdown_timeout=config.http.shutdown_timeout,
+                print=None,
+                access_log=None,
+            )
+        except BaseException:
+            log.exception("worker failed pid=%d", os.getpid())
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    children = {spawn() for _ in range(workers)}
+    log.info("bridge workers started count=%d port=%d pids=%s", workers, port, sorted(children))
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while children:
+        pid, status = os.wait()
+        children.discard(pid)
+        if not stopping:
+            log.warning("worker exited pid=%d status=%d: starting another", pid, status)
+            time.sleep(0.5)
+            children.add(spawn())
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     embedded = None
+    # Until web.run_app installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
+    # does, so the finally below still stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if config.database.url is None:
             embedded = _embedded(config)
@@ -118,14 +195,30 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
                 "  Ctrl-C stops bridge and its embedded PostgreSQL.\n",
                 flush=True,
             )
-        web.run_app(
-            app,
-            host=config.http.host,
-            port=config.http.port,
-            shutdown_timeout=config.http.shutdown_timeout,
-            print=None,
-            access_log=None,
+        log.info(
+            "bridge starting version=%s listen=%s database=%s",
+            __version__,
+            base,
+            "embedded" if embedded is not None else "external",
         )
+        # SIGTERM/SIGINT: stop accepting, wait up to http.shutdown_timeout for in-flight
+        # requests, then run the cleanup_ctx exits in reverse (ESL threads joined, pending
+        # writes flushed, pool closed); the finally below then stops the embedded server.
+        if args.workers > 1:
+            _serve_workers(config, args.workers)
+        else:
+            web.run_app(
+                app,
+                host=config.http.host,
+                port=config.http.port,
+                shutdown_timeout=config.http.shutdown_timeout,
+                print=None,
+                access_log=None,
+            )
+        log.info("bridge stopped")
+        return 0
+    except KeyboardInterrupt:
+        log.info("bridge stopped during start-up")
         return 0
     finally:
         if embedded is not None:

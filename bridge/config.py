@@ -114,6 +114,12 @@ class FreeSwitchConfig:
     command_timeout: float = 5.0
     # Seconds a node lease lasts without renewal; another instance takes over after it.
     lease_ttl: float = 10.0
+    # Seconds between registration write-behind batches, and between standby re-reads.
+    sync_interval: float = 1.0
+    # Names of nodes whose sofia profiles set multiple-registrations (elsewhere a new
+    # REGISTER replaces the user's binding); sofia's late margin added to every expiry.
+    multiple_registrations: tuple[str, ...] = ()
+    expires_late_margin: int = 60
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,8 @@ class Database:
     def __init__(self, pool: asyncpg.Pool, config: DatabaseConfig) -> None:
         self.pool = pool
         self.config = config
+        # Called with the seconds each pool acquire waited (the metrics histogram).
+        self.on_acquire: Callable[[float], None] | None = None
 
     @classmethod
     async def connect(cls, dsn: str, config: DatabaseConfig) -> Database:
@@ -160,16 +163,25 @@ class Database:
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
-            async with self.pool.acquire(timeout=limit) as conn:
+            async with self._timed_acquire(limit) as conn:
                 yield conn
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def _timed_acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        started = time.perf_counter()
+        async with self.pool.acquire(timeout=timeout) as conn:
+            if self.on_acquire is not None:
+                self.on_acquire(time.perf_counter() - started)
+            yield conn
 
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                rows: list[asyncpg.Record] = await self.pool.fetch(query, *args)
+                async with self._timed_acquire() as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(query, *args)
                 return rows
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
@@ -186,7 +198,8 @@ class Database:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                status: str = await self.pool.execute(query, *args)
+                async with self._timed_acquire() as conn:
+                    status: str = await conn.execute(query, *args)
                 return status
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
@@ -197,6 +210,7 @@ class Database:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                await self.pool.executemany(query, args)
+                async with self._timed_acquire() as conn:
+                    await conn.executemany(query, args)
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc

@@ -9,12 +9,23 @@ Labels are bounded sets: never a label per user, per address or per request.
 from __future__ import annotations
 
 import platform
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from bridge import __version__
+from bridge.registrations.model import NodeState
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from bridge.registrations.model import RegistrationView
 
 # Directory lookup "actions" are FreeSWITCH's words; anything else is counted as "other".
 LOOKUP_ACTIONS = frozenset(
@@ -63,7 +74,8 @@ class Metrics:
         )
         self.cache_requests = Counter(
             "bridge_directory_cache_requests_total",
-            "Directory cache look-ups by result (hit, negative_hit, miss)",
+            "Directory cache look-ups by result"
+            " (hit, negative_hit, miss, stale: served while changes cannot be heard)",
             ["result"],
             registry=r,
         )
@@ -150,9 +162,90 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.db_pool_max = Gauge(
+            "bridge_db_pool_max_connections",
+            "Most connections the database pool may open (database.pool_max)",
+            registry=r,
+        )
+        # Set by the directory cache: .set_function(lambda: len(cache)).
+        self.cache_entries = Gauge(
+            "bridge_directory_cache_entries",
+            "Directory records held in the in-process cache (positive and negative)",
+            registry=r,
+        )
+
+        # process_* (CPU, memory, open fds, start time) for this process, on our registry.
+        ProcessCollector(registry=r)
+
+    def watch_pool(self, pool: asyncpg.Pool, max_size: int) -> None:
+        """Read the pool's size at scrape time (called once the pool exists)."""
+        self.db_pool_size.labels(state="open").set_function(pool.get_size)
+        self.db_pool_size.labels(state="idle").set_function(pool.get_idle_size)
+        self.db_pool_max.set(max_size)
+
+    def watch_registrations(self, view: RegistrationView, clock: Callable[[], float] = time.time) -> None:
+        """Export node and registration gauges read from ``view`` at scrape time.
+
+        Called once by the registrations component when its state exists. The families
+        and their labels are REGISTRATION_FAMILIES.
+        """
+        self.registry.register(_RegistrationCollector(view, clock))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# name -> (help, label names) of the gauges read from the registration state.
+REGISTRATION_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bridge_registrations_online": (
+        "SIP bindings online (nodes that are down count none), by node and domain",
+        ("node", "domain"),
+    ),
+    "bridge_esl_connected": ("1 when the node's Event Socket is up (or held by another instance)", ("node",)),
+    "bridge_esl_node_state": (
+        "1 for the node's current Event Socket state, 0 for the others",
+        ("node", "state"),
+    ),
+    "bridge_esl_seconds_since_heartbeat": (
+        "Seconds since the node's last HEARTBEAT event (absent before the first)",
+        ("node",),
+    ),
+}
+
+
+def _family(name: str) -> GaugeMetricFamily:
+    help_text, labels = REGISTRATION_FAMILIES[name]
+    return GaugeMetricFamily(name, help_text, labels=list(labels))
+
+
+class _RegistrationCollector(Collector):
+    def __init__(self, view: RegistrationView, clock: Callable[[], float]) -> None:
+        self._view = view
+        self._clock = clock
+
+    def describe(self) -> Iterable[Metric]:
+        return [_family(name) for name in REGISTRATION_FAMILIES]
+
+    def collect(self) -> Iterable[Metric]:
+        now = self._clock()
+        nodes = list(self._view.nodes())
+        online = _family("bridge_registrations_online")
+        counts: dict[tuple[str, str], int] = {}
+        for reg in self._view.all_registrations():
+            key = (reg.node, reg.realm.lower())
+            counts[key] = counts.get(key, 0) + 1
+        for (node_name, domain), count in sorted(counts.items()):
+            online.add_metric([node_name, domain], count)
+        connected = _family("bridge_esl_connected")
+        state = _family("bridge_esl_node_state")
+        heartbeat = _family("bridge_esl_seconds_since_heartbeat")
+        for node in nodes:
+            connected.add_metric([node.name], 1 if node.state in (NodeState.UP, NodeState.STANDBY) else 0)
+            for candidate in NodeState:
+                state.add_metric([node.name, candidate.value], 1 if candidate is node.state else 0)
+            if node.last_heartbeat is not None:
+                heartbeat.add_metric([node.name], max(0.0, now - node.last_heartbeat))
+        return [online, connected, state, heartbeat]
 
 
 async def handle_metrics(request: web.Request) -> web.Response:

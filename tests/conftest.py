@@ -113,9 +113,11 @@ AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 @pytest.fixture
 def app_client(
-    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     make_config: Callable[..., Config],
+    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
 ) -> AppClient:
+    # make_config (and so the test database) is set up first and torn down last: the app
+    # shuts down, flushing its writes, while its database still exists.
     """Start the real app on a real socket: ``await app_client(directory__username="fs")``."""
 
     async def start(
