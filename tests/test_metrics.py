@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +21,7 @@ from bridge.registrations.model import NodeState
 from bridge.registrations.state import RegistrationState
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_extension
+from tests.fakes.esl_server import FakeEslServer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -160,3 +165,58 @@ def test_registration_gauges_follow_real_register_and_unregister_events() -> Non
             state.apply(change)
     samples = scrape()
     assert _value(samples, "bridge_registrations_online", node="fs1", domain="xswitch.test") == 0
+
+
+async def test_esl_connected_and_reconnects_move_when_the_node_drops_the_connection(
+    app_client: AppClient,
+) -> None:
+    fake = await FakeEslServer().start()
+    try:
+        # The first retry waits 0.5-1 s (reconnect_initial, jittered): long enough for a
+        # scrape to see the node down, short enough for a fast test.
+        client = await app_client(
+            freeswitch__nodes=fake.url("fs1"),
+            freeswitch__reconnect_initial="1",
+            freeswitch__reconnect_max="1",
+            freeswitch__command_timeout="1",
+        )
+
+        async def scrape_until(check: Callable[[Samples], bool], what: str) -> Samples:
+            deadline = time.monotonic() + 5
+            while True:
+                samples = await _scrape(client)
+                if check(samples):
+                    return samples
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{what}: {_esl(samples)}")
+                await asyncio.sleep(0.01)
+
+        up = await scrape_until(lambda s: _value(s, "bridge_esl_connected", node="fs1") == 1, "node up")
+        assert _value(up, "bridge_esl_reconnects_total", node="fs1") == 0
+        assert _value(up, "bridge_esl_snapshot_loads_total", node="fs1", result="ok") == 1
+
+        await fake.drop()
+
+        down = await scrape_until(
+            lambda s: _value(s, "bridge_esl_connected", node="fs1") == 0, "node seen down"
+        )
+        assert _value(down, "bridge_esl_reconnects_total", node="fs1") == 1
+        assert _value(down, "bridge_esl_node_state", node="fs1", state="down") == 1
+
+        back = await scrape_until(
+            lambda s: _value(s, "bridge_esl_connected", node="fs1") == 1, "node up again"
+        )
+        assert _value(back, "bridge_esl_reconnects_total", node="fs1") == 1
+        assert _value(back, "bridge_esl_snapshot_loads_total", node="fs1", result="ok") == 2
+        assert _value(back, "bridge_esl_node_state", node="fs1", state="up") == 1
+        assert fake.connections == 2
+    finally:
+        await fake.close()
+
+
+def _esl(samples: Samples) -> dict[str, float]:
+    return {
+        f"{name}{dict(labels)}": value
+        for (name, labels), value in samples.items()
+        if name.startswith("bridge_esl")
+    }
