@@ -87,6 +87,22 @@ async def database_url(pg_admin_url: str, template_name: str) -> AsyncIterator[s
 
 
 @pytest.fixture
+async def private_pg(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    """A migrated PostgreSQL of the test's own, for tests that stop and start the server."""
+    server = EmbeddedPostgres(tmp_path / "pgdata")
+    await asyncio.to_thread(server.start)
+    try:
+        conn = await asyncpg.connect(server.dsn)
+        try:
+            await db.upgrade(conn)
+        finally:
+            await conn.close()
+        yield server
+    finally:
+        await asyncio.to_thread(server.remove)
+
+
+@pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(database_url)
     yield connection

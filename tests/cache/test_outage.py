@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.errors import DatabaseUnavailable
@@ -28,20 +27,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def private_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pgdata")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
-@pytest.fixture
 async def client(private_pg: EmbeddedPostgres, aiohttp_client, tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def,type-arg]
     conn = await asyncpg.connect(private_pg.dsn)
     try:
-        await db.upgrade(conn)
         await add_extension(conn, "1001")
         await add_extension(conn, "1002")
     finally:

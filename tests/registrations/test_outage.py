@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
@@ -37,16 +36,6 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-def private_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pgdata")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
-@pytest.fixture
 async def fake() -> AsyncIterator[FakeEslServer]:
     server = await FakeEslServer(snapshot=SNAPSHOT_LIVE).start()
     yield server
@@ -60,11 +49,6 @@ async def client(
     aiohttp_client: Callable[..., Awaitable[Client]],
     tmp_path: Path,
 ) -> Client:
-    conn = await asyncpg.connect(private_pg.dsn)
-    try:
-        await db.upgrade(conn)
-    finally:
-        await conn.close()
     overrides = {key.replace("__", "."): value for key, value in FAST.items()}
     overrides["freeswitch.nodes"] = fake.url("fs1")
     overrides["database.query_timeout"] = str(QUERY_TIMEOUT)
