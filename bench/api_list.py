@@ -2,8 +2,14 @@
 
 Run by hand:  .venv/bin/python -m bench.api_list [--extensions 100000] [--online 50000] [--rounds 20]
 Starts an embedded PostgreSQL in a temporary directory (or uses BENCH_DATABASE_URL), builds
-the real app on a real socket, and prints each endpoint's server time per request beside
-the time to json-serialise the same answer with no lookup work (the floor), as a ratio.
+the real app on a real socket, and prints each endpoint's time per request (over the socket,
+read as raw bytes) beside the time to serialise the same answer with no lookup work (the
+floor), with the standard json module and with orjson, as ratios.
+
+Three states: "steady" (nothing changed between requests: the API's caches hold); "after a
+REGISTER" (one binding re-registers before each request: the presence picture is rebuilt);
+"after a write" (one UPDATE of an extension's domain column before each request: the
+extension catalog is reloaded). The untimed change is made before each timed request.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
 from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.hashes import login_sha1
-from bridge.keys import REGISTRATIONS
+from bridge.keys import DATABASE, REGISTRATIONS
 from bridge.pgserver import EmbeddedPostgres
-from bridge.registrations.events import NodeChanged, Snapshot
+from bridge.registrations.events import NodeChanged, Registered, Snapshot
 from bridge.registrations.model import NodeState, Registration
 from bridge.registrations.state import RegistrationState
 
@@ -58,38 +65,44 @@ async def seed(url: str, extensions: int) -> None:
         await conn.close()
 
 
+def registration(i: int, expires: int) -> Registration:
+    return Registration(
+        url=f"sofia/internal/sip:{100000 + i}@10.0.{i // 250 % 250}.{i % 250}:5060",
+        expires=str(expires),
+        token=f"call-{i}",
+        reg_user=f"{100000 + i}",
+        network_proto="udp",
+        metadata="",
+        hostname="fs1",
+        network_port="5060",
+        realm=DOMAIN,
+        network_ip=f"10.0.{i // 250 % 250}.{i % 250}",
+        node="fs1",
+        profile="internal",
+        user_agent="bench",
+        status="Registered(UDP)",
+        contact="",
+    )
+
+
 def feed(state: RegistrationState, online: int, extensions: int) -> None:
     """Bring node fs1 up with ``online`` bindings, every other extension's."""
     state.apply(NodeChanged("fs1", NodeState.UP, at=time.time()))
     step = max(1, extensions // online)
-    regs = tuple(
-        Registration(
-            url=f"sofia/internal/sip:{100000 + i}@10.0.{i // 250 % 250}.{i % 250}:5060",
-            expires=str(int(time.time()) + 3600),
-            token=f"call-{i}",
-            reg_user=f"{100000 + i}",
-            network_proto="udp",
-            metadata="",
-            hostname="fs1",
-            network_port="5060",
-            realm=DOMAIN,
-            network_ip=f"10.0.{i // 250 % 250}.{i % 250}",
-            node="fs1",
-            profile="internal",
-            user_agent="bench",
-            status="Registered(UDP)",
-            contact="",
-        )
-        for i in range(0, extensions, step)
-    )[:online]
+    expires = int(time.time()) + 3600
+    regs = tuple(registration(i, expires) for i in range(0, extensions, step))[:online]
     state.apply(Snapshot("fs1", regs))
 
 
-async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> tuple[float, Any]:
+async def timed(
+    call: Callable[[], Awaitable[Any]], rounds: int, before: Callable[[], Awaitable[None]] | None = None
+) -> tuple[float, Any]:
     await call()  # warm caches and plans
     samples = []
     result = None
     for _ in range(rounds):
+        if before is not None:
+            await before()
         start = time.perf_counter()
         result = await call()
         samples.append(time.perf_counter() - start)
@@ -112,6 +125,16 @@ async def run(url: str, extensions: int, online: int, rounds: int) -> None:
         response = await client.post("/api/sessions", json={"login": "bench", "password": PASSWORD})
         headers = {"X-XTRA-AUTH-ID": (await response.json())["token"]}
         print(f"extensions={extensions} online={online} rounds={rounds} (median per request)")
+        print(f"database.query_timeout={config.database.query_timeout}")
+        counter = iter(range(1, 10**9))
+
+        async def register() -> None:
+            # A refresh of one binding: same Call-ID, a later expiry (a new Registration object).
+            state.apply(Registered("fs1", registration(0, int(time.time()) + 3600 + next(counter))))
+
+        async def write() -> None:
+            await app[DATABASE].execute("UPDATE extensions SET domain = domain WHERE id = 1")
+
         for label, path in (
             ("list1", "/api/users/list1"),
             ("extensions?status=online", "/api/extensions?status=online&page=2&page_size=10"),
@@ -128,14 +151,25 @@ async def run(url: str, extensions: int, online: int, rounds: int) -> None:
             server, raw = await timed(get, rounds)
             body = json.loads(raw)
 
-            async def serialise_only(body: Any = body) -> str:
+            async def with_json(body: Any = body) -> str:
                 return json.dumps(body)
 
-            floor, _ = await timed(serialise_only, rounds)
+            async def with_orjson(body: Any = body) -> bytes:
+                return orjson.dumps(body)
+
+            floor, _ = await timed(with_json, rounds)
+            floor_or, _ = await timed(with_orjson, rounds)
             print(
-                f"  {label:28s} {server * 1000:8.2f} ms  serialise-only {floor * 1000:7.2f} ms"
-                f"  ratio {server / floor:6.1f}x  rows={_rows(body)}"
+                f"  {label:27s} {'steady':14s} {server * 1000:8.2f} ms  json {floor * 1000:7.2f} ms"
+                f" ({server / floor:6.1f}x)  orjson {floor_or * 1000:7.2f} ms ({server / floor_or:6.1f}x)"
+                f"  {_rows(body)}"
             )
+            for state_label, change in (("after REGISTER", register), ("after a write", write)):
+                changed, _ = await timed(get, rounds, before=change)
+                print(
+                    f"  {label:27s} {state_label:14s} {changed * 1000:8.2f} ms"
+                    f"  ({changed / floor:6.1f}x json, {changed / floor_or:6.1f}x orjson)"
+                )
 
 
 def _rows(body: dict[str, Any]) -> str:

@@ -46,6 +46,11 @@ REGISTRATION_CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("registration_c
 
 if TYPE_CHECKING:
     from bridge.api.auth import Authenticator
+    from bridge.api.presence import PresenceCache
+    from bridge.api.queries import CatalogStore
 
 # The admin API's login/session/dev-key checker (bridge/api/auth.py).
 API_AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("api_authenticator")
+# The admin API's in-memory list of live extensions and its picture of who is online.
+API_CATALOG: web.AppKey[CatalogStore] = web.AppKey("api_catalog")
+API_PRESENCE: web.AppKey[PresenceCache] = web.AppKey("api_presence")

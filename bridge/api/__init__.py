@@ -1,8 +1,8 @@
 """The XUI-compatible admin API: registration and extension status behind XUI's authentication.
 
 request -> edge.api_edge (errors, metrics) -> handler (users, extensions, sessions)
-        -> auth (token -> Principal) -> queries (PostgreSQL) + presence (RegistrationView)
-        -> shapes (XUI JSON)
+        -> auth (token -> Principal) -> queries (PostgreSQL, CatalogStore -> catalog)
+        + presence (RegistrationView) -> shapes (XUI JSON) -> respond (orjson)
 """
 
 from __future__ import annotations
@@ -14,18 +14,22 @@ from aiohttp import web
 from bridge.api import extensions, openapi, sessions, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge
-from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE, METRICS
+from bridge.api.presence import PresenceCache
+from bridge.api.queries import CatalogStore
+from bridge.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE, CONFIG, DATABASE, METRICS
 
 
-async def _authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _api_ctx(app: web.Application) -> AsyncIterator[None]:
     app[API_AUTHENTICATOR] = Authenticator(app[DATABASE], app[CONFIG].api, app[METRICS])
+    app[API_CATALOG] = CatalogStore(app[DATABASE])
+    app[API_PRESENCE] = PresenceCache()
     yield
 
 
 def setup(app: web.Application) -> None:
-    """Routes, the /api/ edge middleware and the authenticator (needs the database ctx first)."""
+    """Routes, the /api/ edge middleware, the authenticator and the caches (need the database ctx first)."""
     app.middlewares.append(api_edge)
-    app.cleanup_ctx.append(_authenticator_ctx)
+    app.cleanup_ctx.append(_api_ctx)
     router = app.router
     router.add_post("/api/sessions", sessions.create_session)
     router.add_delete("/api/sessions", sessions.delete_session)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bridge.api import shapes
+from bridge.api.respond import json_response
 from bridge.errors import DatabaseUnavailable, RequestError
 from bridge.keys import METRICS
 
@@ -34,17 +35,17 @@ async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         response = await handler(request)
     except RequestError as exc:
-        response = web.json_response(shapes.error(exc.status, exc.reason), status=exc.status)
+        response = json_response(shapes.error(exc.status, exc.reason), status=exc.status)
     except DatabaseUnavailable as exc:
         log.warning("database unavailable path=%s error=%s", request.path, exc)
-        response = web.json_response(shapes.error(503, "database unavailable"), status=503)
+        response = json_response(shapes.error(503, "database unavailable"), status=503)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         reason = _HTTP_REASONS.get(exc.status, exc.reason.lower())
-        response = web.json_response(shapes.error(exc.status, reason), status=exc.status)
+        response = json_response(shapes.error(exc.status, reason), status=exc.status)
     except Exception:
         log.exception("unhandled error path=%s", request.path)
-        response = web.json_response(shapes.error(500, "internal error"), status=500)
+        response = json_response(shapes.error(500, "internal error"), status=500)
     request.app[METRICS].api_requests.labels(route_template(request), str(response.status)).inc()
     return response

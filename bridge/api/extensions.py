@@ -6,9 +6,10 @@ from aiohttp import web
 
 from bridge.api import params, queries, shapes
 from bridge.api.auth import admin
-from bridge.api.presence import Presence
+from bridge.api.catalog import Listing
+from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
-from bridge.keys import DATABASE, REGISTRATIONS
+from bridge.keys import API_CATALOG, API_PRESENCE, DATABASE, REGISTRATIONS
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
@@ -37,19 +38,23 @@ async def list_extensions(request: web.Request) -> web.Response:
     principal = await admin(request)
     page = read_page(request)
     status = read_status(request)
-    presence = Presence.read(request.app.get(REGISTRATIONS), principal.domain_scope)
-    where = queries.ExtensionFilter(
-        domain=principal.domain_scope,
-        extn=params.query_text(request, "extn"),
-        name=params.query_text(request, "name"),
-        status=status,
-        online=tuple(presence.online) if status is not None else (),
-        absent=presence.absent,
-    )
-    row_count, rows = await queries.extension_page(request.app[DATABASE], where, page)
+    extn = params.query_text(request, "extn")
+    name = params.query_text(request, "name")
+    scope = principal.domain_scope
+    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), scope)
+
+    def pick(listing: Listing) -> tuple[int, list[int]]:
+        positions = listing.select(extn, status, presence.online, presence.absent)
+        return len(positions), listing.page_ids(positions, page)
+
+    db = request.app[DATABASE]
+    if name is None:
+        row_count, rows = await queries.catalog_page(request.app[API_CATALOG], db, scope, pick)
+    else:
+        row_count, rows = await queries.named_page(db, scope, extn, name, pick)
     data = [shapes.extension(row, presence.status(row["extn"], row["domain"])) for row in rows]
     hpack = params.query_bool(request, "hpack")
-    return web.json_response(shapes.extension_page(data, row_count, page, hpack, presence.nodes))
+    return json_response(shapes.extension_page(data, row_count, page, hpack, presence.nodes))
 
 
 async def get_extension(request: web.Request) -> web.Response:
@@ -60,7 +65,7 @@ async def get_extension(request: web.Request) -> web.Response:
         row = await queries.extension_by_id(request.app[DATABASE], ext_id, principal.domain_scope)
     if row is None:
         raise NotFound("not found")
-    presence = Presence.read(request.app.get(REGISTRATIONS), principal.domain_scope)
+    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), principal.domain_scope)
     body = shapes.extension(row, presence.status(row["extn"], row["domain"]))
     body["login"] = row["login"] or ""
-    return web.json_response(body)
+    return json_response(body)

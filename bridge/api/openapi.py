@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import shapes
+from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
 
 Schema = dict[str, Any]
@@ -258,4 +259,4 @@ DOCUMENT: Schema = {
 
 
 async def serve(request: web.Request) -> web.Response:
-    return web.json_response(DOCUMENT)
+    return json_response(DOCUMENT)

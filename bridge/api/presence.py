@@ -1,50 +1,197 @@
 """One read of the registration state per request: who is online, and what "not online" means.
 
-Built once per request from ``RegistrationView.all_registrations()`` (a set, O(bindings)),
-so a page of 10 or a list of 100,000 extensions costs no query per extension.
+``PresenceCache`` keeps a picture of the visible bindings (those of nodes UP or STANDBY)
+and follows the state's one door: each ``Delta`` is applied to the picture when the next
+request reads it, so a request costs work in proportion to what changed, not to the 50,000
+bindings. A node changing state emits no ``Delta``, so node states are compared on every
+read and any change of them (or a whole-node snapshot) rebuilds the picture from
+``RegistrationView.all_registrations()``. The online key set keeps its identity while only
+expiries refresh, so per-set work downstream (catalog.Listing) is reused; each binding's
+XUI row is encoded once per ``Registration`` object (they are immutable).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from bridge.api import shapes
-from bridge.registrations.model import Registration, RegistrationView
+from bridge.api.catalog import key
+from bridge.registrations.model import NodeState, Registration, RegistrationView
+from bridge.registrations.state import VISIBLE_STATES, Delta
 
+__all__ = ["Presence", "PresenceCache", "key"]
 
-def key(extn: str, domain: str) -> str:
-    # A SIP user part never holds "@", so "extn@domain" is unambiguous; it is also the
-    # form the SQL side builds (queries._KEY). Domains compare case-insensitively, as in
-    # the registration state.
-    return f"{extn}@{domain.lower()}"
+# More changes than this between two reads: rebuilding is cheaper than replaying them.
+_MAX_PENDING = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class Presence:
-    registrations: Sequence[Registration]  # in the caller's scope
-    online: frozenset[str]  # key(extn, domain) of every binding in scope
+    online: frozenset[str]  # key(extn, domain) of every visible binding (any domain)
     absent: shapes.Status  # "offline", or "unknown" while a node is not in sync
     nodes: list[dict[str, Any]]
+    _scoped: _Scoped | None = field(default=None, repr=False)
 
     def status(self, extn: str, domain: str) -> shapes.Status:
         return "online" if key(extn, domain) in self.online else self.absent
 
-    @classmethod
-    def read(cls, view: RegistrationView | None, domain_scope: str | None) -> Presence:
+    @property
+    def registrations(self) -> Sequence[Registration]:
+        """The visible bindings in the caller's scope (built on first use: only list1 needs them)."""
+        return () if self._scoped is None else self._scoped.registrations()
+
+    def rows_json(self) -> bytes:
+        """``registrations`` as the JSON array of their XUI rows (list1's ``reg.rows``)."""
+        return b"[]" if self._scoped is None else self._scoped.rows_json()
+
+
+class _Scoped:
+    """One scope's bindings at one generation of the picture, and their encoded rows, each
+    built on first use."""
+
+    __slots__ = ("_cache", "_domain", "_json", "_registrations")
+
+    def __init__(self, cache: PresenceCache, domain_scope: str | None) -> None:
+        self._cache = cache
+        self._domain = domain_scope
+        self._registrations: list[Registration] | None = None
+        self._json: bytes | None = None
+
+    def registrations(self) -> list[Registration]:
+        if self._registrations is None:
+            self._registrations = self._cache.bindings(self._domain)
+        return self._registrations
+
+    def rows_json(self) -> bytes:
+        if self._json is None:
+            encoded = self._cache.encoded
+            self._json = b"[" + b",".join(encoded(reg) for reg in self.registrations()) + b"]"
+        return self._json
+
+
+class PresenceCache:
+    """Per app: the picture of the visible bindings, kept current from the state's Deltas."""
+
+    def __init__(self) -> None:
+        self._view: RegistrationView | None = None
+        self._subscribed = False
+        self._pending: list[Delta] | None = None  # None: rebuild on the next read
+        self._node_states: tuple[tuple[str, NodeState], ...] = ()
+        self._visible: frozenset[str] = frozenset()  # node names
+        self._bindings: dict[tuple[str, str], Registration] = {}  # (node, token) -> binding
+        self._counts: dict[str, int] = {}  # key -> visible bindings
+        self._online: frozenset[str] = frozenset()
+        self._generation = 0
+        self._scoped: dict[str | None, _Scoped] = {}
+        # id(registration) -> (registration, encoded XUI row); holding the registration keeps
+        # its id from being reused while the entry lives. Entries leave with their binding.
+        self._encoded: dict[int, tuple[Registration, bytes]] = {}
+
+    def read(self, view: RegistrationView | None, domain_scope: str | None) -> Presence:
         if view is None:
             # Registrations are not wired into this app: nothing is known to be online.
-            return cls((), frozenset(), "unknown", [])
-        regs = [
-            reg
-            for reg in view.all_registrations()
-            if domain_scope is None or reg.realm.lower() == domain_scope.lower()
-        ]
+            return Presence(frozenset(), "unknown", [])
         statuses = view.nodes()
-        return cls(
-            registrations=regs,
-            online=frozenset(key(reg.reg_user, reg.realm) for reg in regs),
-            absent=shapes.offline_word(statuses),
-            nodes=shapes.nodes(statuses),
-        )
+        self._follow(view, tuple((s.name, s.state) for s in statuses))
+        scoped = self._scoped.get(domain_scope)
+        if scoped is None:
+            scoped = self._scoped[domain_scope] = _Scoped(self, domain_scope)
+        return Presence(self._online, shapes.offline_word(statuses), shapes.nodes(statuses), scoped)
+
+    def encoded(self, reg: Registration) -> bytes:
+        entry = self._encoded.get(id(reg))
+        if entry is None or entry[0] is not reg:
+            entry = self._encoded[id(reg)] = (reg, orjson.dumps(reg.xui_row()))
+        return entry[1]
+
+    def _on_delta(self, delta: Delta) -> None:
+        if self._pending is not None:
+            if len(self._pending) >= _MAX_PENDING or delta.replaced:
+                self._pending = None
+            else:
+                self._pending.append(delta)
+
+    def _follow(self, view: RegistrationView, node_states: tuple[tuple[str, NodeState], ...]) -> None:
+        if view is not self._view:
+            self._view, self._pending = view, None
+            subscribe = getattr(view, "subscribe", None)
+            if callable(subscribe):
+                subscribe(self._on_delta)
+                self._subscribed = True
+            else:
+                self._subscribed = False
+        if self._pending is None or node_states != self._node_states or not self._subscribed:
+            self._rebuild(view, node_states)
+        elif self._pending:
+            pending, self._pending = self._pending, []
+            touched: set[str] = set()  # keys whose count went to or from zero
+            for delta in pending:
+                self._apply(delta, touched)
+            if any((k in self._counts) != (k in self._online) for k in touched):
+                self._online = frozenset(self._counts)
+            self._changed()
+
+    def _rebuild(self, view: RegistrationView, node_states: tuple[tuple[str, NodeState], ...]) -> None:
+        self._pending = []
+        self._node_states = node_states
+        self._visible = frozenset(name for name, state in node_states if state in VISIBLE_STATES)
+        bindings: dict[tuple[str, str], Registration] = {}
+        counts: dict[str, int] = {}
+        for reg in view.all_registrations():
+            bindings[(reg.node, reg.token)] = reg
+            k = key(reg.reg_user, reg.realm)
+            counts[k] = counts.get(k, 0) + 1
+        self._bindings, self._counts = bindings, counts
+        online = frozenset(counts)
+        if online != self._online:
+            self._online = online
+        self._encoded = {
+            i: e for i, e in self._encoded.items() if bindings.get((e[0].node, e[0].token)) is e[0]
+        }
+        self._changed()
+
+    def _apply(self, delta: Delta, touched: set[str]) -> None:
+        """One Delta of a visible node onto the picture."""
+        if delta.node not in self._visible:
+            return  # not counted; becoming visible changes node states: a rebuild
+        for token in delta.removed:
+            old = self._bindings.pop((delta.node, token), None)
+            if old is not None:
+                self._uncount(old, touched)
+        for reg in delta.upserted:
+            old = self._bindings.get((delta.node, reg.token))
+            if old is reg:
+                continue
+            if old is not None:
+                self._uncount(old, touched)
+            self._bindings[(delta.node, reg.token)] = reg
+            k = key(reg.reg_user, reg.realm)
+            count = self._counts.get(k, 0)
+            self._counts[k] = count + 1
+            if count == 0:
+                touched.add(k)
+
+    def _uncount(self, reg: Registration, touched: set[str]) -> None:
+        self._encoded.pop(id(reg), None)
+        k = key(reg.reg_user, reg.realm)
+        count = self._counts[k] - 1
+        if count:
+            self._counts[k] = count
+        else:
+            del self._counts[k]
+            touched.add(k)
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self._scoped = {}
+
+    def bindings(self, domain_scope: str | None) -> list[Registration]:
+        regs = list(self._bindings.values())
+        if domain_scope is None:
+            return regs
+        wanted = domain_scope.lower()
+        return [reg for reg in regs if reg.realm.lower() == wanted]

@@ -1,86 +1,147 @@
-"""The admin API's reads of ``extensions`` and ``users``.
+"""The admin API's reads of ``extensions`` and ``users``, and the in-memory catalog's loads.
 
-Filters are fixed SQL fragments chosen in Python; client text only ever travels as a
-bound parameter. The online filter takes the whole online set as one array parameter, joined as a
-(anti-)semi-join on ``extn || '@' || lower(domain)``, so it is one query however many are
-online: a hash join, where ``= ANY($n)`` under a generic plan is a linear scan per row.
+Status filters are answered in memory (catalog.Listing against the presence's online set):
+PostgreSQL only checks, in the same statement that reads the page's rows, that no write to
+``extensions`` committed since the catalog was read (sql/021_extension_changes.sql). With a
+``name`` filter the candidates come from SQL instead (``ILIKE`` keeps PostgreSQL's case
+rules), read in the same REPEATABLE READ transaction as the page. Client text only ever
+travels as a bound parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Callable
 
 import asyncpg
 
-from bridge.api.shapes import Page, Status
+from bridge.api.catalog import Catalog, Listing, parse_copy
 from bridge.db import Database
 
-_KEY = "(e.extn || '@' || lower(e.domain))"  # presence.key
-_IN_ONLINE = "EXISTS (SELECT 1 FROM unnest({array}::text[]) o(k) WHERE o.k = " + _KEY + ")"
+log = logging.getLogger(__name__)
+
+# A catalog is reloaded at least this often (seconds), whatever the change log says: it
+# bounds what a pruned log row could hide (see _PRUNE).
+MAX_CATALOG_AGE = 3600.0
+
+_LIVE = "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL ORDER BY id"
+_CHANGED_SINCE = """
+EXISTS (SELECT 1 FROM bridge_extension_changes c
+        WHERE c.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+          AND NOT pg_visible_in_snapshot(c.xid, $1::text::pg_snapshot))
+"""
+_PRUNE = "DELETE FROM bridge_extension_changes WHERE changed_at < now() - interval '1 day'"
+_PAGE = f"""
+SELECT {_CHANGED_SINCE} AS stale, e.*
+FROM (SELECT 1) one LEFT JOIN extensions e ON e.id = ANY($2::int[]) AND e.deleted_at IS NULL
+ORDER BY e.id
+"""
+_ROWS = "SELECT e.* FROM extensions e WHERE e.id = ANY($1::int[]) AND e.deleted_at IS NULL ORDER BY e.id"
 
 
-@dataclass(slots=True)
-class ExtensionFilter:
-    domain: str | None = None  # None: every domain (super user)
-    extn: str | None = None  # exact
-    name: str | None = None  # case-insensitive substring
-    # Which status is wanted, and the online set it is judged against.
-    status: Status | None = None
-    online: Sequence[str] = ()
-    absent: Status = "offline"
-    _args: list[Any] = field(default_factory=list)
+class CatalogStore:
+    """The current Catalog of one app: loaded on first use, reloaded when PostgreSQL says a
+    write committed since (one index probe per request) or when it is an hour old."""
 
-    def where(self) -> str:
-        self._args = []
-        clauses = ["e.deleted_at IS NULL"]
-        if self.domain is not None:
-            clauses.append(f"e.domain = {self._bind(self.domain)}")
-        if self.extn is not None:
-            clauses.append(f"e.extn = {self._bind(self.extn)}")
-        if self.name is not None:
-            clauses.append(f"e.name ILIKE {self._bind(_contains(self.name))} ESCAPE '\\'")
-        if self.status == "online":
-            clauses.append(_IN_ONLINE.format(array=self._bind(list(self.online))))
-        elif self.status == self.absent:
-            clauses.append("NOT " + _IN_ONLINE.format(array=self._bind(list(self.online))))
-        elif self.status is not None:
-            clauses.append("false")  # e.g. "offline" while every absent one is "unknown"
-        return " AND ".join(clauses)
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._catalog: Catalog | None = None
+        self._lock = asyncio.Lock()
 
-    @property
-    def args(self) -> list[Any]:
-        return self._args
+    async def current(self, *, check: bool = True) -> Catalog:
+        """The catalog; ``check=False`` when the caller checks staleness itself (page_rows)."""
+        catalog = self._catalog
+        if catalog is None or time.monotonic() - catalog.loaded_at > MAX_CATALOG_AGE:
+            return await self.reload(catalog)
+        if check and await self._db.fetchval(f"SELECT {_CHANGED_SINCE}", catalog.snapshot):
+            return await self.reload(catalog)
+        return catalog
 
-    def _bind(self, value: Any) -> str:
-        self._args.append(value)
-        return f"${len(self._args)}"
+    async def reload(self, seen: Catalog | None) -> Catalog:
+        async with self._lock:
+            if self._catalog is not None and self._catalog is not seen:
+                return self._catalog  # another request reloaded meanwhile
+            limit = max(self._db.config.query_timeout * 4, 2.0)
+            started = time.monotonic()
+            async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn:
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    snapshot: str = await conn.fetchval("SELECT pg_current_snapshot()::text")
+                    buffer = io.BytesIO()
+                    await conn.copy_from_query(_LIVE, output=buffer)
+                await conn.execute(_PRUNE)
+            # ~60 ms of pure Python at 100,000 rows: in a thread, so the event loop (and the
+            # directory lookups FreeSWITCH is waiting on) gets the GIL every switch interval.
+            self._catalog = await asyncio.to_thread(_build, snapshot, buffer.getvalue())
+            elapsed = (time.monotonic() - started) * 1e3
+            log.debug("extension catalog loaded rows=%d ms=%.1f", len(self._catalog.everything), elapsed)
+            return self._catalog
+
+
+def _build(snapshot: str, data: bytes) -> Catalog:
+    return Catalog.build(snapshot, time.monotonic(), *parse_copy(data))
+
+
+# A listing -> (how many match, the ids of the page asked for).
+Pick = Callable[[Listing], tuple[int, list[int]]]
+
+
+async def catalog_page(
+    store: CatalogStore, db: Database, scope: str | None, pick: Pick
+) -> tuple[int, list[asyncpg.Record]]:
+    """``pick`` over the catalog's listing of ``scope``, and the page's rows, read in the one
+    statement that also proves the catalog current (else reload and pick again)."""
+    catalog = await store.current(check=False)
+    for _ in range(3):
+        count, ids = pick(catalog.scope(scope))
+        rows = await page_rows(db, catalog, ids)
+        if rows is not None:
+            return count, rows
+        catalog = await store.reload(catalog)
+    # Writes landed between every reload and read (a bulk import): answer the last listing.
+    count, ids = pick(catalog.scope(scope))
+    return count, await db.fetch(_ROWS, ids) if ids else []
+
+
+async def page_rows(db: Database, catalog: Catalog, ids: list[int]) -> list[asyncpg.Record] | None:
+    """The rows of ``ids`` in id order, or None when ``catalog`` is stale (reload, select again)."""
+    rows = await db.fetch(_PAGE, catalog.snapshot, ids)
+    if rows and rows[0]["stale"]:
+        return None
+    return [row for row in rows if row["id"] is not None]
+
+
+async def named_page(
+    db: Database, domain: str | None, extn: str | None, name: str, pick: Pick
+) -> tuple[int, list[asyncpg.Record]]:
+    """Candidates matching ``name`` (and domain, extn) in SQL, then ``pick(listing) -> (count,
+    ids)`` in Python, then those rows, in one REPEATABLE READ snapshot."""
+    args: list[object]
+    clauses, args = ["deleted_at IS NULL", "name ILIKE $1 ESCAPE '\\'"], [_contains(name)]
+    if domain is not None:
+        args.append(domain)
+        clauses.append(f"domain = ${len(args)}")
+    if extn is not None:
+        args.append(extn)
+        clauses.append(f"extn = ${len(args)}")
+    query = f"SELECT id, extn, domain FROM extensions WHERE {' AND '.join(clauses)} ORDER BY id"
+    limit = db.config.query_timeout
+    async with (
+        asyncio.timeout(limit),
+        db.acquire(timeout=limit) as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        listing = Listing.of(await conn.fetch(query, *args))
+        count, ids = pick(listing)
+        rows: list[asyncpg.Record] = await conn.fetch(_ROWS, ids) if ids else []
+    return count, rows
 
 
 def _contains(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-async def extension_page(
-    db: Database, where: ExtensionFilter, page: Page
-) -> tuple[int, list[asyncpg.Record]]:
-    """(rows matching, the rows of this page ordered by id)."""
-    condition = where.where()
-    args = where.args
-    limit, offset = len(args) + 1, len(args) + 2
-    query = f"""
-    WITH matched AS MATERIALIZED (SELECT e.id FROM extensions e WHERE {condition}),
-         paged AS (SELECT id FROM matched ORDER BY id LIMIT ${limit} OFFSET ${offset})
-    SELECT (SELECT count(*) FROM matched) AS row_count, e.*
-    FROM (SELECT 1) one
-    LEFT JOIN (extensions e JOIN paged p ON p.id = e.id) ON true
-    ORDER BY e.id
-    """
-    rows = await db.fetch(query, *args, page.size, page.offset)
-    row_count = int(rows[0]["row_count"]) if rows else 0
-    return row_count, [row for row in rows if row["id"] is not None]
 
 
 async def extension_by_id(db: Database, ext_id: int, domain: str | None) -> asyncpg.Record | None:
@@ -90,15 +151,6 @@ async def extension_by_id(db: Database, ext_id: int, domain: str | None) -> asyn
         WHERE e.id = $1 AND e.deleted_at IS NULL AND ($2::text IS NULL OR e.domain = $2)
         """,
         ext_id,
-        domain,
-    )
-
-
-async def extension_keys(db: Database, domain: str | None) -> list[asyncpg.Record]:
-    """(extn, domain) of every live extension in scope, in id order."""
-    return await db.fetch(
-        "SELECT e.extn, e.domain FROM extensions e"
-        " WHERE e.deleted_at IS NULL AND ($1::text IS NULL OR e.domain = $1) ORDER BY e.id",
         domain,
     )
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bridge.api import params, shapes
 from bridge.api.auth import COOKIE, WRONG_LOGIN, authenticated
+from bridge.api.respond import json_response
 from bridge.errors import Forbidden, RequestError
 from bridge.extensions import fetch_extension
 from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE
@@ -24,7 +25,7 @@ async def create_session(request: web.Request) -> web.Response:
     user_id = await auth.login(login, password)
     token, _ = await auth.issue(user_id, "session")
     log.info("login user=%s", login)
-    response = web.json_response({"code": 200, "token": token})
+    response = json_response({"code": 200, "token": token})
     response.set_cookie(
         COOKIE,
         token,
@@ -42,7 +43,7 @@ async def delete_session(request: web.Request) -> web.Response:
         raise RequestError("not a session token; DELETE /api/users/dev_keys removes a key")
     await request.app[API_AUTHENTICATOR].revoke(principal.token_id, "session", principal.user_id)
     log.info("logout user=%s", principal.login)
-    response = web.json_response({"code": 200, "text": "OK"})
+    response = json_response({"code": 200, "text": "OK"})
     response.del_cookie(COOKIE, path="/")
     return response
 
@@ -71,14 +72,14 @@ async def create_dev_key(request: web.Request) -> web.Response:
     token, row = await auth.issue(ext.user_id, "dev_key", description)
     log.info("dev key created extn=%s domain=%s user_id=%s", username, domain, ext.user_id)
     data = _dev_key(row, token)
-    return web.json_response({"code": 200, "text": "success", "data": data})
+    return json_response({"code": 200, "text": "success", "data": data})
 
 
 async def list_dev_keys(request: web.Request) -> web.Response:
     principal = await authenticated(request)
     rows = await request.app[API_AUTHENTICATOR].dev_keys(principal.user_id)
     data = [_dev_key(row, f"{row['key_hint']}{MASK}") for row in rows]
-    return web.json_response({"code": 200, "text": "success", "data": data})
+    return json_response({"code": 200, "text": "success", "data": data})
 
 
 async def delete_dev_key(request: web.Request) -> web.Response:
@@ -91,7 +92,7 @@ async def delete_dev_key(request: web.Request) -> web.Response:
     if not await auth.revoke(key_id or principal.token_id, "dev_key", principal.user_id):
         raise RequestError("not found", status=404, code="not_found")
     log.info("dev key deleted user=%s", principal.login)
-    return web.json_response({"code": 0, "text": "success"})
+    return json_response({"code": 0, "text": "success"})
 
 
 # Only a key's hash is stored, so a list shows its first 8 characters and this.

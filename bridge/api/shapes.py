@@ -255,14 +255,9 @@ def extension_page(
     }
 
 
-def list1(
-    regs: Sequence[Registration], unreg: Sequence[dict[str, str]], node_list: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "reg": {"row_count": len(regs), "rows": [reg.xui_row() for reg in regs]},
-        "unreg": unreg,
-        "nodes": node_list,
-    }
+def list1_json(row_count: int, rows: bytes, unreg: bytes, node_list: bytes) -> bytes:
+    """``list1`` from encoded parts (the registration rows are cached encoded), same key order."""
+    return b'{"reg":{"row_count":%d,"rows":%b},"unreg":%b,"nodes":%b}' % (row_count, rows, unreg, node_list)
 
 
 def error(code: int, reason: str) -> dict[str, Any]:

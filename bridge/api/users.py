@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 
 from bridge.api import params, queries, shapes
 from bridge.api.auth import admin
-from bridge.api.presence import Presence, key
+from bridge.api.respond import json_bytes, json_response
 from bridge.errors import NotFound
-from bridge.keys import DATABASE, REGISTRATIONS
+from bridge.keys import API_CATALOG, API_PRESENCE, DATABASE, REGISTRATIONS
 
 
 async def users_list(request: web.Request) -> web.Response:
@@ -22,23 +23,24 @@ async def users_list(request: web.Request) -> web.Response:
             raise NotFound("not found")
         ext, user = found
         regs = [] if view is None else view.registrations_of(ext["domain"], ext["extn"])
-        return web.json_response(shapes.user_with_extension(user, ext, regs))
-    presence = Presence.read(view, scope)
-    rows = await queries.extension_keys(request.app[DATABASE], scope)
-    return web.json_response(
-        [shapes.extn_status(row["extn"], presence.status(row["extn"], row["domain"])) for row in rows]
+        return json_response(shapes.user_with_extension(user, ext, regs))
+    presence = request.app[API_PRESENCE].read(view, scope)
+    listing = (await request.app[API_CATALOG].current()).scope(scope)
+    online, absent = presence.online, presence.absent
+    return json_response(
+        [
+            shapes.extn_status(extn, "online" if k in online else absent)
+            for extn, k in zip(listing.extns, listing.keys, strict=True)
+        ]
     )
 
 
 async def users_list1(request: web.Request) -> web.Response:
     principal = await admin(request)
-    presence = Presence.read(request.app.get(REGISTRATIONS), principal.domain_scope)
-    rows = await queries.extension_keys(request.app[DATABASE], principal.domain_scope)
-    online = presence.online
-    absent = presence.absent
-    unreg = [
-        shapes.extn_status(row["extn"], absent)
-        for row in rows
-        if key(row["extn"], row["domain"]) not in online
-    ]
-    return web.json_response(shapes.list1(presence.registrations, unreg, presence.nodes))
+    scope = principal.domain_scope
+    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), scope)
+    listing = (await request.app[API_CATALOG].current()).scope(scope)
+    unreg = listing.unregistered_json(presence.online, presence.absent)
+    rows = presence.rows_json()
+    nodes = orjson.dumps(presence.nodes)
+    return json_bytes(shapes.list1_json(len(presence.registrations), rows, unreg, nodes))

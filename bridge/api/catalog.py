@@ -1,0 +1,206 @@
+"""The live extensions as an id-ordered list in memory, and paging over it by live status (pure).
+
+Built from one read of ``(id, extn, domain)`` of every live extension (queries.catalog_rows),
+together with the PostgreSQL snapshot that read saw; whoever holds it asks PostgreSQL whether
+a write committed since (sql/021_extension_changes.sql) and reloads when one did. Status
+filters then cost a set lookup per extension in memory instead of shipping the online set
+to PostgreSQL on every request.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import compress, repeat
+
+import orjson
+
+from bridge.api.shapes import Page, Status
+
+
+def key(extn: str, domain: str) -> str:
+    # A SIP user part never holds "@", so "extn@domain" is unambiguous. Domains compare
+    # case-insensitively, as in the registration state.
+    return f"{extn}@{domain.lower()}"
+
+
+class Listing:
+    """Extensions in id order: parallel lists, with the online selection memoised per online set."""
+
+    __slots__ = ("_absent", "_by_extn", "_online", "_online_of", "_unreg", "extns", "ids", "keys")
+
+    def __init__(self, ids: list[int], extns: list[str], keys: list[str]) -> None:
+        self.ids = ids
+        self.extns = extns
+        self.keys = keys
+        self._by_extn: dict[str, list[int]] | None = None
+        # Memoised per online set (by identity): positions online, and those not online.
+        self._online_of: frozenset[str] | None = None
+        self._online: list[int] = []
+        self._absent: list[int] = []
+        self._unreg: dict[str, bytes] = {}
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[int, str, str | None]]) -> Listing:
+        """From ``(id, extn, domain)`` rows in id order."""
+        ids, extns, domains = _columns(rows)
+        return cls(ids, extns, _keys(extns, domains))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def online_positions(self, online: frozenset[str]) -> list[int]:
+        """Positions whose key is online. Memoised on the set's identity: the presence cache
+        hands out the same set object for as long as the online keys stay the same."""
+        if self._online_of is not online:
+            flags = list(map(online.__contains__, self.keys))
+            self._online = list(compress(range(len(flags)), flags))
+            self._absent = list(compress(range(len(flags)), map(operator.not_, flags)))
+            self._online_of, self._unreg = online, {}
+        return self._online
+
+    def absent_positions(self, online: frozenset[str]) -> list[int]:
+        """Positions whose key is not online (memoised like ``online_positions``)."""
+        self.online_positions(online)
+        return self._absent
+
+    def positions_of_extn(self, extn: str) -> list[int]:
+        if self._by_extn is None:
+            by_extn: dict[str, list[int]] = {}
+            for i, value in enumerate(self.extns):
+                by_extn.setdefault(value, []).append(i)
+            self._by_extn = by_extn
+        return self._by_extn.get(extn, [])
+
+    def select(
+        self, extn: str | None, status: Status | None, online: frozenset[str], absent: Status
+    ) -> Sequence[int]:
+        """Positions matching an exact extn and a live status, in id order."""
+        if status is not None and status not in ("online", absent):
+            return []  # e.g. "offline" while every absent one is "unknown"
+        if extn is not None:
+            found = self.positions_of_extn(extn)
+            if status == "online":
+                return [i for i in found if self.keys[i] in online]
+            if status is not None:
+                return [i for i in found if self.keys[i] not in online]
+            return found
+        if status == "online":
+            return self.online_positions(online)
+        if status is not None:
+            return self.absent_positions(online)
+        return range(len(self))
+
+    def page_ids(self, positions: Sequence[int], page: Page) -> list[int]:
+        return [self.ids[i] for i in positions[page.offset : page.offset + page.size]]
+
+    def unregistered_json(self, online: frozenset[str], absent: Status) -> bytes:
+        """list1's ``unreg``, encoded: ``[{"extn": …, "status": absent}]`` of every extension not
+        online, in id order (memoised like ``online_positions``)."""
+        positions = self.absent_positions(online)
+        encoded = self._unreg.get(absent)
+        if encoded is None:
+            extns = self.extns
+            encoded = orjson.dumps([{"extn": extns[i], "status": absent} for i in positions])
+            self._unreg[absent] = encoded
+        return encoded
+
+
+def _columns(rows: Iterable[tuple[int, str, str | None]]) -> tuple[list[int], list[str], list[str | None]]:
+    ids: list[int] = []
+    extns: list[str] = []
+    domains: list[str | None] = []
+    for ext_id, extn, domain in rows:
+        ids.append(ext_id)
+        extns.append(extn)
+        domains.append(domain)
+    return ids, extns, domains
+
+
+def _keys(extns: list[str], domains: list[str | None]) -> list[str]:
+    # Few distinct domains: lower() each once; the joins run in C (map), not per-row Python.
+    suffix = {domain: "@" + (domain or "").lower() for domain in set(domains)}
+    if len(suffix) == 1:
+        return list(map(operator.add, extns, repeat(next(iter(suffix.values())))))
+    return list(map(operator.add, extns, map(suffix.__getitem__, domains)))
+
+
+_COPY_ESCAPE = re.compile(r"\\([0-7]{1,3}|x[0-9a-fA-F]{1,2}|.)", re.DOTALL)
+_COPY_NAMED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape(field: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0].isdigit():
+            return chr(int(code, 8))
+        if code[0] == "x" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _COPY_NAMED.get(code, code)
+
+    return _COPY_ESCAPE.sub(one, field) if "\\" in field else field
+
+
+def parse_copy(data: bytes) -> tuple[list[int], list[str], list[str | None]]:
+    """``COPY (SELECT id, extn, domain ...) TO STDOUT`` text format -> the three columns.
+
+    In that format a raw tab or newline is always a separator (one inside a value is written
+    escaped), so the whole buffer splits at once, far faster than decoding 100,000 records
+    one by one; values with a backslash are unescaped, and ``\\N`` alone is NULL
+    (www.postgresql.org/docs/current/sql-copy.html, "Text Format").
+    """
+    text = data.decode()
+    if not text:
+        return [], [], []
+    flat = text.rstrip("\n").replace("\n", "\t").split("\t")
+    if len(flat) % 3:
+        raise ValueError("COPY data is not three columns")
+    ids = list(map(int, flat[0::3]))
+    extns = flat[1::3]
+    domains: list[str | None] = list(flat[2::3])
+    if "\\" in text:
+        extns = [_unescape(extn) for extn in extns]
+        domains = [None if d == "\\N" else _unescape(d) for d in flat[2::3]]
+    return ids, extns, domains
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Every live extension at one PostgreSQL snapshot, and each domain's share of them."""
+
+    snapshot: str  # pg_snapshot text of the read
+    loaded_at: float  # time.monotonic() of the read
+    everything: Listing
+    by_domain: dict[str, Listing]
+
+    @classmethod
+    def build(
+        cls, snapshot: str, loaded_at: float, ids: list[int], extns: list[str], domains: list[str | None]
+    ) -> Catalog:
+        keys = _keys(extns, domains)
+        everything = Listing(ids, extns, keys)
+        positions: dict[str | None, list[int]] = {domain: [] for domain in set(domains)}
+        for i, domain in enumerate(domains):
+            positions[domain].append(i)
+        by_domain = {}
+        for domain, at in positions.items():
+            if domain is None:
+                continue  # a NULL domain equals no admin's domain, as in SQL
+            if len(at) == len(ids):
+                by_domain[domain] = everything
+            else:
+                by_domain[domain] = Listing(
+                    [ids[i] for i in at], [extns[i] for i in at], [keys[i] for i in at]
+                )
+        return cls(snapshot=snapshot, loaded_at=loaded_at, everything=everything, by_domain=by_domain)
+
+    def scope(self, domain: str | None) -> Listing:
+        """A domain admin's extensions (``extensions.domain`` equal, as in SQL), or everything."""
+        if domain is None:
+            return self.everything
+        return self.by_domain.get(domain) or _EMPTY
+
+
+_EMPTY = Listing([], [], [])
