@@ -74,6 +74,9 @@ class DirectoryConfig:
     cache_size: int = 200_000
     # Seconds a "not found" stays cached.
     negative_ttl: float = 2.0
+    # Rendered per-user answers kept in memory (directory/answers.py), at most this many
+    # (~3 KiB each). One entry per user and lookup variant; 0 renders every answer.
+    answer_cache_size: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)

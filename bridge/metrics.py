@@ -79,6 +79,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.answer_cache_requests = Counter(
+            "bridge_directory_answer_cache_requests_total",
+            "Per-user directory answers served from the rendered-answer memo (hit) or rendered (miss)",
+            ["result"],
+            registry=r,
+        )
         self.realm_mismatches = Counter(
             "bridge_directory_realm_mismatch_total",
             "sip_auth lookups whose digest realm is not the extension's domain, by outcome",

@@ -9,8 +9,10 @@ carry no action (xml_locate, user_data, user_exists/find_user_xml, list_users).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from itertools import repeat
+from urllib.parse import parse_qsl, unquote
 
 from bridge.errors import RequestError
 
@@ -30,6 +32,10 @@ class Kind(enum.Enum):
     LIST_USERS = "list_users"
     GATEWAYS = "gateways"
     NETWORK_LIST = "network-list"
+
+    # Members are singletons compared by identity: hash them the same way, in C. (Enum's
+    # own __hash__ is Python code, and every lookup hashes a DirectoryRequest: answers.py.)
+    __hash__ = object.__hash__
 
 
 _KIND_OF_ACTION = {
@@ -74,7 +80,62 @@ class DirectoryRequest:
         return self.user.partition("@")[2]
 
 
+# The only fields classify() reads; every other field is skipped without being decoded.
+_WANTED = tuple(
+    (name, name.encode())
+    for name in (
+        "section",
+        "purpose",
+        "domain",
+        "tag_name",
+        "key_value",
+        "action",
+        "user",
+        "group_name",
+        "group",
+        "sip_auth_username",
+        "sip_auth_realm",
+        "tag_attr_val",
+        "type",
+        "Event-Name",
+    )
+)
+# A percent-escape of a byte >= 0x80: the only way an ASCII body can decode to non-UTF-8.
+_HIGH_ESCAPE = re.compile(rb"%[89a-fA-F]")
+
+
 def parse_form(body: bytes) -> DirectoryRequest:
+    """The request a form body asks for; FormError (400) when it is not a directory form.
+
+    mod_xml_curl URL-encodes every value (switch_url_encode), so a real body is ASCII, its
+    escapes are of ASCII bytes and its names are plain: for such a body only the fields
+    ``classify`` reads are unescaped. Anything else takes the general path, which decodes
+    (strictly) every field. Both give the same result: the first occurrence of a field
+    wins, ``+`` is a space, a field without ``=`` is empty, more than MAX_FIELDS fields
+    (or a value that is not UTF-8) is a 400.
+    """
+    if not body.isascii() or _HIGH_ESCAPE.search(body) is not None:
+        return classify(_all_fields(body))
+    parts = body.split(b"&")
+    if len(parts) > MAX_FIELDS:
+        raise FormError("body is not a form (too many fields or malformed)", code="bad_form")
+    # Built from the last field to the first, so the first occurrence of a name wins.
+    table = {name: value for name, _, value in map(bytes.partition, reversed(parts), repeat(b"="))}
+    names = b"&".join(table)
+    if b"%" in names or b"+" in names:
+        return classify(_all_fields(body))  # an escaped name: decode every field
+    fields: dict[str, str] = {}
+    for name, key in _WANTED:
+        value = table.get(key)
+        if value is not None:
+            text = value.decode("ascii")
+            if "+" in text:
+                text = text.replace("+", " ")
+            fields[name] = unquote(text) if "%" in text else text
+    return classify(fields)
+
+
+def _all_fields(body: bytes) -> dict[str, str]:
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(
@@ -88,7 +149,7 @@ def parse_form(body: bytes) -> DirectoryRequest:
     for key, value in pairs:
         # xml_locate repeats section=directory; the first occurrence is mod_xml_curl's own.
         fields.setdefault(key, value)
-    return classify(fields)
+    return fields
 
 
 def classify(fields: dict[str, str]) -> DirectoryRequest:

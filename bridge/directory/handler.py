@@ -1,6 +1,7 @@
-"""POST /directory: the edge. Who may ask, how much, parse, one store call, decide, render.
+"""POST /directory: the edge. Who may ask, how much, parse, answer, count, log.
 
-    POST /directory -> handler.py -> form.py -> store (cache | db) -> lookup.py -> render.py
+    POST /directory -> handler.py -> form.py -> answers.py (store: cache | db; memo)
+                    -> lookup.py -> render.py
 
 A client's mistake is a 4xx with a one-line text reason. A database that cannot answer
 is a 503: mod_xml_curl treats any non-200 as "this binding failed" and tries the next
@@ -15,13 +16,15 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from bridge.config import DirectoryConfig
-from bridge.directory import lookup, render
-from bridge.directory.form import DirectoryRequest, Kind, parse_form
-from bridge.directory.store import DirectoryStore
+from bridge.directory import lookup
+from bridge.directory.answers import Answerer, Rendered
+from bridge.directory.form import parse_form
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
 from bridge.keys import CONFIG, DIRECTORY_STORE, METRICS
 from bridge.metrics import LOOKUP_ACTIONS, Metrics
@@ -33,22 +36,24 @@ XML_TYPE = "text/xml"
 
 
 class DirectoryEndpoint:
-    def __init__(self, config: DirectoryConfig, max_body_bytes: int) -> None:
+    def __init__(self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics) -> None:
         self._max_body = max_body_bytes
         self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
-        self._policy = lookup.Policy(config.send_password, config.realm_mismatch)
+        policy = lookup.Policy(config.send_password, config.realm_mismatch)
+        self._metrics = _LookupMetrics(metrics)
+        memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
+        self.answerer = Answerer(policy, config.answer_cache_size, lambda result: memo[result].inc())
 
     async def handle(self, request: web.Request) -> web.Response:
-        metrics = request.app[METRICS]
         started = time.perf_counter()
         try:
             self._admit(request)
             form = parse_form(await self._body(request))
         except RequestError as exc:
-            metrics.lookups.labels("other", "rejected").inc()
+            self._metrics.rejected.inc()
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
             )
@@ -56,9 +61,9 @@ class DirectoryEndpoint:
             return web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
         try:
-            answer = await decide(request.app[DIRECTORY_STORE], form, self._policy)
+            answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
         except DatabaseUnavailable as exc:
-            metrics.lookups.labels(action, "error").inc()
+            self._metrics.errors[action].inc()
             log.warning(
                 "directory lookup failed action=%s user=%s domain=%s error=%s",
                 action,
@@ -67,16 +72,17 @@ class DirectoryEndpoint:
                 exc,
             )
             return web.Response(status=503, text="database unavailable\n")
-        body = render.render(answer)
-        _count(metrics, action, answer, time.perf_counter() - started)
-        log.info(
+        self._metrics.count(action, answer, time.perf_counter() - started)
+        # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
+        # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
+        log.debug(
             "directory lookup action=%s user=%s domain=%s result=%s",
             action,
             form.user or form.group,
             form.domain,
             answer.reason,
         )
-        return web.Response(body=body, content_type=XML_TYPE, charset="utf-8")
+        return web.Response(body=answer.body, headers=_XML_HEADERS)
 
     def _admit(self, request: web.Request) -> None:
         if self._networks:
@@ -98,7 +104,8 @@ class DirectoryEndpoint:
                 raise Unauthorized("credentials required")
         if request.content_type != FORM_TYPE:
             raise RequestError(f"content type must be {FORM_TYPE}", status=415, code="bad_content_type")
-        if request.content_length is not None and request.content_length > self._max_body:
+        length = request.content_length
+        if length is not None and length > self._max_body:
             raise RequestError("body too large", status=413, code="too_large")
 
     async def _body(self, request: web.Request) -> bytes:
@@ -108,34 +115,40 @@ class DirectoryEndpoint:
             raise RequestError("body too large", status=413, code="too_large") from exc
 
 
-async def decide(store: DirectoryStore, form: DirectoryRequest, policy: lookup.Policy) -> lookup.Answer:
-    """One store call per lookup (list_users over every domain is the one exception)."""
-    if form.kind in lookup.PER_USER:
-        if form.user_domain and form.user_domain != form.domain:
-            return lookup.not_found("unknown")
-        return lookup.answer_user(form, await store.get(form.domain, form.extn), policy)
-    if form.kind is Kind.GROUP_CALL:
-        return lookup.answer_group(form, await store.domain(form.domain))
-    if form.kind is Kind.NETWORK_LIST:
-        return lookup.answer_network_list(form, await store.domain(form.domain))
-    if form.kind is Kind.XML_LOCATE:
-        return lookup.answer_locate(form, await store.domains())
-    if form.kind is Kind.GATEWAYS:
-        return lookup.answer_gateways(await store.domains())
-    # list_users: FreeSWITCH filters the whole domain (or directory) itself.
-    names = [form.domain] if form.domain else list(await store.domains())
-    found = [lookup.answer_domain_users(name, await store.domain(name)) for name in names]
-    return lookup.answer_list_users([d for d in found if d is not None])
+_XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
+
+Child = TypeVar("Child")
 
 
-def _count(metrics: Metrics, action: str, answer: lookup.Answer, seconds: float) -> None:
-    metrics.lookups.labels(action, "found" if answer.found else "not_found").inc()
-    metrics.lookup_seconds.labels(action).observe(seconds)
-    if answer.realm_mismatch:
-        metrics.realm_mismatches.labels(answer.realm_mismatch).inc()
+class _Children(dict[str, Child]):
+    """Metric children by action, bound on first use: the hot path does no label lookup."""
+
+    def __init__(self, bind: Callable[[str], Child]) -> None:
+        super().__init__()
+        self._bind = bind
+
+    def __missing__(self, action: str) -> Child:
+        child = self[action] = self._bind(action)
+        return child
+
+
+class _LookupMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.rejected = metrics.lookups.labels("other", "rejected")
+        self.found = _Children(lambda action: metrics.lookups.labels(action, "found"))
+        self.not_found = _Children(lambda action: metrics.lookups.labels(action, "not_found"))
+        self.errors = _Children(lambda action: metrics.lookups.labels(action, "error"))
+        self.seconds = _Children(metrics.lookup_seconds.labels)
+        self.realm_mismatches = _Children(metrics.realm_mismatches.labels)
+
+    def count(self, action: str, answer: Rendered, seconds: float) -> None:
+        (self.found if answer.found else self.not_found)[action].inc()
+        self.seconds[action].observe(seconds)
+        if answer.realm_mismatch:
+            self.realm_mismatches[answer.realm_mismatch].inc()
 
 
 def setup(app: web.Application) -> None:
     config = app[CONFIG]
-    endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes)
+    endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes, app[METRICS])
     app.router.add_post("/directory", endpoint.handle)
