@@ -1,6 +1,6 @@
 -- Which transactions changed the set of live extensions, so the admin API can keep the
 -- id-ordered list of (id, extn, domain) in memory and learn with one index probe whether a
--- write committed after the snapshot it loaded (docs/api.md, "How status filters are answered").
+-- write committed after the snapshot it loaded (README.md, "How status filters and lists are answered").
 --
 -- One row per writing transaction (its xid8), inserted by a statement-level trigger in the
 -- writer's own transaction: it becomes visible exactly when the write commits. Inserts of

@@ -168,6 +168,22 @@ def test_example_bridge_toml_loads_as_a_config() -> None:
     assert str(config.state_dir) == "/var/lib/bridge"
 
 
+def test_example_bridge_toml_shows_every_setting() -> None:
+    """Each setting is there as a key, or named in a comment (secrets come from the env file)."""
+    import dataclasses
+
+    from bridge.config import Config
+
+    text = (DEPLOY / "bridge.toml").read_text()
+    missing = []
+    for section in dataclasses.fields(Config):
+        value = getattr(Config(), section.name)
+        nested = dataclasses.is_dataclass(value)
+        names = [f.name for f in dataclasses.fields(value)] if nested else [section.name]
+        missing += [f"{section.name}.{name}" for name in names if not re.search(rf"\b{name}\b", text)]
+    assert missing == []
+
+
 def _expressions() -> Iterator[tuple[str, str]]:
     rules = yaml.safe_load(RULES.read_text())
     for group in rules["groups"]:

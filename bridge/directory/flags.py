@@ -4,7 +4,7 @@ Every rule names the XUI column, what XUI means by it, and a function from the
 extension to the FreeSWITCH ``<param>``s and ``<variable>``s it turns into. Where
 FreeSWITCH has its own name the rule uses it (sources cited per rule); the raw XUI value
 is always kept too, as ``xui_<column>``, so a dialplan can act on what FreeSWITCH cannot.
-``docs/directory.md`` carries ``markdown_table()`` verbatim (a test keeps them equal).
+README.md carries ``markdown_table()`` verbatim (a test keeps them equal).
 """
 
 from __future__ import annotations
