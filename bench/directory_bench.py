@@ -49,11 +49,13 @@ class Run:
     p99_ms: float
     non_2xx: int
     errors: int
+    cpu_us: float | None = None  # server CPU (user + system) per request, when the pid was given
 
     def line(self) -> str:
+        cpu = "" if self.cpu_us is None else f"  server CPU {self.cpu_us:5.0f} us/req"
         return (
             f"{self.name:<34} {self.rps:>9.0f} req/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:7.2f} ms"
-            f"  non-2xx {self.non_2xx}  socket errors {self.errors}"
+            f"  non-2xx {self.non_2xx}  socket errors {self.errors}{cpu}"
         )
 
 
@@ -65,7 +67,18 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(name: str, port: int, users: int, duration: int, connections: int, *, first: int = FIRST) -> Run:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (/proc/PID/stat fields 14 and 15), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    name: str, port: int, users: int, duration: int, connections: int, *, first: int = FIRST,
+    pid: int | None = None,
+) -> Run:
+    # Server CPU per request is steadier than req/s on a small VM that wrk and PostgreSQL share.
+    cpu_before = None if pid is None else cpu_seconds(pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
          "-s", str(LUA), f"http://127.0.0.1:{port}/directory", "--", str(FORM), str(first), str(users)],
@@ -78,8 +91,12 @@ def wrk(name: str, port: int, users: int, duration: int, connections: int, *, fi
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    cpu_us = None
+    if cpu_before is not None and pid is not None and total is not None and int(total.group(1)):
+        cpu_us = (cpu_seconds(pid) - cpu_before) / int(total.group(1)) * 1e6
     return Run(name, rps, p50, p99, int(non2xx.group(1)) if non2xx else 0,
-               sum(map(int, errs.groups())) if errs else 0)
+               sum(map(int, errs.groups())) if errs else 0, cpu_us)
 
 
 async def seed(dsn: str, count: int) -> None:
@@ -208,7 +225,7 @@ def main() -> None:
             port = free_port()
             bare = start([PYTHON, str(Path(__file__).with_name("directory_bare.py")), str(port)], port)
             wrk("(bare warm-up)", port, 10_000, 2, c)
-            runs["bare"] = wrk("bare aiohttp, constant 2.5 KB", port, 10_000, d, c)
+            runs["bare"] = wrk("bare aiohttp, constant 2.5 KB", port, 10_000, d, c, pid=bare.pid)
             stop(bare)
 
         if "warm" in only:
@@ -216,7 +233,10 @@ def main() -> None:
             server = bridge(dsn, port, args.workers)
             asyncio.run(warm(port, 10_000))
             wrk("(warm-up)", port, 10_000, 2, c)
-            runs["warm"] = wrk("bridge warm (10k users cached)", port, 10_000, d, c)
+            runs["warm"] = wrk(
+                "bridge warm (10k users cached)", port, 10_000, d, c,
+                pid=server.pid if args.workers == 1 else None,
+            )
             print(asyncio.run(metric(port, "bridge_directory_cache_requests_total")))
             print(asyncio.run(metric(port, "bridge_directory_answer_cache_requests_total")))
             stop(server)
@@ -248,6 +268,8 @@ def main() -> None:
         if w and b:
             print(f"\nwarm/bare throughput   {w.rps / b.rps:.2f}x   (target >= 0.9)")
             print(f"warm/bare p99          {w.p99_ms / b.p99_ms:.2f}x   (target <= 1.5)")
+            if w.cpu_us and b.cpu_us:
+                print(f"bare/warm server CPU   {b.cpu_us / w.cpu_us:.2f}x   (ceiling, CPU-bound)")
         if cold and w:
             print(f"cold/warm throughput   {cold.rps / w.rps:.2f}x   (target >= 0.5)")
         if cold:

@@ -12,11 +12,18 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
+from random import getrandbits
 from typing import Any
 
 from bridge.config import LogConfig
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def id_for(headers: Mapping[str, str]) -> str:
+    """A request's id: the caller's X-Request-Id (up to 64 characters), or a fresh one."""
+    return headers.get("X-Request-Id", "")[:64] or f"{getrandbits(48):012x}"
 
 # key=value, "key": "value" and 'key': 'value' pairs whose value must never reach a log
 # (form fields, JSON, Python reprs, HTTP headers). A quoted value is redacted whole.

@@ -1,8 +1,20 @@
-"""The assembled app serves health and metrics against a real database."""
+"""The assembled app: health and metrics against a real database, and no middlewares."""
 
 from __future__ import annotations
 
-from tests.conftest import AppClient
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bridge.app import create_app
+from bridge.config import Config
+from bridge.keys import DIRECTORY_STORE
+from bridge.logs import request_id
+from bridge.records import Extension
+from tests.conftest import AppClient, fixture_bytes
 
 
 async def test_healthz_and_readyz_answer_with_a_live_database(app_client: AppClient) -> None:
@@ -21,3 +33,61 @@ async def test_metrics_are_prometheus_text_from_the_apps_own_registry(app_client
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert "bridge_build_info" in await resp.text()
+
+
+class _BrokenStore:
+    """A directory store with a bug: every read raises what no edge expects."""
+
+    async def get(self, domain: str, extn: str) -> Extension | None:
+        raise RuntimeError("bug in the store")
+
+    async def domain(self, domain: str) -> Sequence[Extension]:
+        raise RuntimeError("bug in the store")
+
+    async def domains(self) -> Sequence[str]:
+        raise RuntimeError("bug in the store")
+
+
+async def _break_the_store(app: web.Application) -> AsyncIterator[None]:
+    app[DIRECTORY_STORE] = _BrokenStore()  # after the cache's ctx, which set the real one
+    yield
+
+
+class _RequestIds(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def test_the_main_app_has_no_middlewares_so_directory_lookups_pay_for_none(
+    make_config: Callable[..., Config],
+) -> None:
+    app = create_app(make_config())
+    assert list(app.middlewares) == []
+
+
+async def test_given_a_bug_under_the_directory_edge_then_500_one_line_and_one_logged_traceback(
+    make_config: Callable[..., Config],
+    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(make_config())
+    app.cleanup_ctx.append(_break_the_store)
+    client = await aiohttp_client(app)
+    caplog.handler.addFilter(_RequestIds())
+    caplog.set_level(logging.INFO)
+    resp = await client.post(
+        "/directory",
+        data=fixture_bytes("xml_curl", "register_1001.form"),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Request-Id": "req-boom"},
+    )
+    body = await resp.read()
+    assert resp.status == 500
+    assert body == b"internal error\n"
+    failures = [r for r in caplog.records if r.exc_info is not None]
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+    assert failures[0].name == "bridge.directory.handler"
+    assert failures[0].exc_info is not None and failures[0].exc_info[0] is RuntimeError
+    assert getattr(failures[0], "request_id", None) == "req-boom"
+    # The server is still up and answering.
+    assert (await client.get("/healthz")).status == 200

@@ -187,7 +187,7 @@ class Authenticator:
 async def authenticated(request: web.Request) -> Principal:
     """The principal of the presented token, or 401 saying nothing about why."""
     token = presented_token(request)
-    principal = None if token is None else await request.app[API_AUTHENTICATOR].resolve(token)
+    principal = None if token is None else await request.config_dict[API_AUTHENTICATOR].resolve(token)
     if principal is None:
         raise Unauthorized("unauthorized")
     return principal

@@ -1,5 +1,6 @@
-"""The admin API's edge: every /api/ answer counted by route template and status, and every
-error, bridge's or aiohttp's, turned into the one XUI JSON error shape (shapes.error)."""
+"""The admin API's edge (the /api sub-app's middlewares): a request id for every log line,
+every answer counted by route template and status, and every error, bridge's or aiohttp's,
+turned into the one XUI JSON error shape (shapes.error)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from bridge.api import shapes
 from bridge.api.respond import json_response
 from bridge.errors import DatabaseUnavailable, RequestError
 from bridge.keys import METRICS
+from bridge.logs import id_for, request_id
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PREFIX = "/api/"
 
 # aiohttp's own refusals (no route, wrong method, body too large), in XUI words.
 _HTTP_REASONS = {404: "not found", 405: "method not allowed", 413: "request too large"}
@@ -29,9 +30,17 @@ def route_template(request: web.Request) -> str:
 
 
 @web.middleware
-async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(PREFIX):
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag every log line of the request with the caller's X-Request-Id, or a fresh id."""
+    token = request_id.set(id_for(request.headers))
+    try:
         return await handler(request)
+    finally:
+        request_id.reset(token)
+
+
+@web.middleware
+async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except RequestError as exc:
@@ -47,5 +56,5 @@ async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse
     except Exception:
         log.exception("unhandled error path=%s", request.path)
         response = json_response(shapes.error(500, "internal error"), status=500)
-    request.app[METRICS].api_requests.labels(route_template(request), str(response.status)).inc()
+    request.config_dict[METRICS].api_requests.labels(route_template(request), str(response.status)).inc()
     return response

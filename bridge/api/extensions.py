@@ -41,15 +41,16 @@ async def list_extensions(request: web.Request) -> web.Response:
     extn = params.query_text(request, "extn")
     name = params.query_text(request, "name")
     scope = principal.domain_scope
-    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), scope)
+    shared = request.config_dict
+    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), scope)
 
     def pick(listing: Listing) -> tuple[int, list[int]]:
         positions = listing.select(extn, status, presence.online, presence.absent)
         return len(positions), listing.page_ids(positions, page)
 
-    db = request.app[DATABASE]
+    db = shared[DATABASE]
     if name is None:
-        row_count, rows = await queries.catalog_page(request.app[API_CATALOG], db, scope, pick)
+        row_count, rows = await queries.catalog_page(shared[API_CATALOG], db, scope, pick)
     else:
         row_count, rows = await queries.named_page(db, scope, extn, name, pick)
     data = [shapes.extension(row, presence.status(row["extn"], row["domain"])) for row in rows]
@@ -60,12 +61,13 @@ async def list_extensions(request: web.Request) -> web.Response:
 async def get_extension(request: web.Request) -> web.Response:
     principal = await admin(request)
     ext_id = int(request.match_info["id"])
+    shared = request.config_dict
     row = None
     if ext_id <= _MAX_ID:
-        row = await queries.extension_by_id(request.app[DATABASE], ext_id, principal.domain_scope)
+        row = await queries.extension_by_id(shared[DATABASE], ext_id, principal.domain_scope)
     if row is None:
         raise NotFound("not found")
-    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), principal.domain_scope)
+    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), principal.domain_scope)
     body = shapes.extension(row, presence.status(row["extn"], row["domain"]))
     body["login"] = row["login"] or ""
     return json_response(body)

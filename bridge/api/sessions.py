@@ -21,7 +21,7 @@ async def create_session(request: web.Request) -> web.Response:
     fields = await params.body_fields(request)
     login = params.required_text(fields, "login")
     password = params.required_text(fields, "password")
-    auth = request.app[API_AUTHENTICATOR]
+    auth = request.config_dict[API_AUTHENTICATOR]
     user_id = await auth.login(login, password)
     token, _ = await auth.issue(user_id, "session")
     log.info("login user=%s", login)
@@ -29,7 +29,7 @@ async def create_session(request: web.Request) -> web.Response:
     response.set_cookie(
         COOKIE,
         token,
-        max_age=int(request.app[CONFIG].api.token_ttl),
+        max_age=int(request.config_dict[CONFIG].api.token_ttl),
         httponly=True,
         samesite="Strict",
         path="/",
@@ -41,7 +41,7 @@ async def delete_session(request: web.Request) -> web.Response:
     principal = await authenticated(request)
     if principal.kind != "session":
         raise RequestError("not a session token; DELETE /api/users/dev_keys removes a key")
-    await request.app[API_AUTHENTICATOR].revoke(principal.token_id, "session", principal.user_id)
+    await request.config_dict[API_AUTHENTICATOR].revoke(principal.token_id, "session", principal.user_id)
     log.info("logout user=%s", principal.login)
     response = json_response({"code": 200, "text": "OK"})
     response.del_cookie(COOKIE, path="/")
@@ -56,8 +56,9 @@ async def create_dev_key(request: web.Request) -> web.Response:
     domain = params.required_text(fields, "domain")
     description = str(fields.get("description") or "")
     params.clean(description, "description")
-    auth = request.app[API_AUTHENTICATOR]
-    ext = await fetch_extension(request.app[DATABASE], domain, username)
+    shared = request.config_dict
+    auth = shared[API_AUTHENTICATOR]
+    ext = await fetch_extension(shared[DATABASE], domain, username)
     matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
     if ext is None or not ext.user_login:
         auth.metrics.login_failures.inc()
@@ -77,7 +78,7 @@ async def create_dev_key(request: web.Request) -> web.Response:
 
 async def list_dev_keys(request: web.Request) -> web.Response:
     principal = await authenticated(request)
-    rows = await request.app[API_AUTHENTICATOR].dev_keys(principal.user_id)
+    rows = await request.config_dict[API_AUTHENTICATOR].dev_keys(principal.user_id)
     data = [_dev_key(row, f"{row['key_hint']}{MASK}") for row in rows]
     return json_response({"code": 200, "text": "success", "data": data})
 
@@ -85,7 +86,7 @@ async def list_dev_keys(request: web.Request) -> web.Response:
 async def delete_dev_key(request: web.Request) -> web.Response:
     """Deletes the key presented, or with ``?id=`` one of the caller's own keys."""
     principal = await authenticated(request)
-    auth = request.app[API_AUTHENTICATOR]
+    auth = request.config_dict[API_AUTHENTICATOR]
     key_id = params.query_int(request, "id", 0)
     if key_id == 0 and principal.kind != "dev_key":
         raise params.MISSING_ARGS

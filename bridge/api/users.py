@@ -15,17 +15,18 @@ from bridge.keys import API_CATALOG, API_PRESENCE, DATABASE, REGISTRATIONS
 async def users_list(request: web.Request) -> web.Response:
     principal = await admin(request)
     scope = principal.domain_scope
-    view = request.app.get(REGISTRATIONS)
+    shared = request.config_dict
+    view = shared.get(REGISTRATIONS)
     extn = params.query_text(request, "extn")
     if extn is not None:
-        found = await queries.extension_with_user(request.app[DATABASE], extn, scope)
+        found = await queries.extension_with_user(shared[DATABASE], extn, scope)
         if found is None:
             raise NotFound("not found")
         ext, user = found
         regs = [] if view is None else view.registrations_of(ext["domain"], ext["extn"])
         return json_response(shapes.user_with_extension(user, ext, regs))
-    presence = request.app[API_PRESENCE].read(view, scope)
-    listing = (await request.app[API_CATALOG].current()).scope(scope)
+    presence = shared[API_PRESENCE].read(view, scope)
+    listing = (await shared[API_CATALOG].current()).scope(scope)
     online, absent = presence.online, presence.absent
     return json_response(
         [
@@ -38,8 +39,9 @@ async def users_list(request: web.Request) -> web.Response:
 async def users_list1(request: web.Request) -> web.Response:
     principal = await admin(request)
     scope = principal.domain_scope
-    presence = request.app[API_PRESENCE].read(request.app.get(REGISTRATIONS), scope)
-    listing = (await request.app[API_CATALOG].current()).scope(scope)
+    shared = request.config_dict
+    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), scope)
+    listing = (await shared[API_CATALOG].current()).scope(scope)
     unreg = listing.unregistered_json(presence.online, presence.absent)
     rows = presence.rows_json()
     nodes = orjson.dumps(presence.nodes)

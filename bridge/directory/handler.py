@@ -6,6 +6,9 @@
 A client's mistake is a 4xx with a one-line text reason. A database that cannot answer
 is a 503: mod_xml_curl treats any non-200 as "this binding failed" and tries the next
 binding (or the static XML), whereas a not-found would be final (the phone gets 403).
+Anything unexpected is logged once with its traceback and answered 500, one line, so no
+traceback reaches the wire. The main app has no middlewares (they would cost every lookup),
+so this handler is its own edge; it tags its log lines with a request id only when it logs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import parse_form
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
 from bridge.keys import CONFIG, DIRECTORY_STORE, METRICS
+from bridge.logs import id_for, request_id
 from bridge.metrics import LOOKUP_ACTIONS, Metrics
 
 log = logging.getLogger(__name__)
@@ -48,12 +52,22 @@ class DirectoryEndpoint:
         self.answerer = Answerer(policy, config.answer_cache_size, lambda result: memo[result].inc())
 
     async def handle(self, request: web.Request) -> web.Response:
+        try:
+            return await self._handle(request)
+        except Exception:
+            _tag(request)
+            log.exception("directory request failed: unexpected error")
+            self._metrics.errors["other"].inc()
+            return web.Response(status=500, text="internal error\n")
+
+    async def _handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
             self._admit(request)
             form = parse_form(await self._body(request))
         except RequestError as exc:
             self._metrics.rejected.inc()
+            _tag(request)
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
             )
@@ -64,6 +78,7 @@ class DirectoryEndpoint:
             answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
         except DatabaseUnavailable as exc:
             self._metrics.errors[action].inc()
+            _tag(request)
             log.warning(
                 "directory lookup failed action=%s user=%s domain=%s error=%s",
                 action,
@@ -75,13 +90,15 @@ class DirectoryEndpoint:
         self._metrics.count(action, answer, time.perf_counter() - started)
         # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
         # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
-        log.debug(
-            "directory lookup action=%s user=%s domain=%s result=%s",
-            action,
-            form.user or form.group,
-            form.domain,
-            answer.reason,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            _tag(request)
+            log.debug(
+                "directory lookup action=%s user=%s domain=%s result=%s",
+                action,
+                form.user or form.group,
+                form.domain,
+                answer.reason,
+            )
         return web.Response(body=answer.body, headers=_XML_HEADERS)
 
     def _admit(self, request: web.Request) -> None:
@@ -116,6 +133,16 @@ class DirectoryEndpoint:
 
 
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
+
+
+def _tag(request: web.Request) -> None:
+    """Give the request's log lines an id: the caller's X-Request-Id, or a fresh one.
+
+    Only called before a line is logged, so a lookup that logs nothing pays nothing. No
+    reset needed: aiohttp runs each request in its own task, i.e. its own context copy.
+    """
+    if request_id.get() == "-":
+        request_id.set(id_for(request.headers))
 
 Child = TypeVar("Child")
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from bridge.api.openapi import DOCUMENT
 from tests.api.conftest import Api
@@ -132,12 +134,22 @@ async def test_every_answer_validates_against_the_served_openapi(api: Api, conn:
     validate(await response.json(), response_schema("/api/sessions", "post", 403))
 
 
+def _resources(app: web.Application) -> Iterator[web.AbstractResource]:
+    """Every resource of the app and its sub-apps (the API is one, mounted at /api)."""
+    for resource in app.router.resources():
+        if isinstance(resource, web.PrefixedSubAppResource):
+            yield from _resources(resource.get_info()["app"])
+        else:
+            yield resource
+
+
 async def test_openapi_describes_every_api_route(api: Api) -> None:
     app = api.client.app
     assert app is not None
     served = {
         resource.canonical.replace(r"{id:\d{1,18}}", "{id}")
-        for resource in app.router.resources()
+        for resource in _resources(app)
         if resource.canonical.startswith("/api/")
     }
+    assert "/api/extensions/{id}" in served
     assert served - {"/api/openapi.json"} == set(DOCUMENT["paths"])
