@@ -151,7 +151,7 @@ def _serve_workers(config: Config, workers: int) -> None:
     log.info("bridge workers started count=%d port=%d pids=%s", workers, port, sorted(children))
     stopping = False
 
-    def stop(signum: int, _frame: object) -> None:
+    def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
         for child in children:
@@ -183,7 +183,6 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             upgrade = config.database.auto_upgrade
         assert config.database.url is not None
         asyncio.run(_prepare_database(config.database.url, upgrade=upgrade, demo=args.demo))
-        app = create_app(config)
         base = f"http://{config.http.host}:{config.http.port}"
         if args.demo:
             print(
@@ -208,7 +207,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             _serve_workers(config, args.workers)
         else:
             web.run_app(
-                app,
+                create_app(config),
                 host=config.http.host,
                 port=config.http.port,
                 shutdown_timeout=config.http.shutdown_timeout,

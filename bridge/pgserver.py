@@ -67,9 +67,6 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
-    def dsn_for(self, database: str) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
-
     def is_running(self) -> bool:
         result = subprocess.run(
             [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "status"],

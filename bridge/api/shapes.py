@@ -83,15 +83,6 @@ EXTENSION_TEXTS: Mapping[str, str] = {
 }
 EXTENSION_BOOLS: tuple[str, ...] = ("boss_extn",)
 TIMESTAMPS: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
-# The GET /api/extensions rows of the document carry neither the SIP password nor its
-# digests; only the user object of /api/users/list?extn= does.
-EXTENSION_COLUMNS: tuple[str, ...] = (
-    *EXTENSION_INTS,
-    *EXTENSION_TEXTS,
-    *EXTENSION_BOOLS,
-    *TIMESTAMPS,
-)
-
 USER_INTS: Mapping[str, int] = {
     "id": 0,
     "is_super": 0,

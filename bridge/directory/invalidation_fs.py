@@ -51,8 +51,6 @@ class FreeSwitchFlusher:
         self._pending: set[Key] = set()
         self._all = False
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def flush(self, keys: Iterable[Key]) -> None:
         self._pending.update(keys)
@@ -63,11 +61,7 @@ class FreeSwitchFlusher:
         self._pending.clear()
         self._kick()
 
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
-
     def _kick(self) -> None:
-        self._idle.clear()
         self._wake.set()
 
     async def run(self) -> None:
@@ -87,8 +81,6 @@ class FreeSwitchFlusher:
                 commands = ["xml_flush_cache"]
             for command in commands:
                 await self._send(command)
-            if not self._wake.is_set():
-                self._idle.set()
 
     async def _send(self, command: str) -> None:
         nodes = self._nodes()

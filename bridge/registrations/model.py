@@ -41,10 +41,6 @@ class Registration:
         except ValueError:
             return 0
 
-    @property
-    def is_webrtc(self) -> bool:
-        return "WSS" in self.status.upper() or "WS-" in self.status.upper()
-
     def xui_row(self) -> dict[str, str]:
         return {
             "url": self.url,
