@@ -8,7 +8,9 @@ Pushes ``--extensions`` distinct (domain, extn) keys through the real ``CachedSt
 string objects for the values that differ per row, as asyncpg hands them out). Prints the
 process RSS and the cache's length every 100,000 keys: memory must level off once the
 cache is full, whatever the number of extensions behind it. No database: this measures
-the bound, not PostgreSQL.
+the bound, not PostgreSQL. Also prints the objects the garbage collector tracks and how
+long one full collection takes at that size: the pause a serving process takes whenever
+CPython decides to walk the whole heap (bridge.heap).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import gc
 import hashlib
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,17 +71,23 @@ async def run(extensions: int, cache_size: int) -> None:
     gc.collect()
     base = process.memory_info().rss
     print(f"cache_size={cache_size:,} extensions={extensions:,}")
-    print(f"{'keys seen':>10} {'cached':>9} {'RSS MiB':>9} {'growth MiB':>11} {'bytes/entry':>12}")
+    print(
+        f"{'keys seen':>10} {'cached':>9} {'RSS MiB':>9} {'growth MiB':>11} {'bytes/entry':>12}"
+        f" {'tracked objects':>16} {'full GC ms':>10}"
+    )
     step = 100_000
     for start in range(0, extensions, step):
         for n in range(start, min(start + step, extensions)):
             await cache.get(DOMAIN, str(1_000_000 + n))
-        gc.collect()
+        started = time.perf_counter()
+        gc.collect()  # a full collection: what a serving process pauses for (bridge.heap)
+        full_gc_ms = (time.perf_counter() - started) * 1000
+        tracked = len(gc.get_objects())
         rss = process.memory_info().rss
         growth = rss - base
         print(
             f"{start + step:>10,} {len(cache):>9,} {rss / 2**20:>9.1f} {growth / 2**20:>11.1f}"
-            f" {growth / max(len(cache), 1):>12,.0f}"
+            f" {growth / max(len(cache), 1):>12,.0f} {tracked:>16,} {full_gc_ms:>10.0f}"
         )
 
 

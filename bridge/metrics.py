@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from bridge import __version__
 from bridge.registrations.model import NodeState
+from bridge.tally import Tally, TallyHistogram
 
 if TYPE_CHECKING:
     import asyncpg
@@ -59,27 +60,28 @@ class Metrics:
         self.build_info.info({"version": __version__, "python": platform.python_version()})
 
         # Directory
-        self.lookups = Counter(
+        # Moved on every lookup: lock-free tallies (bridge/tally.py), not prometheus_client's.
+        self.lookups = Tally(
             "bridge_directory_lookups_total",
             "Directory lookups answered, by FreeSWITCH action and result (found, not_found, rejected, error)",
             ["action", "result"],
             registry=r,
         )
-        self.lookup_seconds = Histogram(
+        self.lookup_seconds = TallyHistogram(
             "bridge_directory_lookup_duration_seconds",
             "Time to answer a directory lookup, by action",
             ["action"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.cache_requests = Counter(
+        self.cache_requests = Tally(
             "bridge_directory_cache_requests_total",
             "Directory cache look-ups by result"
             " (hit, negative_hit, miss, stale: served while changes cannot be heard)",
             ["result"],
             registry=r,
         )
-        self.answer_cache_requests = Counter(
+        self.answer_cache_requests = Tally(
             "bridge_directory_answer_cache_requests_total",
             "Per-user directory answers served from the rendered-answer memo (hit) or rendered (miss)",
             ["result"],
@@ -177,6 +179,15 @@ class Metrics:
         self.cache_entries = Gauge(
             "bridge_directory_cache_entries",
             "Directory records held in the in-process cache (positive and negative)",
+            registry=r,
+        )
+
+        # Observed by bridge.heap in a serving process (gc.callbacks are process-wide).
+        self.gc_pause_seconds = Histogram(
+            "bridge_gc_pause_seconds",
+            "Garbage collections and how long each stopped the process, by generation (2 = full)",
+            ["generation"],
+            buckets=_LATENCY_BUCKETS,
             registry=r,
         )
 

@@ -32,6 +32,7 @@ from typing import Literal
 from bridge.directory import lookup, render
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.store import DirectoryStore
+from bridge.heap import untrack
 from bridge.records import Extension
 
 MemoResult = Literal["hit", "miss"]
@@ -73,6 +74,9 @@ class AnswerMemo:
     def put(self, request: DirectoryRequest, extension: Extension, rendered: Rendered) -> None:
         if self._capacity == 0:
             return
+        # Records of atoms that live long: kept out of every garbage collection (heap.py).
+        for record in (request, extension, rendered):
+            untrack(record)
         self._entries[request] = (extension, rendered)
         self._entries.move_to_end(request)
         if len(self._entries) > self._capacity:

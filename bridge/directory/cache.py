@@ -29,6 +29,7 @@ from typing import Literal
 
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
+from bridge.heap import untrack
 from bridge.records import Extension
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,12 @@ class CachedStore:
         if value is None and self._negative_ttl <= 0:
             self._entries.pop(key, None)
             return
-        self._entries[key] = _Entry(value, expires, self._generation)
+        entry = _Entry(value, expires, self._generation)
+        # Records of atoms that live long: kept out of every garbage collection (heap.py).
+        if value is not None:
+            untrack(value)
+        untrack(entry)
+        self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -1,0 +1,100 @@
+"""CPython's garbage collector, set for a server that keeps a large cache and answers fast.
+
+Measured under wrk (BENCHMARKS.md, "Garbage collector"): with CPython's defaults a warm
+bridge ran a full (generation 2) collection every few seconds, each walking every tracked
+object, the import-time heap (~50,000 objects) and the cache (~6 per cached user)
+alike, for 50-75 ms during which no lookup is answered: that pause was bridge's p99. Two
+changes, applied once the app has started (``serving``):
+
+* ``gc.freeze()`` moves everything alive at that point (modules, the app, the pool) to
+  the permanent generation, which collections never walk. Those objects live as long
+  as the process; freezing them loses nothing (a frozen object is still freed by
+  reference counting when it is dropped; only a cycle among them would stay).
+* The young-generation threshold goes from 700 to GEN0_THRESHOLD allocations. Every
+  young collection promotes whatever requests are in flight at that moment; promoted
+  objects count toward the next full collection even though they die a moment later.
+  Fewer young collections, fewer false promotions, far fewer full collections.
+
+What the directory keeps for long (cached extensions, memoised answers) is taken out of
+the collector's sight altogether with ``untrack``: at ``directory.cache_size`` 200,000 a
+full collection would otherwise walk ~400,000 more objects (~200 ms, BENCHMARKS.md).
+Every collection's duration is exported as ``bridge_gc_pause_seconds``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import gc
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pure at run time: the cache and the memo import this module
+    from aiohttp import web
+    from prometheus_client import Histogram
+
+GEN0_THRESHOLD = 10_000
+
+
+_GC_UNTRACK = ctypes.pythonapi.PyObject_GC_UnTrack
+_GC_UNTRACK.argtypes = [ctypes.py_object]
+_GC_UNTRACK.restype = None
+
+
+def untrack(obj: object) -> None:
+    """Stop the garbage collector from tracking ``obj``, an immutable record of atoms.
+
+    The collector only exists to find reference cycles, and an object that refers to
+    nothing but strings, numbers, bytes, its class and enum members cannot be on one.
+    CPython untracks tuples and dicts of atoms by itself; it cannot know that a frozen
+    dataclass will never change, so we tell it (``PyObject_GC_UnTrack``, the C API call
+    the interpreter uses for this). The object is still freed by reference counting as
+    usual. Refused (TypeError) for an object holding anything the collector tracks, so a
+    field that could close a cycle is caught the first time such a record is cached.
+    """
+    if not gc.is_tracked(obj):
+        return
+    for referent in gc.get_referents(obj):
+        if gc.is_tracked(referent) and not isinstance(referent, type | enum.Enum):
+            raise TypeError(f"{type(obj).__name__} holds a {type(referent).__name__}: cannot untrack it")
+    _GC_UNTRACK(obj)
+
+
+def settle() -> None:
+    """Collect once, freeze what survives, and space the young collections out."""
+    gc.collect()
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+
+
+def watch_pauses(pauses: Histogram) -> None:
+    """Observe every collection's duration, by generation: the stalls lookups wait out."""
+    children = {generation: pauses.labels(str(generation)) for generation in range(3)}
+    started = 0.0
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            children[info["generation"]].observe(time.perf_counter() - started)
+
+    gc.callbacks.append(callback)
+
+
+async def _settle_on_startup(app: web.Application) -> None:
+    from bridge.keys import METRICS
+
+    watch_pauses(app[METRICS].gc_pause_seconds)  # first: settle's own full collection counts
+    settle()
+
+
+def serving(app: web.Application) -> web.Application:
+    """``app``, set to tune the collector once its start-up has run (the process serves it).
+
+    Only the process entry point calls this: a test process building many apps keeps
+    CPython's defaults.
+    """
+    app.on_startup.append(_settle_on_startup)
+    return app
