@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from bridge.records import Extension
 
 Pairs = tuple[tuple[str, str], ...]
 NONE: Pairs = ()
+
+
+def _no_pairs(_e: Extension) -> Pairs:
+    """The default rule: gives nothing (rules left at it are skipped when answering)."""
+    return NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +30,8 @@ class FlagRule:
     meaning: str
     # What FreeSWITCH (or the dialplan) acts on, in words, for the README table.
     becomes: str
-    variables: Callable[[Extension], Pairs] = lambda _e: NONE
-    params: Callable[[Extension], Pairs] = lambda _e: NONE
+    variables: Callable[[Extension], Pairs] = _no_pairs
+    params: Callable[[Extension], Pairs] = _no_pairs
     # Keep the raw value as variable xui_<column> (columns that are plain text already
     # visible elsewhere, or secrets, set this False).
     keep_raw: bool = True
@@ -229,8 +235,19 @@ FLAGS: tuple[FlagRule, ...] = (
 
 
 def raw_value(e: Extension, column: str) -> str:
-    value = getattr(e, column)
-    if isinstance(value, bool):
+    return _raw_text(getattr(e, column))
+
+
+# The rules read on every answer, resolved once: only those that give something, and the
+# raw columns in one C-level attrgetter call (a cache-miss lookup runs these per user).
+_VARIABLE_RULES = tuple(rule.variables for rule in FLAGS if rule.variables is not _no_pairs)
+_PARAM_RULES = tuple(rule.params for rule in FLAGS if rule.params is not _no_pairs)
+_RAW_NAMES = tuple(f"xui_{rule.column}" for rule in FLAGS if rule.keep_raw)
+_raw_values = attrgetter(*(rule.column for rule in FLAGS if rule.keep_raw))
+
+
+def _raw_text(value: object) -> str:
+    if value is True or value is False:
         return "true" if value else "false"
     return str(value)
 
@@ -238,18 +255,16 @@ def raw_value(e: Extension, column: str) -> str:
 def extension_variables(e: Extension) -> Pairs:
     """Every variable the flags give this extension, FreeSWITCH's names first, raw xui_* last."""
     out: list[tuple[str, str]] = []
-    for rule in FLAGS:
-        out.extend(rule.variables(e))
-    for rule in FLAGS:
-        if rule.keep_raw:
-            out.append((f"xui_{rule.column}", raw_value(e, rule.column)))
+    for variables in _VARIABLE_RULES:
+        out.extend(variables(e))
+    out.extend(zip(_RAW_NAMES, map(_raw_text, _raw_values(e)), strict=True))
     return tuple(out)
 
 
 def extension_params(e: Extension) -> Pairs:
     out: list[tuple[str, str]] = []
-    for rule in FLAGS:
-        out.extend(rule.params(e))
+    for params in _PARAM_RULES:
+        out.extend(params(e))
     return tuple(out)
 
 
