@@ -37,8 +37,11 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = await Database.connect(config.database.url, config.database)
     app[METRICS].watch_pool(app[DATABASE].pool, config.database.pool_max)
     app[DATABASE].on_acquire = app[METRICS].db_acquire_seconds.observe
-    app[DIRECTORY_STORE] = DatabaseStore(app[DATABASE])
+    # The uncached store; the directory cache's entry puts memory in front of it.
+    store = DatabaseStore(app[DATABASE])
+    app[DIRECTORY_STORE] = store
     yield
+    await store.close()  # reads still pending or running end before the pool closes
     await app[DATABASE].close()
 
 

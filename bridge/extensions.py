@@ -1,20 +1,25 @@
-"""The directory's reads of ``extensions`` joined to ``users``: one indexed query per key."""
+"""The directory's reads of ``extensions`` joined to ``users``: by key (one or many), by domain."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from bridge.db import Database
 from bridge.records import Extension
 
+Key = tuple[str, str]  # (domain, extn)
+
 # users.is_locked/disabled are compared as text so both XUI spellings (int, boolean) work.
-_SELECT = """
-SELECT e.*,
+_COLUMNS = """
+       e.*,
        u.login AS user_login,
        u.disabled::text AS user_disabled,
        u.is_locked::text AS user_locked,
        u.deleted_at AS user_deleted_at
-FROM extensions e
-LEFT JOIN users u ON u.id = e.user_id
 """
+_USER = "LEFT JOIN users u ON u.id = e.user_id"
+
+_SELECT = f"SELECT {_COLUMNS} FROM extensions e {_USER}"
 
 # A deleted row and a live one may share (domain, extn): the live one wins, then the newest.
 EXTENSION_BY_KEY = (
@@ -25,6 +30,16 @@ ORDER BY (e.deleted_at IS NULL) DESC, e.id DESC
 LIMIT 1
 """
 )
+
+# EXTENSION_BY_KEY for many keys in one statement: one index scan per key (a nested loop
+# over the unnested arrays), and DISTINCT ON keeps each key's first row in the same order.
+EXTENSIONS_BY_KEYS = f"""
+SELECT DISTINCT ON (e.domain, e.extn) {_COLUMNS}
+FROM unnest($1::text[], $2::text[]) AS k(domain, extn)
+JOIN extensions e ON e.domain = k.domain AND e.extn = k.extn
+{_USER}
+ORDER BY e.domain, e.extn, (e.deleted_at IS NULL) DESC, e.id DESC
+"""
 
 EXTENSIONS_OF_DOMAIN = (
     _SELECT
@@ -40,6 +55,13 @@ DOMAINS = "SELECT DISTINCT domain FROM extensions WHERE deleted_at IS NULL AND d
 async def fetch_extension(db: Database, domain: str, extn: str) -> Extension | None:
     row = await db.fetchrow(EXTENSION_BY_KEY, domain, extn)
     return None if row is None else Extension.from_row(row)
+
+
+async def fetch_extensions(db: Database, keys: Sequence[Key]) -> dict[Key, Extension]:
+    """What ``fetch_extension`` answers for each key, in one statement; unknown keys are absent."""
+    unique = list(dict.fromkeys(keys))
+    rows = await db.fetch(EXTENSIONS_BY_KEYS, [d for d, _ in unique], [e for _, e in unique])
+    return {(row["domain"], row["extn"]): Extension.from_row(row) for row in rows}
 
 
 async def fetch_domain(db: Database, domain: str) -> list[Extension]:

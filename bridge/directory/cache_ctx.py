@@ -1,8 +1,9 @@
 """Wire the directory cache into the app: the cache, its change listener, the FreeSWITCH flusher.
 
-One ``cleanup_ctx`` entry, placed after the database: it replaces the uncached store at
-``app[DIRECTORY_STORE]`` and owns the two background tasks (listener, flusher), so
-shutdown stops them before the pool closes.
+One ``cleanup_ctx`` entry, placed after the database: it puts the cache in front of the
+uncached store at ``app[DIRECTORY_STORE]`` (the database entry owns and closes that one),
+replaces it there, and owns the two background tasks (listener, flusher), so shutdown
+stops them before the pool closes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
 from bridge.directory.invalidation_fs import FreeSwitchFlusher, NodeBroadcaster
-from bridge.directory.store import DatabaseStore
 from bridge.health import ComponentStatus
-from bridge.keys import CONFIG, DATABASE, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS
+from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS
 from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ class DirectoryCache:
     """The running cache and what feeds it; ``status()`` is what /readyz reports."""
 
     def __init__(self, app: web.Application, config: Config, metrics: Metrics) -> None:
-        database = app[DATABASE]
         assert config.database.url is not None
         results = ("hit", "negative_hit", "miss", "stale")
         requests = {r: metrics.cache_requests.labels(result=r) for r in results}
@@ -57,7 +56,7 @@ class DirectoryCache:
             requests[result].inc()
 
         self.store = CachedStore(
-            DatabaseStore(database),
+            app[DIRECTORY_STORE],
             capacity=config.directory.cache_size,
             negative_ttl=config.directory.negative_ttl,
             count=count,
