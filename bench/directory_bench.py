@@ -50,9 +50,12 @@ class Run:
     non_2xx: int
     errors: int
     cpu_us: float | None = None  # server CPU (user + system) per request, when the pid was given
+    pg_cpu_us: float = 0.0  # CPU of every postgres process per request (0 when it did nothing)
 
     def line(self) -> str:
         cpu = "" if self.cpu_us is None else f"  server CPU {self.cpu_us:5.0f} us/req"
+        if self.pg_cpu_us >= 1:
+            cpu += f"  PostgreSQL CPU {self.pg_cpu_us:4.0f} us/req"
         return (
             f"{self.name:<34} {self.rps:>9.0f} req/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:7.2f} ms"
             f"  non-2xx {self.non_2xx}  socket errors {self.errors}{cpu}"
@@ -73,12 +76,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """utime + stime of every process named postgres (the server and its backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        if "(postgres)" in text:
+            fields = text.rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def wrk(
     name: str, port: int, users: int, duration: int, connections: int, *, first: int = FIRST,
     pid: int | None = None,
 ) -> Run:
     # Server CPU per request is steadier than req/s on a small VM that wrk and PostgreSQL share.
     cpu_before = None if pid is None else cpu_seconds(pid)
+    pg_before = postgres_cpu_seconds()
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
          "-s", str(LUA), f"http://127.0.0.1:{port}/directory", "--", str(FORM), str(first), str(users)],
@@ -93,10 +111,14 @@ def wrk(
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     total = re.search(r"(\d+) requests in", out)
     cpu_us = None
+    pg_cpu_us = 0.0
+    if total is not None and int(total.group(1)):
+        # Backends that exit during the run take their CPU with them: a lower bound.
+        pg_cpu_us = max(0.0, postgres_cpu_seconds() - pg_before) / int(total.group(1)) * 1e6
     if cpu_before is not None and pid is not None and total is not None and int(total.group(1)):
         cpu_us = (cpu_seconds(pid) - cpu_before) / int(total.group(1)) * 1e6
     return Run(name, rps, p50, p99, int(non2xx.group(1)) if non2xx else 0,
-               sum(map(int, errs.groups())) if errs else 0, cpu_us)
+               sum(map(int, errs.groups())) if errs else 0, cpu_us, pg_cpu_us)
 
 
 async def seed(dsn: str, count: int) -> None:
@@ -245,7 +267,10 @@ def main() -> None:
             port = free_port()
             server = bridge(dsn, port, args.workers, "directory.cache_size=0", *args.cold_set)
             wrk("(cold warm-up: connections, plans)", port, 100_000, 2, c)
-            runs["cold"] = wrk("bridge cold (100k users, no cache)", port, 100_000, d, c)
+            runs["cold"] = wrk(
+                "bridge cold (100k users, no cache)", port, 100_000, d, c,
+                pid=server.pid if args.workers == 1 else None,
+            )
             stop(server)
 
         if "outage" in only:

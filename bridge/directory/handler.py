@@ -49,7 +49,10 @@ class DirectoryEndpoint:
         policy = lookup.Policy(config.send_password, config.realm_mismatch)
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
-        self.answerer = Answerer(policy, config.answer_cache_size, lambda result: memo[result].inc())
+        # Without the extension cache every lookup reads a new Extension object, which a
+        # memo entry can never match: keeping entries would only cost each miss.
+        memo_size = config.answer_cache_size if config.cache_size > 0 else 0
+        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc())
 
     async def handle(self, request: web.Request) -> web.Response:
         try:

@@ -8,9 +8,12 @@ import asyncpg
 import pytest
 from lxml import etree
 
+from bridge.config import DirectoryConfig
 from bridge.directory.answers import AnswerMemo, Rendered
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
+from bridge.directory.handler import DirectoryEndpoint
 from bridge.hashes import ha1, ha1b
+from bridge.metrics import Metrics
 from bridge.records import Extension
 from tests.cache.support import eventually
 from tests.conftest import AppClient
@@ -103,6 +106,16 @@ async def test_given_a_repeated_lookup_then_the_memo_answers_with_identical_byte
     assert status == 200 and again == first
     after = await _memo_counts(client)
     assert after["hit"] == before["hit"] + 1 and after["miss"] == before["miss"]
+
+
+@pytest.mark.parametrize(("cache_size", "kept"), [(0, 0), (100, 1)])
+def test_given_no_extension_cache_then_the_memo_is_off(cache_size: int, kept: int) -> None:
+    # Without the cache every lookup reads a new Extension: an entry could never match.
+    config = DirectoryConfig(cache_size=cache_size, answer_cache_size=10)
+    endpoint = DirectoryEndpoint(config, max_body_bytes=65536, metrics=Metrics())
+    memo = endpoint.answerer.memo
+    memo.put(_request(), _extension(password="pw"), Rendered(b"<a/>", True, "found"))
+    assert len(memo) == kept
 
 
 async def test_given_the_extension_changes_then_the_next_lookup_is_rendered_again(
