@@ -5,6 +5,7 @@ ratios measured in the same run:
 
     .venv/bin/python bench/directory_bench.py [--duration 10] [--connections 128] [--workers 1]
         [--big 1000000]   # also the 1,000,000-extension memory run (slow to seed)
+        [--extensions 1000000]   # rows in PostgreSQL for every scenario (cold picks among all)
         [--only bare,warm,cold,outage] [--cold-set database.pool_max=20]
 
 Scenarios: warm (10,000 users, all cached), bare (the yardstick), cold (100,000 users,
@@ -230,6 +231,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=128)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--big", type=int, default=0)
+    parser.add_argument("--extensions", type=int, default=100_000, help="rows seeded; cold picks among all")
     parser.add_argument("--cold-set", action="append", default=[], help="extra --set for the cold run")
     parser.add_argument("--only", default="bare,warm,cold,outage", help="comma-separated scenarios to run")
     args = parser.parse_args()
@@ -240,7 +242,8 @@ def main() -> None:
     pg = EmbeddedPostgres(tmp / "pgdata")
     dsn = pg.start()
     try:
-        asyncio.run(seed(dsn, 100_000))
+        n = args.extensions
+        asyncio.run(seed(dsn, n))
         runs: dict[str, Run] = {}
 
         if "bare" in only:
@@ -266,9 +269,9 @@ def main() -> None:
         if "cold" in only:
             port = free_port()
             server = bridge(dsn, port, args.workers, "directory.cache_size=0", *args.cold_set)
-            wrk("(cold warm-up: connections, plans)", port, 100_000, 2, c)
+            wrk("(cold warm-up: connections, plans)", port, n, 2, c)
             runs["cold"] = wrk(
-                "bridge cold (100k users, no cache)", port, 100_000, d, c,
+                f"bridge cold ({n // 1000}k users, no cache)", port, n, d, c,
                 pid=server.pid if args.workers == 1 else None,
             )
             stop(server)
