@@ -1,6 +1,6 @@
 """CPython's garbage collector, set for a server that keeps a large cache and answers fast.
 
-Measured under wrk (BENCHMARKS.md, "Garbage collector"): with CPython's defaults a warm
+Measured under wrk (BENCHMARKS.md, "Second session"): with CPython's defaults a warm
 bridge ran a full (generation 2) collection every few seconds, each walking every tracked
 object, the import-time heap (~50,000 objects) and the cache (~6 per cached user)
 alike, for 50-75 ms during which no lookup is answered: that pause was bridge's p99. Two
