@@ -49,19 +49,7 @@ def under_valgrind(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
     for old in OUT.glob("cg.*"):
         old.unlink()
     wrapped = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={OUT}/cg.%p", *cmd]
-    with wrkbench.SERVER_LOG.open("ab") as log:
-        proc = subprocess.Popen(wrapped, cwd=wrkbench.ROOT, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 600  # imports alone take ~20 s under callgrind
-    while time.monotonic() < deadline:
-        try:
-            import socket
-
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"server did not listen under valgrind: {cmd}")
+    return wrkbench.start(wrapped, port, wait=600)  # imports alone take ~20 s under callgrind
 
 
 def control(flag: str, pid: int) -> None:
