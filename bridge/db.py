@@ -42,6 +42,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.PostgresConnectionError,
+    # A pooled connection whose server died under it can be handed out once more and
+    # then refuse the next statement ("cannot switch to state 12; another operation (2)
+    # is in progress"): seen when PostgreSQL is stopped and restarted under load.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
