@@ -88,5 +88,7 @@ async def test_given_an_extension_cached_and_its_answer_memoised_then_the_collec
     request, rendered = parse_form(form("register_1001")), Rendered(b"<document/>", True, "found")
     memo.put(request, extension, rendered)
     assert memo.get(request, extension) is rendered
-    assert not gc.is_tracked(request)
     assert not gc.is_tracked(rendered)
+    # What the memo keeps for the request: its key and its entry.
+    ((key, entry),) = memo._entries.items()
+    assert not gc.is_tracked(key) and not gc.is_tracked(entry)

@@ -5,9 +5,10 @@
 Deciding and rendering a user (~60 XML elements: ~16 + ~10 µs) costs more than the rest
 of a warm lookup's own work (a memo hit: ~1 µs), and phones ask for the same answer again
 and again (every REGISTER, INVITE and SUBSCRIBE is a sip_auth lookup). So per-user
-answers are memoised in a bounded LRU:
+answers are memoised in a bounded map:
 
-* the key is the whole parsed request (``DirectoryRequest`` is frozen and hashable), so
+* the key is every field of the parsed request (``DirectoryRequest``), taken as a plain
+  tuple (hashed and compared in C, not by the dataclass's generated Python methods), so
   everything the decision can read from the request — kind, echoed user id, echoed
   domain, digest username (ha1 vs ha1b), realm (mismatch outcome), data type — is part of
   the key by construction, including any field added later;
@@ -17,19 +18,23 @@ answers are memoised in a bounded LRU:
   store makes a new one every time), so a changed, disabled or deleted extension is
   decided and rendered again on its next lookup. The object is held, not its ``id()``,
   so an address reused after garbage collection can never match;
-* the policy (send_password, realm_mismatch) is fixed for the life of an ``Answerer``.
+* the policy (send_password, realm_mismatch) is fixed for the life of an ``Answerer``;
+* eviction is by second chance (recency.py): a hit only flags its entry.
 
 Nothing here imports aiohttp or asyncpg; the store is reached through its protocol.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from bridge.directory import lookup, render
+from bridge.directory import lookup, recency, render
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.store import DirectoryStore
 from bridge.heap import untrack
@@ -54,33 +59,51 @@ class Rendered:
         return cls(render.render(answer), answer.found, answer.reason, answer.realm_mismatch)
 
 
+# The memo key of a request: all its fields, in one C call.
+_memo_key: Callable[[DirectoryRequest], tuple[Any, ...]] = operator.attrgetter(
+    *(field.name for field in dataclasses.fields(DirectoryRequest))
+)
+
+
+@dataclass(slots=True)
+class _Memo:
+    extension: Extension
+    rendered: Rendered
+    # Asked for since eviction last came round (recency.py).
+    used: bool = False
+
+
 class AnswerMemo:
-    """A bounded LRU of rendered per-user answers, valid only for the same Extension object."""
+    """A bounded map of rendered per-user answers, valid only for the same Extension object."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = max(capacity, 0)
-        self._entries: OrderedDict[DirectoryRequest, tuple[Extension, Rendered]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, request: DirectoryRequest, extension: Extension) -> Rendered | None:
-        entry = self._entries.get(request)
-        if entry is None or entry[0] is not extension:
+        entry = self._entries.get(_memo_key(request))
+        if entry is None or entry.extension is not extension:
             return None
-        self._entries.move_to_end(request)
-        return entry[1]
+        entry.used = True
+        return entry.rendered
 
     def put(self, request: DirectoryRequest, extension: Extension, rendered: Rendered) -> None:
         if self._capacity == 0:
             return
+        # Interned: users share one copy of their domain, realm and action, and the user id
+        # and digest username of an entry are one object, so a hit compares against fewer
+        # scattered strings (the lookup's keys are fresh strings, compared by value).
+        key = tuple(sys.intern(part) if type(part) is str else part for part in _memo_key(request))
+        entry = _Memo(extension, rendered)
         # Records of atoms that live long: kept out of every garbage collection (heap.py).
-        for record in (request, extension, rendered):
+        for record in (key, extension, rendered, entry):
             untrack(record)
-        self._entries[request] = (extension, rendered)
-        self._entries.move_to_end(request)
-        if len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        self._entries.pop(key, None)
+        recency.make_room(self._entries, self._capacity)
+        self._entries[key] = entry
 
 
 class Answerer:

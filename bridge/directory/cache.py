@@ -1,8 +1,10 @@
-"""The in-process directory cache: a bounded LRU ``DirectoryStore`` in front of PostgreSQL.
+"""The in-process directory cache: a bounded ``DirectoryStore`` in front of PostgreSQL.
 
 Rules, in the order they matter to a phone trying to register:
 
-* A known user is answered from memory: a dict lookup, no database round trip.
+* A known user is answered from memory: a dict lookup, no database round trip. When the
+  cache is full, the entry to go is chosen by second chance (recency.py), the usual
+  stand-in for least recently used: a hit only flags its entry.
 * "Not found" is remembered only for ``directory.negative_ttl`` seconds.
 * Concurrent misses for one key share one query.
 * Entries are dropped when PostgreSQL says they changed (``invalidate``, fed by the
@@ -21,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bridge.directory import recency
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.heap import untrack
@@ -45,6 +49,8 @@ class _Entry:
     expires: float
     # The resync generation the entry was read in; older ones are re-read on next use.
     generation: int
+    # Asked for since eviction last came round (recency.py).
+    used: bool = False
 
 
 @dataclass(slots=True)
@@ -97,11 +103,11 @@ class CachedStore:
             if entry.value is not None:
                 if not self._coherent:
                     # Changes cannot be heard right now: the last known answer stands.
-                    self._entries.move_to_end(key)
+                    entry.used = True
                     self._count("stale")
                     return entry.value
                 if entry.generation == self._generation:
-                    self._entries.move_to_end(key)
+                    entry.used = True
                     self._count("hit")
                     return entry.value
             elif entry.expires > self._clock():
@@ -198,7 +204,8 @@ class CachedStore:
         if value is not None:
             untrack(value)
         untrack(entry)
+        # Interned, like the memo's keys (answers.py): one shared copy of each domain.
+        key = (sys.intern(key[0]), sys.intern(key[1]))
+        self._entries.pop(key, None)
+        recency.make_room(self._entries, self._capacity)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
