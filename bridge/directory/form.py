@@ -11,8 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from itertools import repeat
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from bridge.errors import RequestError
 
@@ -81,27 +80,31 @@ class DirectoryRequest:
 
 
 # The only fields classify() reads; every other field is skipped without being decoded.
-_WANTED = tuple(
-    (name, name.encode())
-    for name in (
-        "section",
-        "purpose",
-        "domain",
-        "tag_name",
-        "key_value",
-        "action",
-        "user",
-        "group_name",
-        "group",
-        "sip_auth_username",
-        "sip_auth_realm",
-        "tag_attr_val",
-        "type",
-        "Event-Name",
-    )
+_WANTED = (
+    "section",
+    "purpose",
+    "domain",
+    "tag_name",
+    "key_value",
+    "action",
+    "user",
+    "group_name",
+    "group",
+    "sip_auth_username",
+    "sip_auth_realm",
+    "tag_attr_val",
+    "type",
+    "Event-Name",
 )
+# A wanted field of "&" + body + "&", named exactly (the whole part, or the part up to its
+# first "="), and its raw value ("" without "="). Every "&" separates two parts and a match
+# stops before the next one, so findall meets every part in order. One regex pass costs
+# half of splitting every part at its "=" (and far less than a bytes.find per name).
+_WANTED_FIELD = re.compile(rf"&({'|'.join(map(re.escape, _WANTED))})(?:=([^&]*+)|(?=&))")
 # A percent-escape of a byte >= 0x80: the only way an ASCII body can decode to non-UTF-8.
 _HIGH_ESCAPE = re.compile(rb"%[89a-fA-F]")
+# Every byte but the three that shape a form; deleting them leaves e.g. b"=&=&=%%&=".
+_NOT_PUNCTUATION = bytes(sorted(set(range(256)) - set(b"&=%")))
 
 
 def parse_form(body: bytes) -> DirectoryRequest:
@@ -109,29 +112,28 @@ def parse_form(body: bytes) -> DirectoryRequest:
 
     mod_xml_curl URL-encodes every value (switch_url_encode), so a real body is ASCII, its
     escapes are of ASCII bytes and its names are plain: for such a body only the fields
-    ``classify`` reads are unescaped. Anything else takes the general path, which decodes
-    (strictly) every field. Both give the same result: the first occurrence of a field
-    wins, ``+`` is a space, a field without ``=`` is empty, more than MAX_FIELDS fields
-    (or a value that is not UTF-8) is a 400.
+    ``classify`` reads are found and unescaped. Anything else takes the general path, which
+    decodes (strictly) every field. Both give the same result: the first occurrence of a
+    field wins, ``+`` is a space, a field without ``=`` is empty, more than MAX_FIELDS
+    fields (or a value that is not UTF-8) is a 400.
     """
     if not body.isascii() or _HIGH_ESCAPE.search(body) is not None:
         return classify(_all_fields(body))
-    parts = body.split(b"&")
-    if len(parts) > MAX_FIELDS:
+    punctuation = body.translate(None, _NOT_PUNCTUATION)
+    # Counted as parse_qsl counts them (an empty body has no field, but it has no "&" either).
+    if 1 + punctuation.count(b"&") > MAX_FIELDS:
         raise FormError("body is not a form (too many fields or malformed)", code="bad_form")
-    # Built from the last field to the first, so the first occurrence of a name wins.
-    table = {name: value for name, _, value in map(bytes.partition, reversed(parts), repeat(b"="))}
-    names = b"&".join(table)
-    if b"%" in names or b"+" in names:
+    # A name's first "%" follows its "&" (or opens the body) with no "=" between them. A "+"
+    # in a name needs no such care: it decodes to a space, and no wanted name has one.
+    if punctuation.startswith(b"%") or b"&%" in punctuation:
         return classify(_all_fields(body))  # an escaped name: decode every field
     fields: dict[str, str] = {}
-    for name, key in _WANTED:
-        value = table.get(key)
-        if value is not None:
-            text = value.decode("ascii")
-            if "+" in text:
-                text = text.replace("+", " ")
-            fields[name] = unquote(text) if "%" in text else text
+    # From the last field to the first, so the first occurrence of a name wins.
+    for name, value in reversed(_WANTED_FIELD.findall("&" + body.decode("ascii") + "&")):
+        text = value.replace("+", " ") if "+" in value else value
+        # Every escape is of an ASCII byte: this is unquote(text) without its splitting of
+        # text into ASCII and non-ASCII runs (a third of the cost).
+        fields[name] = unquote_to_bytes(text).decode("ascii") if "%" in text else text
     return classify(fields)
 
 
