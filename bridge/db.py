@@ -132,6 +132,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What the pool does to a connection on release, beyond rolling back an open transaction.
+
+    asyncpg's default sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: one more round trip that every directory read waits for
+    (its callers are answered after the release). Nothing here leaves session state on a
+    pooled connection (no SET, LISTEN, session advisory lock or cursor outside a
+    transaction: the LISTEN and the migration lock have connections of their own), so
+    there is nothing to reset. asyncpg still rolls back a transaction left open.
+    """
+
+
 class Database:
     """The pool plus the one rule for request paths: bounded time, one error type."""
 
@@ -149,6 +161,7 @@ class Database:
                 min_size=config.pool_min,
                 max_size=config.pool_max,
                 init=_init_connection,
+                reset=_keep_session,
                 # Fail a connection attempt quickly: the caller retries or degrades.
                 timeout=max(config.query_timeout * 4, 2.0),
                 command_timeout=None,

@@ -81,3 +81,30 @@ async def test_given_a_mix_of_keys_when_read_together_then_each_answer_is_the_on
 
 async def test_given_no_keys_then_nothing_is_read(database: Database) -> None:
     assert await fetch_extensions(database, []) == {}
+
+
+@pytest.mark.usefixtures("rows")
+@pytest.mark.parametrize("key", KEYS[:11], ids=lambda key: "@".join(reversed(key)))
+async def test_given_one_key_then_the_answer_is_the_one_key_answer(
+    database: Database, key: tuple[str, str]
+) -> None:
+    # A lone key takes the single-key statement (a kept generic plan): same rows, same rule.
+    found = await fetch_extension(database, *key)
+
+    assert await fetch_extensions(database, [key]) == ({} if found is None else {key: found})
+    assert await fetch_extensions(database, [key, key]) == ({} if found is None else {key: found})
+
+
+async def test_given_a_pooled_connection_when_released_then_no_reset_statement_is_sent(
+    database: Database,
+) -> None:
+    # The release round trip (asyncpg's default reset) was on every directory read's path;
+    # a session setting surviving the release shows no reset ran. A transaction left open
+    # is still rolled back by asyncpg.
+    async with database.pool.acquire() as conn:
+        pid = conn.get_server_pid()
+        await conn.execute("SET application_name = 'kept'")
+    async with database.pool.acquire() as conn:
+        assert conn.get_server_pid() == pid
+        assert await conn.fetchval("SHOW application_name") == "kept"
+        await conn.execute("RESET application_name")
