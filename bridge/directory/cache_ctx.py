@@ -20,10 +20,12 @@ from aiohttp import web
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
-from bridge.directory.invalidation_fs import FreeSwitchFlusher, NodeBroadcaster
+from bridge.directory.invalidation_fs import FreeSwitchFlusher
 from bridge.health import ComponentStatus
-from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS
+from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS, REGISTRATIONS
 from bridge.metrics import Metrics
+from bridge.registrations.events import NodeChanged
+from bridge.registrations.model import NodeState
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class DirectoryCache:
         self._invalidations = metrics.invalidations
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
-            self.flusher = FreeSwitchFlusher(lambda: _node_manager(app), metrics.fs_cache_flushes)
+            self.flusher = FreeSwitchFlusher(lambda: app.get(FREESWITCH), metrics.fs_cache_flushes)
         self.listener = InvalidationListener(
             config.database.url,
             self,
@@ -89,7 +91,9 @@ class DirectoryCache:
     def resynced(self) -> None:
         self.store.set_coherent(True)
         self._invalidations.labels(source="resync").inc()
-        if self.flusher is not None:
+        # The first LISTEN at start-up needs no flush of its own: each node's cache is
+        # flushed whole when this instance connects to it (invalidation_fs.py).
+        if self.flusher is not None and self.listener.status().reconnects > 0:
             self.flusher.flush_all()
         log.info("directory cache resync: entries will be re-read entries=%d", len(self.store))
 
@@ -115,9 +119,23 @@ class DirectoryCache:
         )
 
 
-def _node_manager(app: web.Application) -> NodeBroadcaster | None:
-    # Looked up at send time: the ESL job's cleanup_ctx entry starts after this one.
-    return app.get(FREESWITCH)
+def _watch_nodes(app: web.Application, flusher: FreeSwitchFlusher) -> None:
+    """Flush a node's whole cache each time it (re)connects, the first time included."""
+
+    def changed(change: NodeChanged) -> None:
+        if change.state is NodeState.UP:
+            flusher.node_up(change.node)
+        else:
+            flusher.node_down(change.node)
+
+    nodes = app.get(FREESWITCH)
+    if nodes is None:
+        return
+    nodes.watch_nodes(changed)
+    # A node that came up before the watcher was in place (the ESL job starts first).
+    for status in app[REGISTRATIONS].nodes():
+        if status.state is NodeState.UP:
+            flusher.node_up(status.name)
 
 
 async def directory_cache_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -129,6 +147,7 @@ async def directory_cache_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HEALTH].register("directory_cache", cache.health)
     tasks = [asyncio.create_task(cache.listener.run(), name="directory-listener")]
     if cache.flusher is not None:
+        _watch_nodes(app, cache.flusher)
         tasks.append(asyncio.create_task(cache.flusher.run(), name="freeswitch-flusher"))
     # Start serving once changes are heard; if PostgreSQL stalls, serve anyway (the
     # listener keeps trying, and /readyz says "degraded" until it succeeds).

@@ -46,7 +46,7 @@ class DirectoryEndpoint:
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
-        policy = lookup.Policy(config.send_password, config.realm_mismatch)
+        policy = lookup.Policy(config.send_password, config.realm_mismatch, config.fs_cacheable_ms)
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
         # Without the extension cache every lookup reads a new Extension object, which a

@@ -25,6 +25,8 @@ class Policy:
 
     send_password: bool = False
     realm_mismatch: Literal["refuse", "password"] = "refuse"
+    # directory.fs_cacheable_ms: > 0 marks per-user answers cacheable for FreeSWITCH.
+    cacheable_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class User:
     variables: Pairs = ()
     # Only in network-list answers: switch_core.c reads <user cidr=...> to build ACLs.
     cidr: str = ""
+    # Per-user answers with fs_cacheable_ms > 0: how long FreeSWITCH may keep the user (ms).
+    cacheable: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +115,22 @@ def answer_user(request: DirectoryRequest, e: Extension | None, policy: Policy) 
             return not_found("realm_mismatch", "refused")
     elif policy.send_password and e.password:
         secret = (*secret, ("password", e.password))
-    if request.kind is Kind.VERTO_AUTH:
-        # mod_verto compares a1-hash with md5(id:domain:password), id without @domain.
-        secret = (("a1-hash", ha1),)
-    if request.kind is Kind.REVERSE_AUTH:
+    # FreeSWITCH caches the merged user by (key, user id as asked, domain) and reuses it for
+    # every kind of lookup of that id (sip_auth, user/ calls, voicemail, user_data): so a
+    # cacheable answer carries what each kind adds, whichever kind asked first. The
+    # credential stays the one for the id form asked (ha1 for 1001, ha1b for 1001@domain),
+    # which is the form every later lookup under the same cache key asks for too.
+    complete = policy.cacheable_ms > 0
+    cacheable = str(policy.cacheable_ms) if complete else ""
+    if request.kind is Kind.VERTO_AUTH and secret != (("a1-hash", ha1),):
+        # mod_verto compares a1-hash with md5(id:domain:password), id without @domain;
+        # an answer unlike the others for the same id must not be reused by them.
+        secret, cacheable = (("a1-hash", ha1),), ""
+    reverse = policy.send_password and bool(e.password)
+    if request.kind is Kind.REVERSE_AUTH and not reverse:
+        return not_found("reverse_auth_off")
+    if reverse and (complete or request.kind is Kind.REVERSE_AUTH):
         # The plaintext digest credentials FreeSWITCH answers a phone's challenge with.
-        if not (policy.send_password and e.password):
-            return not_found("reverse_auth_off")
         secret = (*secret, ("reverse-auth-user", e.extn), ("reverse-auth-pass", e.password))
     params: Pairs = (
         *secret,
@@ -125,12 +138,13 @@ def answer_user(request: DirectoryRequest, e: Extension | None, policy: Policy) 
         ("dial-string", flags.dial_string(e)),
         *flags.extension_params(e),
     )
-    if request.kind is Kind.VOICEMAIL and e.vm_password:
+    if e.vm_password and (complete or request.kind is Kind.VOICEMAIL):
         params = (*params, ("vm-password", e.vm_password))
     variables = flags.extension_variables(e)
-    if request.kind is Kind.USER_CALL and not e.caller_display:
+    if not e.caller_display and (complete or request.kind is Kind.USER_CALL):
+        # Read when this user is called (originate applies the callee's user variables).
         variables = (*variables, ("origination_privacy", "hide_name:hide_number"))
-    user = User(request.user, params, variables)
+    user = User(request.user, params, variables, cacheable=cacheable)
     return Answer((Domain(request.domain, DOMAIN_PARAMS, (user,)),), "found", mismatch)
 
 

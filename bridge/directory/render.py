@@ -80,9 +80,10 @@ def _users(users: tuple[User, ...]) -> str:
 
 def _user(user: User) -> str:
     cidr = f' cidr="{_attr(user.cidr)}"' if user.cidr else ""
+    cacheable = f' cacheable="{_attr(user.cacheable)}"' if user.cacheable else ""
     params = _pairs("params", _PARAM, user.params)
     variables = _pairs("variables", _VARIABLE, user.variables) if user.variables else ""
-    return f'<user id="{_attr(user.id)}"{cidr}>{params}{variables}</user>'
+    return f'<user id="{_attr(user.id)}"{cidr}{cacheable}>{params}{variables}</user>'
 
 
 class _Openers(dict[str, str]):

@@ -65,6 +65,8 @@ def _user(parent: etree._Element, user: User) -> None:
     node = etree.SubElement(parent, "user", id=clean(user.id))
     if user.cidr:
         node.set("cidr", clean(user.cidr))
+    if user.cacheable:
+        node.set("cacheable", clean(user.cacheable))
     _pairs(node, "params", "param", user.params)
     if user.variables:
         _pairs(node, "variables", "variable", user.variables)

@@ -100,6 +100,7 @@ def every_answer(es: list[Extension], others: list[Extension]) -> dict[str, look
             dataclasses.replace(sip_auth, kind=Kind.VERTO_AUTH, action="jsonrpc-authenticate"), e, plain
         ),
         "user_exists": lookup.answer_user(_request("user_exists"), e, plain),
+        "sip_auth-fs-cacheable": lookup.answer_user(sip_auth, e, lookup.Policy(cacheable_ms=60000)),
         "group_call": lookup.answer_group(
             DirectoryRequest(Kind.GROUP_CALL, "group_call", DOMAIN, "", group=group), es
         ),
