@@ -44,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant first")
+    # Also after the command (`bridge serve --set ...`, as README shows); its own dest, since
+    # a subparser's default would overwrite what the main parser collected.
+    serve.add_argument(
+        "--set",
+        dest="serve_overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting (highest precedence); repeatable",
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -60,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, str] = {}
-    for item in args.overrides:
+    for item in [*args.overrides, *getattr(args, "serve_overrides", [])]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set wants SECTION.KEY=VALUE, got {item!r}")
