@@ -77,6 +77,10 @@ class DirectoryConfig:
     # Rendered per-user answers kept in memory (directory/answers.py), at most this many
     # (~3 KiB each). One entry per user and lookup variant; 0 renders every answer.
     answer_cache_size: int = 20_000
+    # Warm start: after start-up and each resync, load the directory into the cache in the
+    # background, this many rows per statement (directory/warmup.py); false: off.
+    warmup: bool = True
+    warmup_page_size: int = 500
 
 
 @dataclass(frozen=True, slots=True)

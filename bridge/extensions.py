@@ -41,6 +41,16 @@ JOIN extensions e ON e.domain = k.domain AND e.extn = k.extn
 ORDER BY e.domain, e.extn, (e.deleted_at IS NULL) DESC, e.id DESC
 """
 
+# The warm-up's pages: every key once, in key order after the last key of the previous
+# page (keyset paging on the (domain, extn) index), each key's row chosen as above.
+EXTENSIONS_PAGE = f"""
+SELECT DISTINCT ON (e.domain, e.extn) {_COLUMNS}
+FROM extensions e {_USER}
+WHERE (e.domain, e.extn) > ($1, $2)
+ORDER BY e.domain, e.extn, (e.deleted_at IS NULL) DESC, e.id DESC
+LIMIT $3
+"""
+
 EXTENSIONS_OF_DOMAIN = (
     _SELECT
     + """
@@ -79,3 +89,9 @@ async def fetch_domain(db: Database, domain: str) -> list[Extension]:
 
 async def fetch_domains(db: Database) -> list[str]:
     return [row[0] for row in await db.fetch(DOMAINS)]
+
+
+async def fetch_page(db: Database, after: Key, limit: int) -> list[tuple[Key, Extension]]:
+    """Up to ``limit`` keys after ``after`` in key order, each with what ``fetch_extension`` answers."""
+    rows = await db.fetch(EXTENSIONS_PAGE, after[0], after[1], limit)
+    return [((row["domain"], row["extn"]), Extension.from_row(row)) for row in rows]

@@ -99,6 +99,11 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.warmup_entries = Counter(
+            "bridge_directory_warmup_entries_total",
+            "Directory cache entries loaded by the warm start (after start-up and each resync)",
+            registry=r,
+        )
         self.fs_cache_flushes = Counter(
             "bridge_freeswitch_cache_flushes_total",
             "xml_flush_cache commands sent to FreeSWITCH nodes, by node and result",

@@ -92,6 +92,10 @@ class CachedStore:
         self._flights: dict[Key, _Flight] = {}
         self._generation = 0
         self._coherent = False
+        # Keys announced changed since the running warm-up page was read (None: no warm-up
+        # page in flight); "everything" when a whole-cache invalidation came meanwhile.
+        self._preload_dirty: set[Key] | None = None
+        self._preload_all_dirty = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -139,6 +143,8 @@ class CachedStore:
             flight = self._flights.get(key)
             if flight is not None:
                 flight.dirty = True
+            if self._preload_dirty is not None:
+                self._preload_dirty.add(key)
         return dropped
 
     def invalidate_all(self) -> int:
@@ -147,7 +153,45 @@ class CachedStore:
         self._entries.clear()
         for flight in self._flights.values():
             flight.dirty = True
+        self._preload_all_dirty = True
         return dropped
+
+    @property
+    def full(self) -> bool:
+        return len(self._entries) >= self._capacity
+
+    def begin_preload(self) -> None:
+        """A warm-up page is about to be read: changes announced from now on must win over it."""
+        self._preload_dirty = set()
+        self._preload_all_dirty = False
+
+    def end_preload(self) -> None:
+        """The warm-up stopped: stop noting changed keys for it."""
+        self._preload_dirty = None
+
+    def preload(self, found: Iterable[tuple[Key, Extension]]) -> int:
+        """Store a warm-up page read since ``begin_preload``; returns how many entries it added.
+
+        Never overwrites a current entry (a lookup read it at least as recently), never
+        stores a key changed since the page was read, never evicts: stops when full.
+        """
+        dirty, self._preload_dirty = self._preload_dirty or set(), None
+        if self._preload_all_dirty or not self._coherent:
+            return 0  # everything may have changed meanwhile (or changes cannot be heard)
+        added = 0
+        for key, value in found:
+            if self.full:
+                break
+            entry = self._entries.get(key)
+            if (
+                key in dirty
+                or key in self._flights
+                or (entry is not None and entry.generation == self._generation)
+            ):
+                continue
+            self._store(key, value)
+            added += 1
+        return added
 
     def set_coherent(self, coherent: bool) -> None:
         """Called by the listener: True once LISTEN is active again (changes are heard).
@@ -157,6 +201,7 @@ class CachedStore:
         """
         if coherent and not self._coherent:
             self._generation += 1
+            self._preload_all_dirty = True
             for flight in self._flights.values():
                 flight.dirty = True
         self._coherent = coherent

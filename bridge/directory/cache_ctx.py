@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
@@ -17,12 +18,23 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge import extensions
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
 from bridge.directory.invalidation_fs import FreeSwitchFlusher
+from bridge.directory.warmup import Warmer, WarmupStatus
 from bridge.health import ComponentStatus
-from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS, REGISTRATIONS
+from bridge.keys import (
+    CONFIG,
+    DATABASE,
+    DIRECTORY_CACHE,
+    DIRECTORY_STORE,
+    FREESWITCH,
+    HEALTH,
+    METRICS,
+    REGISTRATIONS,
+)
 from bridge.metrics import Metrics
 from bridge.registrations.events import NodeChanged
 from bridge.registrations.model import NodeState
@@ -41,6 +53,8 @@ class DirectoryCacheStatus:
     reconnects: int
     # True when entries may be stale (listener not listening) — worth a "degraded".
     serving_stale: bool
+    # The warm start's progress (state "off" when disabled).
+    warmup: WarmupStatus
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +81,14 @@ class DirectoryCache:
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
             self.flusher = FreeSwitchFlusher(lambda: app.get(FREESWITCH), metrics.fs_cache_flushes)
+        self.warmer: Warmer | None = None
+        if config.directory.warmup and config.directory.cache_size > 0:
+            self.warmer = Warmer(
+                self.store,
+                functools.partial(extensions.fetch_page, app[DATABASE]),
+                page_size=config.directory.warmup_page_size,
+                on_loaded=metrics.warmup_entries.inc,
+            )
         self.listener = InvalidationListener(
             config.database.url,
             self,
@@ -90,6 +112,8 @@ class DirectoryCache:
 
     def resynced(self) -> None:
         self.store.set_coherent(True)
+        if self.warmer is not None:
+            self.warmer.start()  # at start-up, and again once entries became suspect
         self._invalidations.labels(source="resync").inc()
         # The first LISTEN at start-up needs no flush of its own: each node's cache is
         # flushed whole when this instance connects to it (invalidation_fs.py).
@@ -116,7 +140,11 @@ class DirectoryCache:
             last_error=listener.last_error,
             reconnects=listener.reconnects,
             serving_stale=listener.state != "listening",
+            warmup=self.warmer.status() if self.warmer is not None else _WARMUP_OFF,
         )
+
+
+_WARMUP_OFF = WarmupStatus("off", 0, 0, 0.0, 0.0)
 
 
 def _watch_nodes(app: web.Application, flusher: FreeSwitchFlusher) -> None:
@@ -156,6 +184,8 @@ async def directory_cache_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(cache.listener.wait_listening(), limit)
     yield
     # Stop the listener and the flusher before the pool closes (next entry back).
+    if cache.warmer is not None:
+        await cache.warmer.stop()
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -34,7 +34,8 @@ async def client(private_pg: EmbeddedPostgres, aiohttp_client, tmp_path: Path) -
         await add_extension(conn, "1002")
     finally:
         await conn.close()
-    config = load_config(overrides={"database.query_timeout": str(QUERY_TIMEOUT)})
+    # No warm start: 1002 must be a user the cache has never read.
+    config = load_config(overrides={"database.query_timeout": str(QUERY_TIMEOUT), "directory.warmup": "false"})
     config = replace(config, database=replace(config.database, url=private_pg.dsn), state_dir=tmp_path / "s")
     yield await aiohttp_client(create_app(config))
 
