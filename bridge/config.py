@@ -68,7 +68,7 @@ class DirectoryConfig:
     # Send the plaintext password (param "password") beside a1-hash in sip_auth answers.
     send_password: bool = False
     # Mark users cacheable in FreeSWITCH's own user cache for this many milliseconds
-    # (0: off). Every change then sends xml_flush_cache to every node.
+    # (0: off). Each change is then flushed (xml_flush_cache) on the nodes, docs/freeswitch-cache.md.
     fs_cacheable_ms: int = 0
     # In-process cache of directory records: at most this many entries.
     cache_size: int = 200_000

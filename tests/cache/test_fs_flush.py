@@ -46,6 +46,8 @@ async def test_given_fs_cacheable_when_an_extension_changes_then_the_node_gets_b
     await add_extension(conn, "1001")
     client = await app_client(directory__fs_cacheable_ms="60000", freeswitch__nodes=esl.url("fs1"))
     await esl.wait_subscribed()
+    # The node is up for the flusher once its connect-time whole flush went out.
+    await eventually(lambda: _flushes(esl), lambda c: "api xml_flush_cache" in c, timeout=2.0)
 
     await conn.execute("UPDATE extensions SET password = 'changed' WHERE extn = '1001'")
 

@@ -35,7 +35,9 @@ async def client(private_pg: EmbeddedPostgres, aiohttp_client, tmp_path: Path) -
     finally:
         await conn.close()
     # No warm start: 1002 must be a user the cache has never read.
-    config = load_config(overrides={"database.query_timeout": str(QUERY_TIMEOUT), "directory.warmup": "false"})
+    config = load_config(
+        overrides={"database.query_timeout": str(QUERY_TIMEOUT), "directory.warmup": "false"}
+    )
     config = replace(config, database=replace(config.database, url=private_pg.dsn), state_dir=tmp_path / "s")
     yield await aiohttp_client(create_app(config))
 

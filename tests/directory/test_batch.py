@@ -253,7 +253,8 @@ async def test_given_reads_running_when_the_app_stops_then_they_fail_and_no_stat
 ) -> None:
     await add_extension(conn, "1001")
     await add_extension(conn, "1002")
-    client = await app_client(database__query_timeout="5")
+    # No warm start: the reads must reach PostgreSQL.
+    client = await app_client(database__query_timeout="5", directory__warmup="false")
     store = client.app[DIRECTORY_STORE]
     lock = await blocked_reads(conn)
     try:
