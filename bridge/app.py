@@ -21,13 +21,13 @@ from bridge import api as admin_api
 from bridge import health
 from bridge.config import Config
 from bridge.db import Database
-from bridge.directory import cache_ctx as directory_cache
+from bridge.directory import setup as directory_cache
 from bridge.directory import handler as directory_endpoint
 from bridge.directory.store import DatabaseStore
 from bridge.health import HealthRegistry
 from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, HEALTH, METRICS
 from bridge.metrics import Metrics, handle_metrics
-from bridge.registrations import service as registrations
+from bridge.registrations import setup as registrations
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from bridge import __version__, db, heap
+from bridge import __version__, db, gc_tuning
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
@@ -132,7 +132,7 @@ def _serve_workers(config: Config, workers: int) -> None:
         code = 0
         try:
             web.run_app(
-                heap.serving(create_app(config)),
+                gc_tuning.serving(create_app(config)),
                 host=config.http.host,
                 port=port,
                 reuse_port=True,
@@ -207,7 +207,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             _serve_workers(config, args.workers)
         else:
             web.run_app(
-                heap.serving(create_app(config)),
+                gc_tuning.serving(create_app(config)),
                 host=config.http.host,
                 port=config.http.port,
                 shutdown_timeout=config.http.shutdown_timeout,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 DIRECTORY_STORE: web.AppKey[DirectoryStore] = web.AppKey("directory_store")
 
 if TYPE_CHECKING:
-    from bridge.directory.cache_ctx import DirectoryCache
+    from bridge.directory.setup import DirectoryCache
 
 # The running directory cache, its change listener and status() (for /readyz).
 DIRECTORY_CACHE: web.AppKey[DirectoryCache] = web.AppKey("directory_cache")

@@ -182,7 +182,7 @@ class Metrics:
             registry=r,
         )
 
-        # Observed by bridge.heap in a serving process (gc.callbacks are process-wide).
+        # Observed by bridge.gc_tuning in a serving process (gc.callbacks are process-wide).
         self.gc_pause_seconds = Histogram(
             "bridge_gc_pause_seconds",
             "Garbage collections and how long each stopped the process, by generation (2 = full)",

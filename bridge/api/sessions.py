@@ -11,7 +11,7 @@ from bridge.api import params, shapes
 from bridge.api.auth import COOKIE, WRONG_LOGIN, authenticated
 from bridge.api.respond import json_response
 from bridge.errors import Forbidden, RequestError
-from bridge.extensions import fetch_extension
+from bridge.directory.sql import fetch_extension
 from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE
 
 log = logging.getLogger(__name__)

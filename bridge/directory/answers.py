@@ -37,8 +37,8 @@ from typing import Any, Literal
 from bridge.directory import lookup, recency, render
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.store import DirectoryStore
-from bridge.heap import untrack
-from bridge.records import Extension
+from bridge.gc_tuning import untrack
+from bridge.directory.extension import Extension
 
 MemoResult = Literal["hit", "miss"]
 
@@ -98,7 +98,7 @@ class AnswerMemo:
         # scattered strings (the lookup's keys are fresh strings, compared by value).
         key = tuple(sys.intern(part) if type(part) is str else part for part in _memo_key(request))
         entry = _Memo(extension, rendered)
-        # Records of atoms that live long: kept out of every garbage collection (heap.py).
+        # Records of atoms that live long: kept out of every garbage collection (gc_tuning.py).
         for record in (key, extension, rendered, entry):
             untrack(record)
         self._entries.pop(key, None)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.errors import DatabaseUnavailable
-from bridge.records import Extension
+from bridge.directory.extension import Extension
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from typing import Literal
 from bridge.directory import recency
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
-from bridge.heap import untrack
-from bridge.records import Extension
+from bridge.gc_tuning import untrack
+from bridge.directory.extension import Extension
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class CachedStore:
             self._entries.pop(key, None)
             return
         entry = _Entry(value, expires, self._generation)
-        # Records of atoms that live long: kept out of every garbage collection (heap.py).
+        # Records of atoms that live long: kept out of every garbage collection (gc_tuning.py).
         if value is not None:
             untrack(value)
         untrack(entry)

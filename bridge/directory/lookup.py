@@ -14,7 +14,7 @@ from typing import Literal
 from bridge import hashes
 from bridge.directory import flags
 from bridge.directory.form import DirectoryRequest, Kind
-from bridge.records import Extension
+from bridge.directory.extension import Extension
 
 Pairs = flags.Pairs
 

@@ -11,10 +11,10 @@ import functools
 from collections.abc import Sequence
 from typing import Protocol
 
-from bridge import extensions
+from bridge.directory import sql
 from bridge.db import Database
 from bridge.directory.batch import Batcher
-from bridge.records import Extension
+from bridge.directory.extension import Extension
 
 
 class DirectoryStore(Protocol):
@@ -38,7 +38,7 @@ class DatabaseStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self.batcher = Batcher(
-            functools.partial(extensions.fetch_extensions, db),
+            functools.partial(sql.fetch_extensions, db),
             timeout=db.config.query_timeout,
             # Half the pool at most: the admin API and registration writes share it.
             max_in_flight=max(1, db.config.pool_max // 2),
@@ -48,10 +48,10 @@ class DatabaseStore:
         return await self.batcher.get((domain, extn))
 
     async def domain(self, domain: str) -> Sequence[Extension]:
-        return await extensions.fetch_domain(self._db, domain)
+        return await sql.fetch_domain(self._db, domain)
 
     async def domains(self) -> Sequence[str]:
-        return await extensions.fetch_domains(self._db)
+        return await sql.fetch_domains(self._db)
 
     async def close(self) -> None:
         """Stop the reads still pending or running; call before the pool closes."""

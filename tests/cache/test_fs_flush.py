@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bridge.directory.invalidation_fs import flush_commands
+from bridge.directory.node_flush import flush_commands
 from bridge.keys import DIRECTORY_STORE
 from tests.cache.support import eventually
 from tests.conftest import AppClient

@@ -113,7 +113,7 @@ class Extension:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Extension:
-        """The row of ``extensions.EXTENSION_BY_KEY`` (or any mapping with its columns), typed.
+        """The row of ``sql.EXTENSION_BY_KEY`` (or any mapping with its columns), typed.
 
         NULL reads as "" or 0 (or the documented default named below); other spellings an XUI
         version may use (numbers as text, flags as 0/1 or 't'/'f') are converted. Each line
@@ -125,7 +125,7 @@ class Extension:
         per field doubles that. Here the fields are stored into a ``_Filling``, the same slots
         without the frozen check (plain stores, which the interpreter specialises), and the
         finished object then becomes an ``Extension``: 18 µs -> 3.4 µs per asyncpg Record.
-        tests/test_records.py holds every field to the plain conversions above.
+        tests/directory/test_extension.py holds every field to the plain conversions above.
         """
         e: Any = object.__new__(_Filling)
         e.id = v if type(v := row["id"]) is int else _int(v)

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import heap
-from bridge.extensions import EXTENSION_BY_KEY
-from bridge.records import Extension
+from bridge import gc_tuning
+from bridge.directory.sql import EXTENSION_BY_KEY
+from bridge.directory.extension import Extension
 from tests.factories import add_extension, add_user
 
 DOMAIN = "xswitch.test"
@@ -211,5 +211,5 @@ def test_given_an_extension_from_a_row_then_it_is_frozen_and_behaves_as_one_buil
 
     # The caches take records out of the collector's sight: from_row's must qualify.
     assert gc.is_tracked(e)
-    heap.untrack(e)
+    gc_tuning.untrack(e)
     assert not gc.is_tracked(e)

@@ -20,7 +20,7 @@ from aiohttp import web
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
-from bridge.directory.invalidation_fs import FreeSwitchFlusher, NodeBroadcaster
+from bridge.directory.node_flush import FreeSwitchFlusher, NodeBroadcaster
 from bridge.health import ComponentStatus
 from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS
 from bridge.metrics import Metrics

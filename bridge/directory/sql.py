@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.db import Database
-from bridge.records import Extension
+from bridge.directory.extension import Extension
 
 Key = tuple[str, str]  # (domain, extn)
 

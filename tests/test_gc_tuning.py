@@ -1,4 +1,4 @@
-"""The collector tuning a serving process applies (bridge.heap), checked in a child process.
+"""The collector tuning a serving process applies (bridge.gc_tuning), checked in a child process.
 
 gc.freeze() and gc.callbacks are process-wide, so the checks run in a fresh interpreter
 rather than in the test process.
@@ -15,7 +15,7 @@ import sys
 import asyncpg
 import pytest
 
-from bridge import heap
+from bridge import gc_tuning
 from bridge.directory.answers import AnswerMemo, Rendered
 from bridge.directory.form import parse_form
 from bridge.keys import DIRECTORY_STORE
@@ -26,14 +26,14 @@ from tests.factories import add_extension
 CHILD = """
 import gc, json
 from prometheus_client import generate_latest
-from bridge import heap
+from bridge import gc_tuning
 from bridge.metrics import Metrics
 
 FULL = 'bridge_gc_pause_seconds_count{generation="2"}'
 metrics = Metrics()
 before = gc.get_threshold()
-heap.settle()
-heap.watch_pauses(metrics.gc_pause_seconds)
+gc_tuning.settle()
+gc_tuning.watch_pauses(metrics.gc_pause_seconds)
 gc.collect()
 exposition = generate_latest(metrics.registry).decode()
 print(json.dumps({
@@ -62,14 +62,14 @@ class _Holder:
 def test_untrack_takes_a_record_of_atoms_out_of_the_collector_and_refuses_anything_else() -> None:
     request = parse_form(form("register_1001"))  # strings and an enum member
     assert gc.is_tracked(request)
-    heap.untrack(request)
+    gc_tuning.untrack(request)
     assert not gc.is_tracked(request)
     gc.collect()
     assert request.user == "1001"  # still alive and whole: refcounting owns it
 
     holder = _Holder(["a list could close a cycle"])
     with pytest.raises(TypeError, match="holds a list"):
-        heap.untrack(holder)
+        gc_tuning.untrack(holder)
     assert gc.is_tracked(holder)
 
 
