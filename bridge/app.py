@@ -21,8 +21,8 @@ from bridge import api as admin_api
 from bridge import health
 from bridge.config import Config
 from bridge.db import Database
-from bridge.directory import setup as directory_cache
 from bridge.directory import handler as directory_endpoint
+from bridge.directory import setup as directory_cache
 from bridge.directory.store import DatabaseStore
 from bridge.health import HealthRegistry
 from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, HEALTH, METRICS

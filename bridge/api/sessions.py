@@ -10,8 +10,8 @@ from aiohttp import web
 from bridge.api import params, shapes
 from bridge.api.auth import COOKIE, WRONG_LOGIN, authenticated
 from bridge.api.respond import json_response
-from bridge.errors import Forbidden, RequestError
 from bridge.directory.sql import fetch_extension
+from bridge.errors import Forbidden, RequestError
 from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE
 
 log = logging.getLogger(__name__)

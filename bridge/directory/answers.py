@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bridge.directory import lookup, recency, render
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.store import DirectoryStore
 from bridge.gc_tuning import untrack
-from bridge.directory.extension import Extension
 
 MemoResult = Literal["hit", "miss"]
 

@@ -20,8 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.errors import DatabaseUnavailable
 from bridge.directory.extension import Extension
+from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

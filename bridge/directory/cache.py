@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.directory import recency
+from bridge.directory.extension import Extension
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.gc_tuning import untrack
-from bridge.directory.extension import Extension
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import functools
 from collections.abc import Sequence
 from typing import Protocol
 
-from bridge.directory import sql
 from bridge.db import Database
+from bridge.directory import sql
 from bridge.directory.batch import Batcher
 from bridge.directory.extension import Extension
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge import gc_tuning
-from bridge.directory.sql import EXTENSION_BY_KEY
 from bridge.directory.extension import Extension
+from bridge.directory.sql import EXTENSION_BY_KEY
 from tests.factories import add_extension, add_user
 
 DOMAIN = "xswitch.test"

@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from bridge.directory import sql
-from bridge.directory import flags, lookup, render
-from bridge.directory.form import DirectoryRequest, Kind, parse_form
+from bridge.directory import flags, lookup, render, sql
 from bridge.directory.extension import Extension
+from bridge.directory.form import DirectoryRequest, Kind, parse_form
 from tests.directory import lxml_oracle
 from tests.directory.helpers import form
 from tests.factories import add_extension
