@@ -53,6 +53,12 @@ class DatabaseConfig:
     # Port of the embedded server (0: pick a free one and remember it in state_dir).
     embedded_port: int = 0
 
+    @property
+    def connect_timeout(self) -> float:
+        """Bound on what needs a new connection (pool start, LISTEN, a transaction of many
+        statements): a few queries' worth, never under 2 s. Derived, not a setting."""
+        return max(self.query_timeout * 4, 2.0)
+
 
 @dataclass(frozen=True, slots=True)
 class DirectoryConfig:

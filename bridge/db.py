@@ -150,7 +150,7 @@ class Database:
                 max_size=config.pool_max,
                 init=_init_connection,
                 # Fail a connection attempt quickly: the caller retries or degrades.
-                timeout=max(config.query_timeout * 4, 2.0),
+                timeout=config.connect_timeout,
                 command_timeout=None,
             )
         except CONNECTION_ERRORS as exc:

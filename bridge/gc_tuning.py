@@ -27,11 +27,12 @@ import ctypes
 import enum
 import gc
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pure at run time: the cache and the memo import this module
-    from aiohttp import web
-    from prometheus_client import Histogram
+from aiohttp import web
+from prometheus_client import Histogram
+
+from bridge.keys import METRICS
 
 GEN0_THRESHOLD = 10_000
 
@@ -84,8 +85,6 @@ def watch_pauses(pauses: Histogram) -> None:
 
 
 async def _settle_on_startup(app: web.Application) -> None:
-    from bridge.keys import METRICS
-
     watch_pauses(app[METRICS].gc_pause_seconds)  # first: settle's own full collection counts
     settle()
 

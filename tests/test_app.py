@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from bridge.app import create_app
 from bridge.config import Config
 from bridge.directory.extension import Extension
-from bridge.keys import DIRECTORY_STORE
+from bridge.directory.keys import DIRECTORY_STORE
 from bridge.logs import request_id
 from tests.conftest import AppClient, fixture_bytes
 

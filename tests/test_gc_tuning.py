@@ -18,7 +18,7 @@ import pytest
 from bridge import gc_tuning
 from bridge.directory.answers import AnswerMemo, Rendered
 from bridge.directory.form import parse_form
-from bridge.keys import DIRECTORY_STORE
+from bridge.directory.keys import DIRECTORY_STORE
 from tests.conftest import AppClient
 from tests.directory.helpers import form, post
 from tests.factories import add_extension

@@ -21,21 +21,23 @@ from aiohttp import web
 from bridge.api import extensions, openapi, sessions, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
+from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
 from bridge.api.presence import PresenceCache
 from bridge.api.queries import CatalogStore
-from bridge.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE, CONFIG, DATABASE, METRICS
+from bridge.config import ApiConfig, Config
+from bridge.keys import DATABASE, METRICS
 
 PREFIX = "/api"
 
 
-async def _api_ctx(api: web.Application, app: web.Application) -> AsyncIterator[None]:
-    api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], app[CONFIG].api, app[METRICS])
+async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application) -> AsyncIterator[None]:
+    api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], config, app[METRICS])
     api[API_CATALOG] = CatalogStore(app[DATABASE])
     api[API_PRESENCE] = PresenceCache()
     yield
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, config: Config) -> None:
     """Mount the API at /api; its authenticator and caches start after the database ctx."""
     api = web.Application(middlewares=[request_context, api_edge])
     router = api.router
@@ -53,5 +55,5 @@ def setup(app: web.Application) -> None:
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the
     # directory cache, and stops before them.
-    app.cleanup_ctx.append(partial(_api_ctx, api))
+    app.cleanup_ctx.append(partial(_api_ctx, api, config.api))
     app.add_subapp(PREFIX, api)

@@ -9,10 +9,11 @@ from aiohttp import web
 
 from bridge.api import params, shapes
 from bridge.api.auth import COOKIE, WRONG_LOGIN, authenticated
+from bridge.api.keys import API_AUTHENTICATOR
 from bridge.api.respond import json_response
 from bridge.directory.sql import fetch_extension
 from bridge.errors import Forbidden, RequestError
-from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE
+from bridge.keys import CONFIG, DATABASE
 
 log = logging.getLogger(__name__)
 

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.directory import recency
-from bridge.directory.extension import Extension
+from bridge.directory.extension import Extension, Key
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.gc_tuning import untrack
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (domain, extn)
 Result = Literal["hit", "negative_hit", "miss", "stale"]
 
 

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+# How the directory finds an extension: (domain, extn), the XUI table's unique pair.
+Key = tuple[str, str]
+
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
