@@ -17,12 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.api.shapes import flag, integer
 from bridge.config import ApiConfig
 from bridge.db import Database
 from bridge.errors import Forbidden, Unauthorized
 from bridge.hashes import login_sha1
 from bridge.metrics import Metrics
+from bridge.xui_values import flag, integer
 
 log = logging.getLogger(__name__)
 

@@ -1,41 +1,17 @@
-"""Typed rows: what the XUI tables hold, as the rest of bridge sees them (no I/O here)."""
+"""The directory's extension: one row of ``extensions`` and its user, typed (pure, no I/O)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
+
+from bridge.xui_values import EXTENSION_DEFAULTS, flag, integer, text
 
 # How the directory finds an extension: (domain, extn), the XUI table's unique pair.
 Key = tuple[str, str]
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any, default: int = 0) -> int:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return default
-
-
-# What PostgreSQL prints for integer::text and boolean::text: the users' flags arrive so.
-_FLAG_TEXT = {"0": False, "1": True, "f": False, "t": True, "false": False, "true": True}
-
-
-def _flag(value: Any) -> bool:
-    """XUI stores flags as 0/1 integers, booleans or 't'/'f' depending on version."""
-    if isinstance(value, bool):
-        return value
-    if type(value) is str and (known := _FLAG_TEXT.get(value)) is not None:
-        return known
-    return _text(value).strip().lower() in ("1", "t", "true", "yes", "on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,87 +94,28 @@ class Extension:
     def from_row(cls, row: Mapping[str, Any]) -> Extension:
         """The row of ``sql.EXTENSION_BY_KEY`` (or any mapping with its columns), typed.
 
-        NULL reads as "" or 0 (or the documented default named below); other spellings an XUI
-        version may use (numbers as text, flags as 0/1 or 't'/'f') are converted. Each line
-        takes the value as it is when asyncpg already gives the field's type (int for INTEGER,
-        str for VARCHAR, bool for BOOLEAN), the common case, and converts it otherwise.
-
-        Runs once per directory cache miss, so it avoids what ``Extension(...)`` costs: its
-        frozen ``__init__`` calls ``object.__setattr__`` once per field, and a conversion call
-        per field doubles that. Here the fields are stored into a ``_Filling``, the same slots
-        without the frozen check (plain stores, which the interpreter specialises), and the
-        finished object then becomes an ``Extension``: 18 µs -> 3.4 µs per asyncpg Record.
-        tests/directory/test_extension.py holds every field to the plain conversions above.
+        Each field is read by the converter of its type (bridge/xui_values.py); NULL reads as
+        "" or 0, or the documented default (``EXTENSION_DEFAULTS``).
         """
-        e: Any = object.__new__(_Filling)
-        e.id = v if type(v := row["id"]) is int else _int(v)
-        e.extn = v if type(v := row["extn"]) is str else "" if v is None else str(v)
-        e.domain = v if type(v := row["domain"]) is str else "" if v is None else str(v)
-        e.name = v if type(v := row["name"]) is str else "" if v is None else str(v)
-        e.password = v if type(v := row["password"]) is str else "" if v is None else str(v)
-        e.ha1 = v if type(v := row["ha1"]) is str else "" if v is None else str(v)
-        e.ha1b = v if type(v := row["ha1b"]) is str else "" if v is None else str(v)
-        e.vm_password = v if type(v := row["vm_password"]) is str else "" if v is None else str(v)
-        e.cid_name = v if type(v := row["cid_name"]) is str else "" if v is None else str(v)
-        e.cid_number = v if type(v := row["cid_number"]) is str else "" if v is None else str(v)
-        e.type = v if type(v := row["type"]) is str and v else (_text(v) or "SIP")
-        e.context = v if type(v := row["context"]) is str else "" if v is None else str(v)
-        e.user_id = v if type(v := row["user_id"]) is int else _int(v)
-        e.call_transfer_type = v if type(v := row["call_transfer_type"]) is int else _int(v)
-        e.voicemail = v if type(v := row["voicemail"]) is int else _int(v)
-        e.ringback = v if type(v := row["ringback"]) is str else "" if v is None else str(v)
-        e.timeout = v if type(v := row["timeout"]) is str else "" if v is None else str(v)
-        e.enable_ringback = v if type(v := row["enable_ringback"]) is int else _int(v)
-        e.auto_record = v if type(v := row["auto_record"]) is int else _int(v)
-        e.call_limit = v if type(v := row["call_limit"]) is int else _int(v, 1)
-        e.called_limit = v if type(v := row["called_limit"]) is int else _int(v, 1)
-        e.call_authority = v if type(v := row["call_authority"]) is int else _int(v, 4)
-        e.intercept = v if type(v := row["intercept"]) is int else _int(v)
-        e.group_name = v if type(v := row["group_name"]) is str else "" if v is None else str(v)
-        e.force_insert = v if type(v := row["force_insert"]) is int else _int(v)
-        e.force_breakdown = v if type(v := row["force_breakdown"]) is int else _int(v)
-        e.eavesdrop = v if type(v := row["eavesdrop"]) is int else _int(v)
-        e.extn_cidr = v if type(v := row["extn_cidr"]) is str else "" if v is None else str(v)
-        e.priority = v if type(v := row["priority"]) is str and v else (_text(v) or "99")
-        e.weblogin_disabled = v if type(v := row["weblogin_disabled"]) is int else _int(v)
-        e.sync_enabled = v if type(v := row["sync_enabled"]) is int else _int(v)
-        e.display_order = v if type(v := row["display_order"]) is str and v else (_text(v) or "0")
-        e.disabled = v if type(v := row["disabled"]) is int else _int(v)
-        e.enable_srtp = v if type(v := row["enable_srtp"]) is int else _int(v)
-        e.forced_insert = v if type(v := row["forced_insert"]) is int else _int(v)
-        e.eavesdropped = v if type(v := row["eavesdropped"]) is int else _int(v)
-        e.intercepted = v if type(v := row["intercepted"]) is int else _int(v)
-        e.intercepted_group_name = (
-            v if type(v := row["intercepted_group_name"]) is str else "" if v is None else str(v)
+        return cls(
+            **{name: read(row[name]) for name, read in _READERS.items()},
+            deleted=row["deleted_at"] is not None,
+            user_deleted=row["user_deleted_at"] is not None,
         )
-        e.codec = v if type(v := row["codec"]) is str else "" if v is None else str(v)
-        e.mac_address = v if type(v := row["mac_address"]) is str else "" if v is None else str(v)
-        e.enable_cb_onbusy = v if type(v := row["enable_cb_onbusy"]) is str else "" if v is None else str(v)
-        e.caller_display = v if type(v := row["caller_display"]) is int else _int(v, 1)
-        e.hotline_number = v if type(v := row["hotline_number"]) is str else "" if v is None else str(v)
-        e.hotline_type = v if type(v := row["hotline_type"]) is str else "" if v is None else str(v)
-        e.hotline_address = v if type(v := row["hotline_address"]) is str else "" if v is None else str(v)
-        e.enable_hotline = v if type(v := row["enable_hotline"]) is int else _int(v)
-        e.boss_extn = v if type(v := row["boss_extn"]) is bool else _flag(v)
-        e.secretary_extn = v if type(v := row["secretary_extn"]) is str else "" if v is None else str(v)
-        e.dtmf_type = v if type(v := row["dtmf_type"]) is int else _int(v)
-        e.enable_extn_time_recurrences = (
-            v if type(v := row["enable_extn_time_recurrences"]) is int else _int(v)
-        )
-        e.enable_t38 = v if type(v := row["enable_t38"]) is int else _int(v)
-        e.forced_breakdown = v if type(v := row["forced_breakdown"]) is int else _int(v)
-        e.connect_phone = v if type(v := row["connect_phone"]) is str else "" if v is None else str(v)
-        e.description = v if type(v := row["description"]) is str else "" if v is None else str(v)
-        e.deleted = row["deleted_at"] is not None
-        e.user_login = v if type(v := row["user_login"]) is str else "" if v is None else str(v)
-        e.user_disabled = v if type(v := row["user_disabled"]) is bool else _flag(v)
-        e.user_locked = v if type(v := row["user_locked"]) is bool else _flag(v)
-        e.user_deleted = row["user_deleted_at"] is not None
-        e.__class__ = cls  # allowed: same slots; from here on the frozen checks apply
-        return cast(Extension, e)
 
 
-class _Filling:
-    """``Extension``'s slots without its frozen ``__setattr__``: only ``from_row`` uses it."""
+def _reader(name: str, kind: object) -> Callable[[Any], Any]:
+    default = EXTENSION_DEFAULTS.get(name)
+    if kind == "int":
+        return functools.partial(integer, default=int(default or 0))
+    if kind == "str":
+        return functools.partial(text, default=str(default or ""))
+    return flag
 
-    __slots__ = Extension.__slots__
+
+# Field -> converter of its column, for every field read from a column of the same name.
+_READERS = {
+    f.name: _reader(f.name, f.type)
+    for f in dataclasses.fields(Extension)
+    if f.name not in ("deleted", "user_deleted")
+}
