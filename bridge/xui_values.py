@@ -32,11 +32,15 @@ _TRUE = frozenset({"1", "t", "true", "yes", "on"})
 
 def text(value: Any, default: str = "") -> str:
     """NULL and "" read as ``default``; anything else as its text."""
-    return (default if value is None else str(value)) or default
+    if type(value) is str:  # what asyncpg gives a VARCHAR
+        return value or default
+    return default if value is None else str(value) or default
 
 
 def integer(value: Any, default: int = 0) -> int:
     """An INTEGER column: numbers as they are, numbers as text, "t"/"f" as 1/0, else ``default``."""
+    if type(value) is int:  # what asyncpg gives an INTEGER
+        return value
     if value is None or value == "":
         return default
     if isinstance(value, bool):

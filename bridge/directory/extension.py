@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -107,9 +106,11 @@ class Extension:
 def _reader(name: str, kind: object) -> Callable[[Any], Any]:
     default = EXTENSION_DEFAULTS.get(name)
     if kind == "int":
-        return functools.partial(integer, default=int(default or 0))
+        number = int(default or 0)
+        return lambda value: integer(value, number)
     if kind == "str":
-        return functools.partial(text, default=str(default or ""))
+        spelt = str(default or "")
+        return lambda value: text(value, spelt)
     return flag
 
 

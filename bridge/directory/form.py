@@ -32,10 +32,6 @@ class Kind(enum.Enum):
     GATEWAYS = "gateways"
     NETWORK_LIST = "network-list"
 
-    # Members are singletons compared by identity: hash them the same way, in C. (Enum's
-    # own __hash__ is Python code, and every lookup hashes a DirectoryRequest: answers.py.)
-    __hash__ = object.__hash__
-
 
 _KIND_OF_ACTION = {
     "sip_auth": Kind.SIP_AUTH,
