@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge import api, operations
+from bridge import operations
+from bridge.api import setup as api
 from bridge.config import Config
 from bridge.directory import setup as directory
 from bridge.keys import CONFIG

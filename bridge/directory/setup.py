@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge.config import Config
+from bridge.directory.database_store import DatabaseStore
 from bridge.directory.handler import DirectoryEndpoint
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.directory.live import DirectoryCache
-from bridge.directory.store import DatabaseStore
 from bridge.keys import DATABASE, HEALTH, METRICS
 from bridge.registrations.keys import FREESWITCH
 

@@ -13,9 +13,9 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
+from bridge.directory.database_store import DatabaseStore
 from bridge.directory.extension import Extension
 from bridge.directory.keys import DIRECTORY_STORE
-from bridge.directory.store import DatabaseStore
 from bridge.errors import DatabaseUnavailable
 from tests.cache.support import eventually
 from tests.conftest import AppClient
