@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.directory.cache import CachedStore
+from bridge.directory.extension import Extension
 from bridge.errors import DatabaseUnavailable
-from bridge.records import Extension
 
 log = logging.getLogger(__name__)
 

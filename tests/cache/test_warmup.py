@@ -8,14 +8,14 @@ import functools
 import asyncpg
 import pytest
 
-from bridge import extensions
 from bridge.config import DatabaseConfig
 from bridge.db import Database
+from bridge.directory import sql as extensions
 from bridge.directory.cache import CachedStore
-from bridge.directory.store import DatabaseStore
+from bridge.directory.database_store import DatabaseStore
+from bridge.directory.extension import Extension
+from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.directory.warmup import Warmer
-from bridge.keys import DIRECTORY_CACHE, DIRECTORY_STORE
-from bridge.records import Extension
 from tests.cache.support import eventually
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_user

@@ -1,43 +1,21 @@
-"""Wire the directory cache into the app: the cache, its change listener, the FreeSWITCH flusher.
-
-One ``cleanup_ctx`` entry, placed after the database: it puts the cache in front of the
-uncached store at ``app[DIRECTORY_STORE]`` (the database entry owns and closes that one),
-replaces it there, and owns the two background tasks (listener, flusher), so shutdown
-stops them before the pool closes.
-"""
+"""The live directory cache: the CachedStore, and the change listener and node flusher that keep it true."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from aiohttp import web
-
-from bridge import extensions
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
-from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
-from bridge.directory.invalidation_fs import FreeSwitchFlusher
-from bridge.directory.warmup import Warmer, WarmupStatus
+from bridge.directory.extension import Key
+from bridge.directory.invalidation import InvalidationListener, ListenerState
+from bridge.directory.node_flush import FreeSwitchFlusher, NodeApi
+from bridge.directory.store import DirectoryStore
+from bridge.directory.warmup import FetchPage, Warmer, WarmupStatus
 from bridge.health import ComponentStatus
-from bridge.keys import (
-    CONFIG,
-    DATABASE,
-    DIRECTORY_CACHE,
-    DIRECTORY_STORE,
-    FREESWITCH,
-    HEALTH,
-    METRICS,
-    REGISTRATIONS,
-)
 from bridge.metrics import Metrics
-from bridge.registrations.events import NodeChanged
-from bridge.registrations.model import NodeState
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +41,14 @@ class DirectoryCacheStatus:
 class DirectoryCache:
     """The running cache and what feeds it; ``status()`` is what /readyz reports."""
 
-    def __init__(self, app: web.Application, config: Config, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        backend: DirectoryStore,
+        config: Config,
+        metrics: Metrics,
+        nodes: Callable[[], NodeApi | None],
+        warm_pages: FetchPage,
+    ) -> None:
         assert config.database.url is not None
         results = ("hit", "negative_hit", "miss", "stale")
         requests = {r: metrics.cache_requests.labels(result=r) for r in results}
@@ -72,7 +57,7 @@ class DirectoryCache:
             requests[result].inc()
 
         self.store = CachedStore(
-            app[DIRECTORY_STORE],
+            backend,
             capacity=config.directory.cache_size,
             negative_ttl=config.directory.negative_ttl,
             count=count,
@@ -80,19 +65,19 @@ class DirectoryCache:
         self._invalidations = metrics.invalidations
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
-            self.flusher = FreeSwitchFlusher(lambda: app.get(FREESWITCH), metrics.fs_cache_flushes)
+            self.flusher = FreeSwitchFlusher(nodes, metrics.fs_cache_flushes)
         self.warmer: Warmer | None = None
         if config.directory.warmup and config.directory.cache_size > 0:
             self.warmer = Warmer(
                 self.store,
-                functools.partial(extensions.fetch_page, app[DATABASE]),
+                warm_pages,
                 page_size=config.directory.warmup_page_size,
                 on_loaded=metrics.warmup_entries.inc,
             )
         self.listener = InvalidationListener(
             config.database.url,
             self,
-            connect_timeout=max(config.database.query_timeout * 4, 2.0),
+            connect_timeout=config.database.connect_timeout,
         )
 
     # InvalidationSink: the listener's one door into the cache.
@@ -116,7 +101,7 @@ class DirectoryCache:
             self.warmer.start()  # at start-up, and again once entries became suspect
         self._invalidations.labels(source="resync").inc()
         # The first LISTEN at start-up needs no flush of its own: each node's cache is
-        # flushed whole when this instance connects to it (invalidation_fs.py).
+        # flushed whole when this instance connects to it (node_flush.py).
         if self.flusher is not None and self.listener.status().reconnects > 0:
             self.flusher.flush_all()
         log.info("directory cache resync: entries will be re-read entries=%d", len(self.store))
@@ -145,54 +130,3 @@ class DirectoryCache:
 
 
 _WARMUP_OFF = WarmupStatus("off", 0, 0, 0.0, 0.0)
-
-
-def _watch_nodes(app: web.Application, flusher: FreeSwitchFlusher) -> None:
-    """Flush a node's whole cache each time it (re)connects, the first time included."""
-
-    def changed(change: NodeChanged) -> None:
-        if change.state is NodeState.UP:
-            flusher.node_up(change.node)
-        else:
-            flusher.node_down(change.node)
-
-    nodes = app.get(FREESWITCH)
-    if nodes is None:
-        return
-    nodes.watch_nodes(changed)
-    # A node that came up before the watcher was in place (the ESL job starts first).
-    for status in app[REGISTRATIONS].nodes():
-        if status.state is NodeState.UP:
-            flusher.node_up(status.name)
-
-
-async def directory_cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    metrics = app[METRICS]
-    cache = DirectoryCache(app, app[CONFIG], metrics)
-    app[DIRECTORY_CACHE] = cache
-    app[DIRECTORY_STORE] = cache.store
-    metrics.cache_entries.set_function(lambda: len(cache.store))
-    app[HEALTH].register("directory_cache", cache.health)
-    tasks = [asyncio.create_task(cache.listener.run(), name="directory-listener")]
-    if cache.flusher is not None:
-        _watch_nodes(app, cache.flusher)
-        tasks.append(asyncio.create_task(cache.flusher.run(), name="freeswitch-flusher"))
-    # Start serving once changes are heard; if PostgreSQL stalls, serve anyway (the
-    # listener keeps trying, and /readyz says "degraded" until it succeeds).
-    with contextlib.suppress(TimeoutError):
-        limit = max(app[CONFIG].database.query_timeout * 4, 2.0)
-        await asyncio.wait_for(cache.listener.wait_listening(), limit)
-    yield
-    # Stop the listener and the flusher before the pool closes (next entry back).
-    if cache.warmer is not None:
-        await cache.warmer.stop()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    app[HEALTH].unregister("directory_cache")
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(directory_cache_ctx)
