@@ -67,13 +67,17 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        # Stop syncing, write what is pending and hand the leases over, then join the hub.
+        # Join the hub first: its last batch of changes is handed over with
+        # call_soon_threadsafe, and one loop turn lets it reach the state. Then stop
+        # syncing (a flush cut by the cancel puts its batch back), write what is pending
+        # and hand the leases over.
+        await listener.stop()
+        await asyncio.sleep(0)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await store.release()
-        await listener.stop()
         for status in state.nodes():
             if status.state is NodeState.UP:
                 log.info("registrations: stopped following node=%s", status.name)
