@@ -185,13 +185,29 @@ class RegistrationState:
         return True
 
     def _unregister(self, node: _Node, change: Unregistered) -> bool:
-        current = node.bindings.get(change.call_id)
-        if current is None or current.profile != change.profile:
+        if change.kind == "unregister" and node.name not in self._multi:
+            # sofia_reg.c (sofia_reg_handle_register, exptime 0): without
+            # multiple-registrations it deletes every binding of sip_user@sip_host,
+            # whatever the Call-ID or contact of the unREGISTER (Contact: * included);
+            # the event names the unREGISTER's own Call-ID (unregister_other_call_id_sipp).
+            tokens = [
+                token
+                for token in self._tokens_of(node.name, change.realm, change.user)
+                if node.bindings[token].profile == change.profile
+            ]
+        else:
+            # sofia::expire, and unregister with multiple-registrations: by Call-ID.
+            current = node.bindings.get(change.call_id)
+            if current is None or current.profile != change.profile:
+                return False
+            if change.user and current.reg_user != change.user:
+                return False
+            tokens = [change.call_id]
+        if not tokens:
             return False
-        if change.user and current.reg_user != change.user:
-            return False
-        self._drop(node, change.call_id)
-        self._emit(Delta(node.name, removed=[change.call_id]))
+        for token in tokens:
+            self._drop(node, token)
+        self._emit(Delta(node.name, removed=tokens))
         return True
 
     def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
