@@ -123,6 +123,11 @@ class FreeSwitchConfig:
     # REGISTER replaces the user's binding); sofia's late margin added to every expiry.
     multiple_registrations: tuple[str, ...] = ()
     expires_late_margin: int = 60
+    # Seconds after a node's snapshot before bindings are reconciled with sofia's own
+    # listing (the core table behind the snapshot lags sofia), and between reconciles
+    # afterwards (0: only the one after each connect).
+    reconcile_delay: float = 5.0
+    reconcile_interval: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,15 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconcile:
+    """sofia's own listing of the node (every profile): bindings it lacks are removed,
+    bindings it has that we lack are added; a binding both have is kept unless it differs."""
+
+    node: str
+    registrations: tuple[Registration, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     node: str
     at: float
@@ -81,7 +90,7 @@ class Observed:
     failed: bool
 
 
-Change = Registered | Unregistered | Snapshot | Heartbeat | NodeChanged | Observed
+Change = Registered | Unregistered | Snapshot | Reconcile | Heartbeat | NodeChanged | Observed
 
 
 def parse_frame_headers(block: bytes) -> dict[str, str]:

@@ -37,8 +37,16 @@ from greenswitch.esl import InboundESL, NotConnectedError
 from bridge.config import FreeSwitchConfig, FreeSwitchNode
 from bridge.errors import CommandTimeout, EslError, NodeUnavailable
 from bridge.metrics import Metrics
-from bridge.registrations import events
-from bridge.registrations.events import Change, FrameError, NodeChanged, Observed, Registered, Unregistered
+from bridge.registrations import events, listing
+from bridge.registrations.events import (
+    Change,
+    FrameError,
+    NodeChanged,
+    Observed,
+    Reconcile,
+    Registered,
+    Unregistered,
+)
 from bridge.registrations.model import NodeState
 
 log = logging.getLogger(__name__)
@@ -295,11 +303,48 @@ class _Follower:
 
     def _watch(self, conn: EslConnection) -> str:
         timeout = self.config.heartbeat_timeout
-        while not conn.closed.wait(timeout=min(timeout / 4, 1.0)):
-            silent = time.monotonic() - conn.last_frame
+        reconcile_at: float | None = time.monotonic() + self.config.reconcile_delay
+        tick = min(timeout / 4, 1.0, max(self.config.reconcile_delay, 0.01))
+        while not conn.closed.wait(timeout=tick):
+            now = time.monotonic()
+            silent = now - conn.last_frame
             if silent > timeout:
                 conn._closed(f"no HEARTBEAT for {silent:.1f}s")
+            elif reconcile_at is not None and now >= reconcile_at:
+                self._reconcile(conn)
+                interval = self.config.reconcile_interval
+                reconcile_at = time.monotonic() + interval if interval > 0 else None
+                tick = min(timeout / 4, 1.0, interval) if interval > 0 else min(timeout / 4, 1.0)
         return conn.close_reason
+
+    def _reconcile(self, conn: EslConnection) -> None:
+        """Read sofia's own listing of every profile and hand it over as one Reconcile.
+
+        Events are held from the first command until the listing is handed over and then
+        applied on top, as for the snapshot: an event that reached us before the reply
+        was fired before the listing was read (mod_event_socket runs ``api`` in the
+        connection's own thread), so the listing already shows its effect.
+        """
+        name = self.node.name
+        metrics = self.listener.metrics
+        self._buffer = []
+        outcome: Reconcile | None = None
+        try:
+            profiles = listing.parse_profiles(conn.api(listing.PROFILES_COMMAND))
+            found = []
+            for profile in profiles:
+                body = conn.api(listing.registrations_command(profile))
+                found.extend(listing.parse_registrations(name, profile, body, now=time.time()))
+            outcome = Reconcile(name, tuple(found))
+        except (FrameError, EslError) as exc:
+            log.warning("reconcile failed node=%s reason=%s", name, exc)
+        held, self._buffer = self._buffer, None
+        if metrics is not None:
+            metrics.registration_reconciles.labels(name, "error" if outcome is None else "ok").inc()
+        if outcome is not None:
+            self.listener.emit(outcome)
+        for change in held:
+            self.listener.emit(change)
 
     def _on_event(self, content_type: str, body: bytes) -> None:
         name = self.node.name

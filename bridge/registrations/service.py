@@ -28,10 +28,11 @@ from bridge.keys import (
     REGISTRATION_STORE,
     REGISTRATIONS,
 )
+from bridge.metrics import Metrics
 from bridge.registrations.listener import Listener
 from bridge.registrations.model import NodeState
 from bridge.registrations.persist import RegistrationStore
-from bridge.registrations.state import RegistrationState
+from bridge.registrations.state import Delta, RegistrationState
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state
+    state.subscribe(lambda delta: _count_reconcile(delta, metrics))
     app[FREESWITCH] = listener
     app[INSTANCE] = uuid.uuid4().hex[:12]
     metrics.watch_registrations(state)
@@ -81,6 +83,18 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
         for status in state.nodes():
             if status.state is NodeState.UP:
                 log.info("registrations: stopped following node=%s", status.name)
+
+
+def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
+    """A reconcile that changed something found bindings the events had missed."""
+    if not delta.reconciled:
+        return
+    metrics.registration_reconcile_fixes.labels(delta.node, "upserted").inc(len(delta.upserted))
+    metrics.registration_reconcile_fixes.labels(delta.node, "removed").inc(len(delta.removed))
+    log.info(
+        "registrations: reconciled with sofia node=%s upserted=%d removed=%d",
+        delta.node, len(delta.upserted), len(delta.removed),
+    )
 
 
 def setup(app: web.Application) -> None:

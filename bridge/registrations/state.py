@@ -15,6 +15,7 @@ from bridge.registrations.events import (
     Heartbeat,
     NodeChanged,
     Observed,
+    Reconcile,
     Registered,
     Snapshot,
     Unregistered,
@@ -34,6 +35,7 @@ class Delta:
     upserted: list[Registration] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
     replaced: bool = False  # the node's whole set was replaced (snapshot)
+    reconciled: bool = False  # a reconcile found the state and sofia's listing apart
 
 
 @dataclass(slots=True)
@@ -48,6 +50,23 @@ class _Node:
 
 def _key(domain: str, user: str) -> tuple[str, str]:
     return (domain.lower(), user)
+
+
+# sofia prints seconds left, not the expiry: a listed binding is "the same" as ours within
+# this many seconds (the listing's clock and rounding), so a reconcile rewrites nothing.
+_EXPIRY_SLACK = 5
+
+
+def _differs(held: Registration, listed: Registration) -> bool:
+    """The event-built binding and sofia's listing of it disagree on what readers see."""
+    return (
+        _key(held.realm, held.reg_user) != _key(listed.realm, listed.reg_user)
+        or held.profile != listed.profile
+        or held.url != listed.url
+        or abs(held.expires_at - listed.expires_at) > _EXPIRY_SLACK
+        # a binding from the core-table snapshot has no agent or status: sofia's has
+        or (not held.user_agent and bool(listed.user_agent))
+    )
 
 
 class RegistrationState:
@@ -90,6 +109,8 @@ class RegistrationState:
             return self._unregister(node, change)
         if isinstance(change, Snapshot):
             return self._replace(node, change.registrations)
+        if isinstance(change, Reconcile):
+            return self._reconcile(node, change.registrations)
         if isinstance(change, Heartbeat):
             node.last_heartbeat = change.at
             return False
@@ -219,6 +240,21 @@ class RegistrationState:
         for registration in fresh.values():
             self._put(node, registration)
         self._emit(Delta(node.name, upserted=list(fresh.values()), replaced=True))
+        return True
+
+    def _reconcile(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+        fresh = {r.token: r for r in registrations}
+        delta = Delta(node.name, removed=[t for t in node.bindings if t not in fresh], reconciled=True)
+        for token in delta.removed:
+            self._drop(node, token)
+        for token, listed in fresh.items():
+            held = node.bindings.get(token)
+            if held is None or _differs(held, listed):
+                self._put(node, listed)
+                delta.upserted.append(listed)
+        if not delta.removed and not delta.upserted:
+            return False
+        self._emit(delta)
         return True
 
     def _tokens_of(self, node_name: str, realm: str, user: str) -> list[str]:

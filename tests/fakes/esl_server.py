@@ -70,6 +70,9 @@ API_VERSION = next(
 )
 SNAPSHOT_LIVE = capture("api", "registrations_live", "show_registrations_as_json.raw")
 SNAPSHOT_NONE = capture("api", "registrations_none", "show_registrations_as_json.raw")
+SOFIA_PROFILES = capture("api", "registrations_live", "sofia_xmlstatus.raw")
+LISTING_LIVE = capture("api", "registrations_live", "sofia_xmlstatus_profile_internal_reg.raw")
+LISTING_NONE = capture("api", "registrations_none", "sofia_xmlstatus_profile_internal_reg.raw")
 
 
 @dataclass
@@ -78,6 +81,10 @@ class FakeEslServer:
 
     password: str = "ClueCon"
     snapshot: bytes = SNAPSHOT_NONE
+    # sofia's own table (``sofia xmlstatus profile internal reg``), read by the reconcile.
+    listing: bytes = LISTING_NONE
+    # Frames written just before the listing reply: events racing the reconcile.
+    before_listing: list[bytes] = field(default_factory=list)
     # Frames written just before the snapshot reply: events racing the snapshot.
     before_snapshot: list[bytes] = field(default_factory=list)
     # Accept TCP and never say a word.
@@ -189,6 +196,12 @@ class FakeEslServer:
                 return False
             self._ready.append(writer)
             self._changed.set()
+        elif command == "api sofia xmlstatus" and "sofia xmlstatus" not in self.api_replies:
+            writer.write(SOFIA_PROFILES)
+        elif command == "api sofia xmlstatus profile internal reg":
+            for frame in self.before_listing:
+                writer.write(frame)
+            writer.write(self.listing)
         elif command.startswith("api "):
             writer.write(self.api_replies.get(command[len("api ") :], API_VERSION))
         elif command == "exit":

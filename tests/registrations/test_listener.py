@@ -10,7 +10,14 @@ import pytest
 
 from bridge.errors import NodeUnavailable
 from bridge.registrations.model import NodeState
-from tests.fakes.esl_server import SNAPSHOT_LIVE, SNAPSHOT_NONE, FakeEslServer
+from tests.fakes.esl_server import (
+    API_VERSION,
+    LISTING_LIVE,
+    LISTING_NONE,
+    SNAPSHOT_LIVE,
+    SNAPSHOT_NONE,
+    FakeEslServer,
+)
 from tests.registrations import frames
 from tests.registrations.helpers import eventually, following, fs_config
 
@@ -181,3 +188,63 @@ async def test_a_flood_of_events_is_handed_over_in_batches(fake: FakeEslServer) 
         assert h.metrics.registration_events.labels("fs1", "register")._value.get() == 2001
         assert len(h.batches) < 1000
         await asyncio.sleep(0)
+
+
+async def test_given_register_just_before_the_subscription_then_the_reconcile_adds_it() -> None:
+    # The core table (snapshot) has nobody yet, no event comes, sofia's own table has both.
+    server = await FakeEslServer(snapshot=SNAPSHOT_NONE, listing=LISTING_LIVE).start()
+    try:
+        async with following(fs_config(("fs1", server), reconcile_delay=0.2)) as h:
+            await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+            assert users(h.state) == []
+            await eventually(lambda: users(h.state) == ["1001", "1002"])
+            assert "api sofia xmlstatus profile internal reg" in server.commands
+            assert h.metrics.registration_reconciles.labels("fs1", "ok")._value.get() >= 1
+            agents = {r.user_agent for r in h.state.all_registrations()}
+            assert agents == {"baresip v1.0.0 (x86_64/linux)"}
+    finally:
+        await server.close()
+
+
+async def test_given_phantom_binding_then_the_periodic_reconcile_removes_it(fake: FakeEslServer) -> None:
+    # The snapshot lists 1001 and 1002; sofia's table (read later) has nobody.
+    fake.listing = LISTING_NONE
+    async with following(fs_config(("fs1", fake), reconcile_delay=0.1, reconcile_interval=0.1)) as h:
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        await eventually(lambda: users(h.state) == [])
+        fake.listing = LISTING_LIVE
+        await eventually(lambda: users(h.state) == ["1001", "1002"])
+
+
+async def test_given_event_racing_the_reconcile_then_the_event_is_applied_on_top(fake: FakeEslServer) -> None:
+    # Applied before the listing, the unregister would be undone by it (1001 listed).
+    fake.listing = LISTING_LIVE
+    fake.before_listing = [frames.UNREGISTER_1001]
+    async with following(fs_config(("fs1", fake), reconcile_delay=0.1, reconcile_interval=0)) as h:
+        await eventually(lambda: h.metrics.registration_reconciles.labels("fs1", "ok")._value.get() == 1)
+        await eventually(lambda: users(h.state) == ["1002"])
+        reconcile_at = [i for i, b in enumerate(h.batches) if any(type(c).__name__ == "Reconcile" for c in b)]
+        assert len(reconcile_at) == 1
+
+
+async def test_given_unreadable_listing_then_reconcile_counted_as_error_and_state_kept(
+    fake: FakeEslServer,
+) -> None:
+    fake.api_replies["sofia xmlstatus"] = API_VERSION
+    async with following(fs_config(("fs1", fake), reconcile_delay=0.1, reconcile_interval=0.1)) as h:
+        await eventually(lambda: h.metrics.registration_reconciles.labels("fs1", "error")._value.get() >= 1)
+        assert users(h.state) == ["1001", "1002"]
+        assert h.state.node_state("fs1") is NodeState.UP
+
+
+async def test_given_unregister_with_another_call_id_then_the_binding_goes() -> None:
+    server = await FakeEslServer(snapshot=SNAPSHOT_NONE).start()
+    try:
+        async with following(fs_config(("fs1", server), reconcile_delay=60)) as h:
+            await server.wait_subscribed()
+            await server.push(frames.REGISTER_1060_SIPP)
+            await eventually(lambda: users(h.state) == ["1060"])
+            await server.push(frames.UNREGISTER_1060_OTHER_CALL_ID)
+            await eventually(lambda: users(h.state) == [])
+    finally:
+        await server.close()

@@ -43,7 +43,8 @@ async def test_given_flush_cancelled_by_shutdown_then_release_writes_every_accep
 
         async def waiting_on_lock() -> bool:
             count = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
             )
             return bool(count)
 
