@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bridge.errors import NodeUnavailable
+from bridge.registrations.events import Heartbeat, Registered, Unregistered
+from bridge.registrations.listener import _BATCH_MAX
 from bridge.registrations.model import NodeState
 from tests.fakes.esl_server import (
     API_VERSION,
@@ -178,7 +180,7 @@ async def test_commands_reach_the_node_and_in_flight_ones_fail_when_it_drops(fak
             await h.listener.api("nope", "version")
 
 
-async def test_a_flood_of_events_is_handed_over_in_batches(fake: FakeEslServer) -> None:
+async def test_a_flood_of_events_arrives_whole_and_in_order(fake: FakeEslServer) -> None:
     fake.snapshot = SNAPSHOT_NONE
     async with following(fs_config(("fs1", fake))) as h:
         await fake.wait_subscribed()
@@ -186,8 +188,29 @@ async def test_a_flood_of_events_is_handed_over_in_batches(fake: FakeEslServer) 
         await fake.push(*flood)
         await eventually(lambda: users(h.state) == ["1002"], timeout=10)
         assert h.metrics.registration_events.labels("fs1", "register")._value.get() == 2001
-        assert len(h.batches) < 1000
-        await asyncio.sleep(0)
+        handed = [c for batch in h.batches for c in batch if isinstance(c, Registered | Unregistered)]
+        assert [type(c).__name__ for c in handed] == ["Registered", "Unregistered"] * 2000 + ["Registered"]
+        assert max(len(batch) for batch in h.batches) <= _BATCH_MAX
+
+
+async def test_a_burst_emitted_in_one_hub_turn_is_handed_over_in_full_batches(fake: FakeEslServer) -> None:
+    # The contract without thread timing: what the hub emits in one turn of its loop is
+    # handed over in batches of _BATCH_MAX, the rest when the turn ends, nothing lost.
+    fake.snapshot = SNAPSHOT_NONE
+    async with following(fs_config(("fs1", fake), reconcile_delay=60)) as h:
+        await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
+        before = len(h.batches)
+        burst = [Heartbeat("fs1", float(i)) for i in range(2 * _BATCH_MAX + 1)]
+
+        def emit_all() -> None:
+            for change in burst:
+                h.listener.emit(change)
+
+        h.listener._call(emit_all)
+        await eventually(lambda: sum(len(b) for b in h.batches[before:]) >= len(burst))
+        sizes = [len(b) for b in h.batches[before:]]
+        assert sizes == [_BATCH_MAX, _BATCH_MAX, 1]
+        assert [c for b in h.batches[before:] for c in b] == burst
 
 
 async def test_given_register_just_before_the_subscription_then_the_reconcile_adds_it() -> None:
