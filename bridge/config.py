@@ -128,6 +128,14 @@ class FreeSwitchConfig:
     # afterwards (0: only the one after each connect).
     reconcile_delay: float = 5.0
     reconcile_interval: float = 300.0
+    # What a node may send (sanitize.py): expiry at most this many seconds ahead (longer
+    # ones are clamped), characters per binding field, bindings held per node (more are
+    # refused, counted and logged), seconds a node must stay up before the reconnect
+    # backoff starts again from reconnect_initial.
+    max_expires: int = 7 * 86400
+    max_binding_field: int = 512
+    max_bindings_per_node: int = 100_000
+    reconnect_healthy_after: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

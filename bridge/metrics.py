@@ -143,6 +143,12 @@ class Metrics:
             ["node", "kind"],
             registry=r,
         )
+        self.registration_refused = Counter(
+            "bridge_registration_refused_total",
+            "Bindings refused: an unusable field (invalid) or the per-node cap (cap), by node",
+            ["node", "reason"],
+            registry=r,
+        )
         self.esl_frame_errors = Counter(
             "bridge_esl_frame_errors_total",
             "Event Socket frames that could not be parsed, by node",

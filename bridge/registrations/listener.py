@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from greenswitch.esl import InboundESL, NotConnectedError
 from bridge.config import FreeSwitchConfig, FreeSwitchNode
 from bridge.errors import CommandTimeout, EslError, NodeUnavailable
 from bridge.metrics import Metrics
-from bridge.registrations import events, listing
+from bridge.registrations import events, listing, sanitize
 from bridge.registrations.events import (
     Change,
     FrameError,
@@ -45,9 +45,10 @@ from bridge.registrations.events import (
     Observed,
     Reconcile,
     Registered,
+    Snapshot,
     Unregistered,
 )
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import NodeState, Registration
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         self.close_reason = ""
         self.last_frame = time.monotonic()
         self.was_up = False  # snapshot loaded: the session counts as a success
+        self.up_at: float | None = None  # monotonic time the snapshot was loaded
 
     # -- connect / authenticate ---------------------------------------------------
 
@@ -255,7 +257,15 @@ class _Follower:
                 self._episode = error
             if self.listener.metrics is not None:
                 self.listener.metrics.esl_reconnects.labels(self.node.name).inc()
-            attempt = 0 if self.connection is not None and self.connection.was_up else attempt + 1
+            # Back to the first delay only after the node stayed up a while: a node that
+            # fails right after its snapshot keeps backing off.
+            conn = self.connection
+            healthy = (
+                conn is not None
+                and conn.up_at is not None
+                and time.monotonic() - conn.up_at >= self.config.reconnect_healthy_after
+            )
+            attempt = 0 if healthy else attempt + 1
             delay = min(self.config.reconnect_max, self.config.reconnect_initial * 2 ** min(attempt, 16))
             gevent.sleep(delay * random.uniform(0.5, 1.0))
 
@@ -287,11 +297,13 @@ class _Follower:
             # Events that arrived while the snapshot loaded are newer than it (the core
             # table lags sofia by seconds): they are applied on top, in order.
             held, self._buffer = self._buffer, None
+            snapshot = Snapshot(name, self._checked_all(snapshot.registrations))
             self.listener.emit(snapshot)
             self.listener.emit(NodeChanged(name, NodeState.UP, time.time()))
             for change in held:
                 self.listener.emit(change)
             conn.was_up = True
+            conn.up_at = time.monotonic()
             log.info("node up node=%s registrations=%d", name, len(snapshot.registrations))
             self._episode = ""
             return self._watch(conn)
@@ -335,7 +347,7 @@ class _Follower:
             for profile in profiles:
                 body = conn.api(listing.registrations_command(profile))
                 found.extend(listing.parse_registrations(name, profile, body, now=time.time()))
-            outcome = Reconcile(name, tuple(found))
+            outcome = Reconcile(name, self._checked_all(found))
         except (FrameError, EslError) as exc:
             log.warning("reconcile failed node=%s reason=%s", name, exc)
         held, self._buffer = self._buffer, None
@@ -359,6 +371,11 @@ class _Follower:
             return
         if change is None:
             return
+        if isinstance(change, Registered):
+            registration = self._checked(change.registration)
+            if registration is None:
+                return
+            change = Registered(name, registration)
         if metrics is not None:
             if isinstance(change, Registered):
                 metrics.registration_events.labels(name, "register").inc()
@@ -372,6 +389,23 @@ class _Follower:
             self._buffer.append(change)
         else:
             self.listener.emit(change)
+
+    def _checked(self, registration: Registration) -> Registration | None:
+        """The binding clamped to the limits, or None (counted, logged once per reason)."""
+        try:
+            return sanitize.checked(registration, now=time.time(), limits=self.listener.limits)
+        except sanitize.Refused as exc:
+            if self.listener.metrics is not None:
+                self.listener.metrics.registration_refused.labels(self.node.name, "invalid").inc()
+            reason = f"binding refused: {exc}"
+            if reason != self._episode:
+                # The reason names the field only: the value is the client's to choose.
+                log.warning("%s node=%s", reason, self.node.name)
+                self._episode = reason
+            return None
+
+    def _checked_all(self, registrations: Iterable[Registration]) -> tuple[Registration, ...]:
+        return tuple(r for r in map(self._checked, registrations) if r is not None)
 
     def _on_frame_error(self, reason: str) -> None:
         if self.listener.metrics is not None:
@@ -396,6 +430,7 @@ class Listener:
         self._sink = sink
         self._loop = loop
         self._nodes = {node.name: node for node in config.nodes}
+        self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
         self._pending: list[Change] = []
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)

@@ -43,6 +43,8 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
         [n.name for n in config.nodes],
         multiple_registrations=config.multiple_registrations,
         clock=app.get(REGISTRATION_CLOCK, time.time),
+        max_bindings_per_node=config.max_bindings_per_node,
+        on_refused=lambda node, count: metrics.registration_refused.labels(node, "cap").inc(count),
     )
     listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state

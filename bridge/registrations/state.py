@@ -6,6 +6,7 @@ it needs no lock. Whoever must follow changes (persistence) subscribes to ``Delt
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from bridge.registrations.events import (
     Unregistered,
 )
 from bridge.registrations.model import NodeState, NodeStatus, Registration
+
+log = logging.getLogger(__name__)
 
 # A node in one of these states has its bindings reported online. STANDBY: another bridge
 # instance follows the node and reports it up; we mirror its rows from PostgreSQL.
@@ -84,8 +87,15 @@ class RegistrationState:
         *,
         multiple_registrations: Collection[str] = (),
         clock: Callable[[], float] = time.time,
+        max_bindings_per_node: int = 100_000,
+        on_refused: Callable[[str, int], None] | None = None,
     ) -> None:
         self._clock = clock
+        # The cap: bindings beyond it are refused, on_refused(node, count) is told, and
+        # one line is logged when a node reaches it (again after it fell below).
+        self._cap = max_bindings_per_node
+        self._on_refused = on_refused
+        self._capped: set[str] = set()
         self._multi = frozenset(multiple_registrations)
         now = clock()
         self._nodes: dict[str, _Node] = {n: _Node(n, since=now) for n in node_names}
@@ -200,6 +210,14 @@ class RegistrationState:
                     delta.removed.append(token)
         if node.bindings.get(registration.token) == registration and not delta.removed:
             return False
+        if registration.token not in node.bindings and len(node.bindings) >= self._cap:
+            # Whatever the replacement dropped stays dropped: sofia dropped it too.
+            if delta.removed:
+                self._emit(delta)
+            self._refuse(node.name, 1)
+            return bool(delta.removed)
+        if len(node.bindings) < self._cap - 1:
+            self._capped.discard(node.name)
         self._put(node, registration)
         delta.upserted.append(registration)
         self._emit(delta)
@@ -231,8 +249,27 @@ class RegistrationState:
         self._emit(Delta(node.name, removed=tokens))
         return True
 
-    def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+    def _refuse(self, node_name: str, count: int) -> None:
+        if self._on_refused is not None:
+            self._on_refused(node_name, count)
+        if node_name not in self._capped:
+            self._capped.add(node_name)
+            log.warning(
+                "registrations: node at max_bindings_per_node=%d node=%s, bindings refused",
+                self._cap, node_name,
+            )
+
+    def _capped_set(self, node: _Node, registrations: Iterable[Registration]) -> dict[str, Registration]:
         fresh = {r.token: r for r in registrations}
+        if len(fresh) <= self._cap:
+            self._capped.discard(node.name)
+            return fresh
+        kept = dict(list(fresh.items())[: self._cap])
+        self._refuse(node.name, len(fresh) - len(kept))
+        return kept
+
+    def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+        fresh = self._capped_set(node, registrations)
         if fresh == node.bindings:
             return False
         for token in list(node.bindings):
@@ -243,7 +280,7 @@ class RegistrationState:
         return True
 
     def _reconcile(self, node: _Node, registrations: Iterable[Registration]) -> bool:
-        fresh = {r.token: r for r in registrations}
+        fresh = self._capped_set(node, registrations)
         delta = Delta(node.name, removed=[t for t in node.bindings if t not in fresh], reconciled=True)
         for token in delta.removed:
             self._drop(node, token)

@@ -91,6 +91,8 @@ class FakeEslServer:
     silent: bool = False
     # Say nothing more after the snapshot (no events, no HEARTBEAT, no replies).
     mute_after_snapshot: bool = False
+    # Close the connection right after the snapshot (a node failing as soon as it is up).
+    drop_after_snapshot: bool = False
     commands: list[str] = field(default_factory=list)
     connections: int = 0
     api_replies: dict[str, bytes] = field(default_factory=dict)
@@ -190,6 +192,9 @@ class FakeEslServer:
             for frame in self.before_snapshot:
                 writer.write(frame)
             writer.write(self.snapshot)
+            if self.drop_after_snapshot:
+                await writer.drain()
+                return False
             if self.mute_after_snapshot:
                 await writer.drain()
                 await reader.read()  # hold the socket open and say nothing until it closes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -270,3 +271,17 @@ async def test_given_unregister_with_another_call_id_then_the_binding_goes() -> 
             await eventually(lambda: users(h.state) == [])
     finally:
         await server.close()
+
+
+async def test_given_node_failing_right_after_its_snapshot_then_the_backoff_keeps_growing(
+    fake: FakeEslServer,
+) -> None:
+    # Delays 0.05, 0.1, 0.2, 0.4 (each jittered to at least half) before the 5th connect:
+    # at least 0.375 s. Reset on every snapshot, the four delays would be 0.025-0.05 each.
+    fake.drop_after_snapshot = True
+    config = fs_config(("fs1", fake), reconnect_initial=0.05, reconnect_max=0.4, reconnect_healthy_after=30)
+    started = asyncio.get_running_loop().time()
+    async with following(config):
+        await eventually(lambda: fake.connections >= 5, timeout=10)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert elapsed >= 0.375
