@@ -7,6 +7,7 @@ feeds it bytes and hands the changes it returns to the state.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -24,6 +25,9 @@ SNAPSHOT_COMMAND = "api show registrations as json"
 
 # Subclasses that change registration state; the other subscribed ones are only counted.
 _STATE_KINDS = frozenset({"register", "unregister", "expire"})
+
+
+_HEADER_NAME = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 
 
 class FrameError(ValueError):
@@ -107,6 +111,9 @@ def parse_frame_headers(block: bytes) -> dict[str, str]:
         key, sep, value = line.partition(b": ")
         if not sep:
             raise FrameError(f"header line without ': ' ({line[:40]!r})")
+        if not _HEADER_NAME.fullmatch(key):
+            # The rest of a frame whose Content-Length lied: the stream is out of step.
+            raise FrameError(f"not a header name ({key[:40]!r})")
         headers[key.decode("latin-1")] = value.decode("utf-8", "replace")
     return headers
 

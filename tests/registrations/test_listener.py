@@ -285,3 +285,35 @@ async def test_given_node_failing_right_after_its_snapshot_then_the_backoff_keep
         await eventually(lambda: fake.connections >= 5, timeout=10)
         elapsed = asyncio.get_running_loop().time() - started
     assert elapsed >= 0.375
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\x00\xff garbage \x80\x81\n\n", id="garbage-header"),
+        pytest.param(b"Content-Length: -5\nContent-Type: text/event-json\n\n", id="negative-length"),
+        pytest.param(b"Content-Length: 99999999999\n\n", id="huge-length"),
+        pytest.param(b"X" * 70000, id="endless-line"),
+        pytest.param(frames.REGISTER_1001[:-100], id="cut-mid-body-then-silence"),
+        pytest.param(b"Content-Length: 10\nContent-Type: text/event-json\n\n\xff\xfe{{{{{{{{", id="binary-body"),
+    ],
+)
+async def test_given_broken_or_forged_bytes_then_the_listener_recovers(raw: bytes) -> None:
+    server = await FakeEslServer(snapshot=SNAPSHOT_NONE).start()
+    try:
+        config = fs_config(("fs1", server), heartbeat_timeout=0.5, reconcile_delay=60)
+        async with following(config) as h:
+            await server.wait_subscribed()
+            await server.push_raw(raw)
+            # Either the frame is skipped and the stream goes on, or the connection is
+            # restarted (at once, or by the HEARTBEAT watchdog when the node goes silent
+            # mid-frame); either way a REGISTER sent afterwards is followed. Sent again
+            # until seen: one written into the dead connection is lost with it.
+            deadline = asyncio.get_running_loop().time() + 10
+            while users(h.state) != ["1002"]:
+                assert asyncio.get_running_loop().time() < deadline, "listener wedged"
+                await server.push(frames.REGISTER_1002)
+                await asyncio.sleep(0.1)
+            assert h.state.node_state("fs1") is NodeState.UP
+    finally:
+        await server.close()
