@@ -295,7 +295,9 @@ async def test_given_node_failing_right_after_its_snapshot_then_the_backoff_keep
         pytest.param(b"Content-Length: 99999999999\n\n", id="huge-length"),
         pytest.param(b"X" * 70000, id="endless-line"),
         pytest.param(frames.REGISTER_1001[:-100], id="cut-mid-body-then-silence"),
-        pytest.param(b"Content-Length: 10\nContent-Type: text/event-json\n\n\xff\xfe{{{{{{{{", id="binary-body"),
+        pytest.param(
+            b"Content-Length: 10\nContent-Type: text/event-json\n\n\xff\xfe{{{{{{{{", id="binary-body"
+        ),
     ],
 )
 async def test_given_broken_or_forged_bytes_then_the_listener_recovers(raw: bytes) -> None:
