@@ -38,7 +38,8 @@ def real_shaped(i: int) -> bytes:
     frame = respliced(REGISTER, b'"6529c594651edf87"', b'"%016x@%s"' % (0x6529C594651EDF87 + i, ip))
     for key in (b'"from-user":"1001"', b'"to-user":"1001"', b'"username":"1001"'):
         frame = respliced(frame, key, key.replace(b"1001", user))
-    frame = respliced(frame, b"1001-0x558fdbe8d580@127.0.0.1:5071", user + b"-0x%012x@" % i + ip + b":" + port)
+    contact = user + b"-0x%012x@" % i + ip + b":" + port
+    frame = respliced(frame, b"1001-0x558fdbe8d580@127.0.0.1:5071", contact)
     frame = respliced(frame, b'"network-ip":"127.0.0.1"', b'"network-ip":"' + ip + b'"')
     return respliced(frame, b'"network-port":"5071"', b'"network-port":"' + port + b'"')
 
