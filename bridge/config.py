@@ -140,6 +140,9 @@ class FreeSwitchConfig:
     max_binding_field: int = 512
     max_bindings_per_node: int = 100_000
     reconnect_healthy_after: float = 30.0
+    # Bytes one Event Socket frame may have: sofia's listing of a profile is one frame
+    # (about 700 bytes per binding, 70 MB for 100,000).
+    max_frame_bytes: int = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,7 @@ def parse_frame_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def content_length(headers: Mapping[str, str]) -> int:
+def content_length(headers: Mapping[str, str], limit: int = 64 * 1024 * 1024) -> int:
     text = headers.get("Content-Length")
     if text is None:
         return 0
@@ -126,7 +126,7 @@ def content_length(headers: Mapping[str, str]) -> int:
         length = int(text)
     except ValueError as exc:
         raise FrameError(f"bad Content-Length {text[:20]!r}") from exc
-    if length < 0 or length > 64 * 1024 * 1024:
+    if length < 0 or length > limit:
         raise FrameError(f"Content-Length out of range: {length}")
     return length
 

@@ -72,7 +72,9 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         timeout: float,
         on_event: Callable[[str, bytes], None] | None = None,
         on_frame_error: Callable[[str], None] | None = None,
+        max_frame: int = 128 * 1024 * 1024,
     ) -> None:
+        self._max_frame = max_frame
         super().__init__(node.host, node.port, node.password, timeout=timeout)
         self.node = node
         self._commands_sent: list[gevent.event.AsyncResult] = []
@@ -153,7 +155,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
                 self.last_frame = time.monotonic()
                 try:
                     headers = events.parse_frame_headers(block)
-                    length = events.content_length(headers)
+                    length = events.content_length(headers, self._max_frame)
                 except FrameError as exc:
                     # The framing is lost: nothing after this can be trusted.
                     self._frame_error(str(exc))
@@ -276,6 +278,7 @@ class _Follower:
             timeout=self.config.command_timeout,
             on_event=self._on_event,
             on_frame_error=self._on_frame_error,
+            max_frame=self.config.max_frame_bytes,
         )
         self.connection = conn
         metrics = self.listener.metrics
@@ -558,7 +561,7 @@ class Listener:
         self._loop.call_soon_threadsafe(_settle, future, outcome)
 
     def _one_shot(self, node: FreeSwitchNode, command: str) -> str:
-        conn = EslConnection(node, timeout=self.config.command_timeout)
+        conn = EslConnection(node, timeout=self.config.command_timeout, max_frame=self.config.max_frame_bytes)
         try:
             conn.connect()
             return conn.api(command)

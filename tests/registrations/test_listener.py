@@ -319,3 +319,14 @@ async def test_given_broken_or_forged_bytes_then_the_listener_recovers(raw: byte
             assert h.state.node_state("fs1") is NodeState.UP
     finally:
         await server.close()
+
+
+async def test_given_frame_beyond_max_frame_bytes_then_the_connection_is_restarted(
+    fake: FakeEslServer,
+) -> None:
+    # The listing reply (1,486 bytes in the capture) is one frame.
+    fake.listing = LISTING_LIVE
+    config = fs_config(("fs1", fake), max_frame_bytes=1000, reconcile_delay=0.1)
+    async with following(config) as h:
+        await eventually(lambda: h.metrics.esl_frame_errors.labels("fs1")._value.get() >= 1)
+        await eventually(lambda: fake.connections >= 2)
