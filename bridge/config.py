@@ -137,6 +137,22 @@ class FreeSwitchConfig:
     # REGISTER replaces the user's binding); sofia's late margin added to every expiry.
     multiple_registrations: tuple[str, ...] = ()
     expires_late_margin: int = 60
+    # Seconds after a node's snapshot before bindings are reconciled with sofia's own
+    # listing (the core table behind the snapshot lags sofia), and between reconciles
+    # afterwards (0: only the one after each connect).
+    reconcile_delay: float = 5.0
+    reconcile_interval: float = 300.0
+    # What a node may send (sanitize.py): expiry at most this many seconds ahead (longer
+    # ones are clamped), characters per binding field, bindings held per node (more are
+    # refused, counted and logged), seconds a node must stay up before the reconnect
+    # backoff starts again from reconnect_initial.
+    max_expires: int = 7 * 86400
+    max_binding_field: int = 512
+    max_bindings_per_node: int = 100_000
+    reconnect_healthy_after: float = 30.0
+    # Bytes one Event Socket frame may have: sofia's listing of a profile is one frame
+    # (about 700 bytes per binding, 70 MB for 100,000).
+    max_frame_bytes: int = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,24 @@ class Metrics:
             ["node", "result"],
             registry=r,
         )
+        self.registration_reconciles = Counter(
+            "bridge_registration_reconciles_total",
+            "Reconciles of a node's bindings with sofia's own listing, by node and result",
+            ["node", "result"],
+            registry=r,
+        )
+        self.registration_reconcile_fixes = Counter(
+            "bridge_registration_reconcile_fixes_total",
+            "Bindings a reconcile upserted (missed or stale) or removed (phantom), by node and kind",
+            ["node", "kind"],
+            registry=r,
+        )
+        self.registration_refused = Counter(
+            "bridge_registration_refused_total",
+            "Bindings refused: an unusable field (invalid) or the per-node cap (cap), by node",
+            ["node", "reason"],
+            registry=r,
+        )
         self.esl_frame_errors = Counter(
             "bridge_esl_frame_errors_total",
             "Event Socket frames that could not be parsed, by node",

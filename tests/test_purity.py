@@ -33,6 +33,8 @@ PURE = [
     "bridge.registrations.nodes",
     "bridge.registrations.readiness",
     "bridge.registrations.gauges",
+    "bridge.registrations.sanitize",
+    "bridge.registrations.listing",
     "bridge.api.shapes",
     "bridge.api.catalog",
     "bridge.api.presence",
@@ -43,6 +45,7 @@ CORE = [
     "bridge.registrations.state",
     "bridge.registrations.model",
     "bridge.registrations.nodes",
+    "bridge.registrations.sanitize",
 ]
 
 CHILD = """

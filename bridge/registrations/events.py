@@ -7,6 +7,7 @@ feeds it bytes and hands the changes it returns to the state.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -24,6 +25,9 @@ SNAPSHOT_COMMAND = "api show registrations as json"
 
 # Subclasses that change registration state; the other subscribed ones are only counted.
 _STATE_KINDS = frozenset({"register", "unregister", "expire"})
+
+
+_HEADER_NAME = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 
 
 class FrameError(ValueError):
@@ -59,6 +63,15 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconcile:
+    """sofia's own listing of the node (every profile): bindings it lacks are removed,
+    bindings it has that we lack are added; a binding both have is kept unless it differs."""
+
+    node: str
+    registrations: tuple[Registration, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     node: str
     at: float
@@ -81,7 +94,7 @@ class Observed:
     failed: bool
 
 
-Change = Registered | Unregistered | Snapshot | Heartbeat | NodeChanged | Observed
+Change = Registered | Unregistered | Snapshot | Reconcile | Heartbeat | NodeChanged | Observed
 
 
 def parse_frame_headers(block: bytes) -> dict[str, str]:
@@ -98,11 +111,14 @@ def parse_frame_headers(block: bytes) -> dict[str, str]:
         key, sep, value = line.partition(b": ")
         if not sep:
             raise FrameError(f"header line without ': ' ({line[:40]!r})")
+        if not _HEADER_NAME.fullmatch(key):
+            # The rest of a frame whose Content-Length lied: the stream is out of step.
+            raise FrameError(f"not a header name ({key[:40]!r})")
         headers[key.decode("latin-1")] = value.decode("utf-8", "replace")
     return headers
 
 
-def content_length(headers: Mapping[str, str]) -> int:
+def content_length(headers: Mapping[str, str], limit: int = 64 * 1024 * 1024) -> int:
     text = headers.get("Content-Length")
     if text is None:
         return 0
@@ -110,7 +126,7 @@ def content_length(headers: Mapping[str, str]) -> int:
         length = int(text)
     except ValueError as exc:
         raise FrameError(f"bad Content-Length {text[:20]!r}") from exc
-    if length < 0 or length > 64 * 1024 * 1024:
+    if length < 0 or length > limit:
         raise FrameError(f"Content-Length out of range: {length}")
     return length
 

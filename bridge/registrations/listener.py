@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,18 @@ from greenswitch.esl import InboundESL, NotConnectedError
 from bridge.config import FreeSwitchConfig, FreeSwitchNode
 from bridge.errors import CommandTimeout, EslError, NodeUnavailable
 from bridge.metrics import Metrics
-from bridge.registrations import events
-from bridge.registrations.events import Change, FrameError, NodeChanged, Observed, Registered, Unregistered
-from bridge.registrations.model import NodeState
+from bridge.registrations import events, listing, sanitize
+from bridge.registrations.events import (
+    Change,
+    FrameError,
+    NodeChanged,
+    Observed,
+    Reconcile,
+    Registered,
+    Snapshot,
+    Unregistered,
+)
+from bridge.registrations.model import NodeState, Registration
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +72,9 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         timeout: float,
         on_event: Callable[[str, bytes], None] | None = None,
         on_frame_error: Callable[[str], None] | None = None,
+        max_frame: int = 128 * 1024 * 1024,
     ) -> None:
+        self._max_frame = max_frame
         super().__init__(node.host, node.port, node.password, timeout=timeout)
         self.node = node
         self._commands_sent: list[gevent.event.AsyncResult] = []
@@ -74,6 +85,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         self.close_reason = ""
         self.last_frame = time.monotonic()
         self.was_up = False  # snapshot loaded: the session counts as a success
+        self.up_at: float | None = None  # monotonic time the snapshot was loaded
 
     # -- connect / authenticate ---------------------------------------------------
 
@@ -143,7 +155,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
                 self.last_frame = time.monotonic()
                 try:
                     headers = events.parse_frame_headers(block)
-                    length = events.content_length(headers)
+                    length = events.content_length(headers, self._max_frame)
                 except FrameError as exc:
                     # The framing is lost: nothing after this can be trusted.
                     self._frame_error(str(exc))
@@ -247,7 +259,15 @@ class _Follower:
                 self._episode = error
             if self.listener.metrics is not None:
                 self.listener.metrics.esl_reconnects.labels(self.node.name).inc()
-            attempt = 0 if self.connection is not None and self.connection.was_up else attempt + 1
+            # Back to the first delay only after the node stayed up a while: a node that
+            # fails right after its snapshot keeps backing off.
+            conn = self.connection
+            healthy = (
+                conn is not None
+                and conn.up_at is not None
+                and time.monotonic() - conn.up_at >= self.config.reconnect_healthy_after
+            )
+            attempt = 0 if healthy else attempt + 1
             delay = min(self.config.reconnect_max, self.config.reconnect_initial * 2 ** min(attempt, 16))
             gevent.sleep(delay * random.uniform(0.5, 1.0))
 
@@ -258,6 +278,7 @@ class _Follower:
             timeout=self.config.command_timeout,
             on_event=self._on_event,
             on_frame_error=self._on_frame_error,
+            max_frame=self.config.max_frame_bytes,
         )
         self.connection = conn
         metrics = self.listener.metrics
@@ -279,11 +300,13 @@ class _Follower:
             # Events that arrived while the snapshot loaded are newer than it (the core
             # table lags sofia by seconds): they are applied on top, in order.
             held, self._buffer = self._buffer, None
+            snapshot = Snapshot(name, self._checked_all(snapshot.registrations))
             self.listener.emit(snapshot)
             self.listener.emit(NodeChanged(name, NodeState.UP, time.time()))
             for change in held:
                 self.listener.emit(change)
             conn.was_up = True
+            conn.up_at = time.monotonic()
             log.info("node up node=%s registrations=%d", name, len(snapshot.registrations))
             self._episode = ""
             return self._watch(conn)
@@ -295,11 +318,48 @@ class _Follower:
 
     def _watch(self, conn: EslConnection) -> str:
         timeout = self.config.heartbeat_timeout
-        while not conn.closed.wait(timeout=min(timeout / 4, 1.0)):
-            silent = time.monotonic() - conn.last_frame
+        reconcile_at: float | None = time.monotonic() + self.config.reconcile_delay
+        tick = min(timeout / 4, 1.0, max(self.config.reconcile_delay, 0.01))
+        while not conn.closed.wait(timeout=tick):
+            now = time.monotonic()
+            silent = now - conn.last_frame
             if silent > timeout:
                 conn._closed(f"no HEARTBEAT for {silent:.1f}s")
+            elif reconcile_at is not None and now >= reconcile_at:
+                self._reconcile(conn)
+                interval = self.config.reconcile_interval
+                reconcile_at = time.monotonic() + interval if interval > 0 else None
+                tick = min(timeout / 4, 1.0, interval) if interval > 0 else min(timeout / 4, 1.0)
         return conn.close_reason
+
+    def _reconcile(self, conn: EslConnection) -> None:
+        """Read sofia's own listing of every profile and hand it over as one Reconcile.
+
+        Events are held from the first command until the listing is handed over and then
+        applied on top, as for the snapshot: an event that reached us before the reply
+        was fired before the listing was read (mod_event_socket runs ``api`` in the
+        connection's own thread), so the listing already shows its effect.
+        """
+        name = self.node.name
+        metrics = self.listener.metrics
+        self._buffer = []
+        outcome: Reconcile | None = None
+        try:
+            profiles = listing.parse_profiles(conn.api(listing.PROFILES_COMMAND))
+            found = []
+            for profile in profiles:
+                body = conn.api(listing.registrations_command(profile))
+                found.extend(listing.parse_registrations(name, profile, body, now=time.time()))
+            outcome = Reconcile(name, self._checked_all(found))
+        except (FrameError, EslError) as exc:
+            log.warning("reconcile failed node=%s reason=%s", name, exc)
+        held, self._buffer = self._buffer, None
+        if metrics is not None:
+            metrics.registration_reconciles.labels(name, "error" if outcome is None else "ok").inc()
+        if outcome is not None:
+            self.listener.emit(outcome)
+        for change in held:
+            self.listener.emit(change)
 
     def _on_event(self, content_type: str, body: bytes) -> None:
         name = self.node.name
@@ -314,6 +374,11 @@ class _Follower:
             return
         if change is None:
             return
+        if isinstance(change, Registered):
+            registration = self._checked(change.registration)
+            if registration is None:
+                return
+            change = Registered(name, registration)
         if metrics is not None:
             if isinstance(change, Registered):
                 metrics.registration_events.labels(name, "register").inc()
@@ -327,6 +392,23 @@ class _Follower:
             self._buffer.append(change)
         else:
             self.listener.emit(change)
+
+    def _checked(self, registration: Registration) -> Registration | None:
+        """The binding clamped to the limits, or None (counted, logged once per reason)."""
+        try:
+            return sanitize.checked(registration, now=time.time(), limits=self.listener.limits)
+        except sanitize.Refused as exc:
+            if self.listener.metrics is not None:
+                self.listener.metrics.registration_refused.labels(self.node.name, "invalid").inc()
+            reason = f"binding refused: {exc}"
+            if reason != self._episode:
+                # The reason names the field only: the value is the client's to choose.
+                log.warning("%s node=%s", reason, self.node.name)
+                self._episode = reason
+            return None
+
+    def _checked_all(self, registrations: Iterable[Registration]) -> tuple[Registration, ...]:
+        return tuple(r for r in map(self._checked, registrations) if r is not None)
 
     def _on_frame_error(self, reason: str) -> None:
         if self.listener.metrics is not None:
@@ -351,6 +433,7 @@ class Listener:
         self._sink = sink
         self._loop = loop
         self._nodes = {node.name: node for node in config.nodes}
+        self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
         self._pending: list[Change] = []
         # Told of every node state change on the asyncio loop, after the sink (watch_nodes).
@@ -492,7 +575,7 @@ class Listener:
         self._loop.call_soon_threadsafe(_settle, future, outcome)
 
     def _one_shot(self, node: FreeSwitchNode, command: str) -> str:
-        conn = EslConnection(node, timeout=self.config.command_timeout)
+        conn = EslConnection(node, timeout=self.config.command_timeout, max_frame=self.config.max_frame_bytes)
         try:
             conn.connect()
             return conn.api(command)

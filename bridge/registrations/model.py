@@ -88,6 +88,7 @@ class Delta:
     upserted: list[Registration] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
     replaced: bool = False  # the node's whole set was replaced (snapshot)
+    reconciled: bool = False  # a reconcile found the state and sofia's listing apart
 
 
 class RegistrationView(Protocol):

@@ -196,11 +196,16 @@ class RegistrationStore:
                         await conn.executemany(
                             _UPSERT, [tuple(getattr(r, f) for f in _FIELDS) for r in pending.upserts.values()]
                         )
-        except Exception as exc:
-            # Keep the batch, under anything that changed meanwhile, for the next tick.
+        except BaseException as exc:
+            # Keep the batch, under anything that changed meanwhile, for the next tick or
+            # for release(). BaseException: a shutdown cancels the sync task in the middle
+            # of this write, and CancelledError is not an Exception; the transaction rolls
+            # back, so the batch must go back to pending or it is lost (issue 13).
             for node, older in batch.items():
                 newer = self._pending.get(node)
                 self._pending[node] = older if newer is None else older.under(newer)
+            if not isinstance(exc, Exception):
+                raise
             if isinstance(exc, DatabaseUnavailable | OSError | TimeoutError) or type(
                 exc
             ).__module__.startswith("asyncpg"):

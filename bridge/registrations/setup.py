@@ -21,6 +21,7 @@ from aiohttp import web
 from bridge.config import Config, FreeSwitchConfig
 from bridge.health import ComponentStatus
 from bridge.keys import DATABASE, HEALTH, METRICS
+from bridge.metrics import Metrics
 from bridge.registrations import gauges, readiness
 from bridge.registrations.keys import (
     FREESWITCH,
@@ -30,7 +31,7 @@ from bridge.registrations.keys import (
     REGISTRATIONS,
 )
 from bridge.registrations.listener import Listener
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import Delta, NodeState
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 
@@ -43,9 +44,12 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
         [n.name for n in config.nodes],
         multiple_registrations=config.multiple_registrations,
         clock=app.get(REGISTRATION_CLOCK, time.time),
+        max_bindings_per_node=config.max_bindings_per_node,
+        on_refused=lambda node, count: metrics.registration_refused.labels(node, "cap").inc(count),
     )
     listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state
+    state.subscribe(lambda delta: _count_reconcile(delta, metrics))
     app[FREESWITCH] = listener
     app[INSTANCE] = uuid.uuid4().hex[:12]
     gauges.watch(metrics.registry, state)
@@ -68,16 +72,32 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
     try:
         yield
     finally:
-        # Stop syncing, write what is pending and hand the leases over, then join the hub.
+        # Join the hub first: its last batch of changes is handed over with
+        # call_soon_threadsafe, and one loop turn lets it reach the state. Then stop
+        # syncing (a flush cut by the cancel puts its batch back), write what is pending
+        # and hand the leases over.
+        await listener.stop()
+        await asyncio.sleep(0)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await store.release()
-        await listener.stop()
         for status in state.nodes():
             if status.state is NodeState.UP:
                 log.info("registrations: stopped following node=%s", status.name)
+
+
+def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
+    """A reconcile that changed something found bindings the events had missed."""
+    if not delta.reconciled:
+        return
+    metrics.registration_reconcile_fixes.labels(delta.node, "upserted").inc(len(delta.upserted))
+    metrics.registration_reconcile_fixes.labels(delta.node, "removed").inc(len(delta.removed))
+    log.info(
+        "registrations: reconciled with sofia node=%s upserted=%d removed=%d",
+        delta.node, len(delta.upserted), len(delta.removed),
+    )
 
 
 def setup(app: web.Application, config: Config) -> None:

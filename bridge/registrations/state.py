@@ -6,6 +6,7 @@ it needs no lock. Whoever must follow changes (persistence) subscribes to ``Delt
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,14 @@ from bridge.registrations.events import (
     Heartbeat,
     NodeChanged,
     Observed,
+    Reconcile,
     Registered,
     Snapshot,
     Unregistered,
 )
 from bridge.registrations.model import VISIBLE_STATES, Delta, NodeState, NodeStatus, Registration
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -34,6 +38,23 @@ class _Node:
 
 def _key(domain: str, user: str) -> tuple[str, str]:
     return (domain.lower(), user)
+
+
+# sofia prints seconds left, not the expiry: a listed binding is "the same" as ours within
+# this many seconds (the listing's clock and rounding), so a reconcile rewrites nothing.
+_EXPIRY_SLACK = 5
+
+
+def _differs(held: Registration, listed: Registration) -> bool:
+    """The event-built binding and sofia's listing of it disagree on what readers see."""
+    return (
+        _key(held.realm, held.reg_user) != _key(listed.realm, listed.reg_user)
+        or held.profile != listed.profile
+        or held.url != listed.url
+        or abs(held.expires_at - listed.expires_at) > _EXPIRY_SLACK
+        # a binding from the core-table snapshot has no agent or status: sofia's has
+        or (not held.user_agent and bool(listed.user_agent))
+    )
 
 
 class RegistrationState:
@@ -51,8 +72,15 @@ class RegistrationState:
         *,
         multiple_registrations: Collection[str] = (),
         clock: Callable[[], float] = time.time,
+        max_bindings_per_node: int = 100_000,
+        on_refused: Callable[[str, int], None] | None = None,
     ) -> None:
         self._clock = clock
+        # The cap: bindings beyond it are refused, on_refused(node, count) is told, and
+        # one line is logged when a node reaches it (again after it fell below).
+        self._cap = max_bindings_per_node
+        self._on_refused = on_refused
+        self._capped: set[str] = set()
         self._multi = frozenset(multiple_registrations)
         now = clock()
         self._nodes: dict[str, _Node] = {n: _Node(n, since=now) for n in node_names}
@@ -76,6 +104,8 @@ class RegistrationState:
             return self._unregister(node, change)
         if isinstance(change, Snapshot):
             return self._replace(node, change.registrations)
+        if isinstance(change, Reconcile):
+            return self._reconcile(node, change.registrations)
         if isinstance(change, Heartbeat):
             node.last_heartbeat = change.at
             return False
@@ -165,23 +195,66 @@ class RegistrationState:
                     delta.removed.append(token)
         if node.bindings.get(registration.token) == registration and not delta.removed:
             return False
+        if registration.token not in node.bindings and len(node.bindings) >= self._cap:
+            # Whatever the replacement dropped stays dropped: sofia dropped it too.
+            if delta.removed:
+                self._emit(delta)
+            self._refuse(node.name, 1)
+            return bool(delta.removed)
+        if len(node.bindings) < self._cap - 1:
+            self._capped.discard(node.name)
         self._put(node, registration)
         delta.upserted.append(registration)
         self._emit(delta)
         return True
 
     def _unregister(self, node: _Node, change: Unregistered) -> bool:
-        current = node.bindings.get(change.call_id)
-        if current is None or current.profile != change.profile:
+        if change.kind == "unregister" and node.name not in self._multi:
+            # sofia_reg.c (sofia_reg_handle_register, exptime 0): without
+            # multiple-registrations it deletes every binding of sip_user@sip_host,
+            # whatever the Call-ID or contact of the unREGISTER (Contact: * included);
+            # the event names the unREGISTER's own Call-ID (unregister_other_call_id_sipp).
+            tokens = [
+                token
+                for token in self._tokens_of(node.name, change.realm, change.user)
+                if node.bindings[token].profile == change.profile
+            ]
+        else:
+            # sofia::expire, and unregister with multiple-registrations: by Call-ID.
+            current = node.bindings.get(change.call_id)
+            if current is None or current.profile != change.profile:
+                return False
+            if change.user and current.reg_user != change.user:
+                return False
+            tokens = [change.call_id]
+        if not tokens:
             return False
-        if change.user and current.reg_user != change.user:
-            return False
-        self._drop(node, change.call_id)
-        self._emit(Delta(node.name, removed=[change.call_id]))
+        for token in tokens:
+            self._drop(node, token)
+        self._emit(Delta(node.name, removed=tokens))
         return True
 
-    def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+    def _refuse(self, node_name: str, count: int) -> None:
+        if self._on_refused is not None:
+            self._on_refused(node_name, count)
+        if node_name not in self._capped:
+            self._capped.add(node_name)
+            log.warning(
+                "registrations: node at max_bindings_per_node=%d node=%s, bindings refused",
+                self._cap, node_name,
+            )
+
+    def _capped_set(self, node: _Node, registrations: Iterable[Registration]) -> dict[str, Registration]:
         fresh = {r.token: r for r in registrations}
+        if len(fresh) <= self._cap:
+            self._capped.discard(node.name)
+            return fresh
+        kept = dict(list(fresh.items())[: self._cap])
+        self._refuse(node.name, len(fresh) - len(kept))
+        return kept
+
+    def _replace(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+        fresh = self._capped_set(node, registrations)
         if fresh == node.bindings:
             return False
         for token in list(node.bindings):
@@ -189,6 +262,21 @@ class RegistrationState:
         for registration in fresh.values():
             self._put(node, registration)
         self._emit(Delta(node.name, upserted=list(fresh.values()), replaced=True))
+        return True
+
+    def _reconcile(self, node: _Node, registrations: Iterable[Registration]) -> bool:
+        fresh = self._capped_set(node, registrations)
+        delta = Delta(node.name, removed=[t for t in node.bindings if t not in fresh], reconciled=True)
+        for token in delta.removed:
+            self._drop(node, token)
+        for token, listed in fresh.items():
+            held = node.bindings.get(token)
+            if held is None or _differs(held, listed):
+                self._put(node, listed)
+                delta.upserted.append(listed)
+        if not delta.removed and not delta.upserted:
+            return False
+        self._emit(delta)
         return True
 
     def _tokens_of(self, node_name: str, realm: str, user: str) -> list[str]:

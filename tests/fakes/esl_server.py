@@ -70,6 +70,9 @@ API_VERSION = next(
 )
 SNAPSHOT_LIVE = capture("api", "registrations_live", "show_registrations_as_json.raw")
 SNAPSHOT_NONE = capture("api", "registrations_none", "show_registrations_as_json.raw")
+SOFIA_PROFILES = capture("api", "registrations_live", "sofia_xmlstatus.raw")
+LISTING_LIVE = capture("api", "registrations_live", "sofia_xmlstatus_profile_internal_reg.raw")
+LISTING_NONE = capture("api", "registrations_none", "sofia_xmlstatus_profile_internal_reg.raw")
 
 
 @dataclass
@@ -78,12 +81,18 @@ class FakeEslServer:
 
     password: str = "ClueCon"
     snapshot: bytes = SNAPSHOT_NONE
+    # sofia's own table (``sofia xmlstatus profile internal reg``), read by the reconcile.
+    listing: bytes = LISTING_NONE
+    # Frames written just before the listing reply: events racing the reconcile.
+    before_listing: list[bytes] = field(default_factory=list)
     # Frames written just before the snapshot reply: events racing the snapshot.
     before_snapshot: list[bytes] = field(default_factory=list)
     # Accept TCP and never say a word.
     silent: bool = False
     # Say nothing more after the snapshot (no events, no HEARTBEAT, no replies).
     mute_after_snapshot: bool = False
+    # Close the connection right after the snapshot (a node failing as soon as it is up).
+    drop_after_snapshot: bool = False
     commands: list[str] = field(default_factory=list)
     connections: int = 0
     api_replies: dict[str, bytes] = field(default_factory=dict)
@@ -183,12 +192,21 @@ class FakeEslServer:
             for frame in self.before_snapshot:
                 writer.write(frame)
             writer.write(self.snapshot)
+            if self.drop_after_snapshot:
+                await writer.drain()
+                return False
             if self.mute_after_snapshot:
                 await writer.drain()
                 await reader.read()  # hold the socket open and say nothing until it closes
                 return False
             self._ready.append(writer)
             self._changed.set()
+        elif command == "api sofia xmlstatus" and "sofia xmlstatus" not in self.api_replies:
+            writer.write(SOFIA_PROFILES)
+        elif command == "api sofia xmlstatus profile internal reg":
+            for frame in self.before_listing:
+                writer.write(frame)
+            writer.write(self.listing)
         elif command.startswith("api "):
             writer.write(self.api_replies.get(command[len("api ") :], API_VERSION))
         elif command == "exit":

@@ -26,3 +26,8 @@ def respliced(frame: bytes, old: bytes, new: bytes) -> bytes:
         for line in head.split(b"\n")
     ]
     return b"\n".join(lines) + b"\n\n" + body
+# SIPp: 1060 registers, then unregisters (Expires: 0) from another Call-ID and contact.
+REGISTER_1060_SIPP = event_frames("unregister_other_call_id_sipp.json.raw", "sofia::register")[0]
+UNREGISTER_1060_OTHER_CALL_ID = event_frames("unregister_other_call_id_sipp.json.raw", "sofia::unregister")[0]
+UNREGISTER_1002_CONTACT_STAR = event_frames("unregister_contact_star_rawsip.json.raw", "sofia::unregister")[0]
+REGISTER_1002_RAWSIP = event_frames("register_expires_header_rawsip.json.raw", "sofia::register")[0]

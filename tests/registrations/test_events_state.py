@@ -122,3 +122,24 @@ def test_forged_header_in_plain_user_agent_stays_inside_the_value() -> None:
     assert isinstance(change, Registered)
     assert change.registration.token == "6529c594651edf87"
     assert change.registration.user_agent.startswith("baresip\ncall-id: forged")
+
+
+def test_given_single_binding_node_when_unregister_has_another_call_id_then_the_users_binding_goes() -> None:
+    # FreeSWITCH removed 1060's binding (show registrations no longer listed it).
+    state = up_state(change_of(frames.REGISTER_1060_SIPP))
+    assert state.is_online("test.example", "1060")
+    assert state.apply(change_of(frames.UNREGISTER_1060_OTHER_CALL_ID)) is True  # type: ignore[arg-type]
+    assert not state.is_online("test.example", "1060")
+
+
+def test_given_multiple_registrations_node_when_unregister_has_another_call_id_then_nothing_goes() -> None:
+    # With multiple-registrations sofia deletes by the unREGISTER's Call-ID only.
+    state = up_state(change_of(frames.REGISTER_1060_SIPP), multi=("fs1",))
+    assert state.apply(change_of(frames.UNREGISTER_1060_OTHER_CALL_ID)) is False  # type: ignore[arg-type]
+    assert state.is_online("test.example", "1060")
+
+
+def test_unregister_with_contact_star_removes_the_users_bindings_and_no_other_user() -> None:
+    state = up_state(change_of(frames.REGISTER_1001), change_of(frames.REGISTER_1002_RAWSIP))
+    assert state.apply(change_of(frames.UNREGISTER_1002_CONTACT_STAR)) is True  # type: ignore[arg-type]
+    assert [r.reg_user for r in state.all_registrations()] == ["1001"]
