@@ -11,7 +11,17 @@ import pytest
 
 from bridge.hashes import ha1, ha1b, login_sha1
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import DOMAIN, PASSWORD, add_admin, auth, document_example, document_examples, login
+from tests.api.helpers import (
+    DOMAIN,
+    PASSWORD,
+    add_admin,
+    auth,
+    document_example,
+    document_examples,
+    login,
+    response_schema,
+    validate,
+)
 from tests.api.test_document_shapes import NOT_ANSWERED, assert_same_keys_and_types
 
 USER_PASSWORD = "123!@#QWEqwe"  # the document's, meets the user rule
@@ -338,7 +348,8 @@ async def test_given_user_password_then_upper_lower_digit_special_8_to_20(
     api: Api, password: str, reason: str | None
 ) -> None:
     status, answer = await call(api, "POST", "/api/users", {"login": "p", "name": "p", "password": password})
-    assert (status, answer["message"]) == ((200, "success") if reason is None else (400, f"password: {reason}"))
+    expected = (200, "success") if reason is None else (400, f"password: {reason}")
+    assert (status, answer["message"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -356,14 +367,15 @@ async def test_given_extension_password_then_upper_lower_digit_8_to_20(
 ) -> None:
     body = {"extn": "1600", "password": password, "user_id": await admin_id(conn)}
     status, answer = await call(api, "POST", "/api/extensions", body)
-    assert (status, answer["message"]) == ((200, "success") if reason is None else (400, f"password: {reason}"))
+    expected = (200, "success") if reason is None else (400, f"password: {reason}")
+    assert (status, answer["message"]) == expected
 
 
 # -- rules and hostile input ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("url", "body", "status", "reason"),
+    "case",
     [
         ("/api/users", {"name": "n", "password": USER_PASSWORD}, 406, "Missing Args: login"),
         ("/api/users", {"login": "n", "password": USER_PASSWORD}, 406, "Missing Args: name"),
@@ -465,11 +477,12 @@ async def test_given_extension_password_then_upper_lower_digit_8_to_20(
             "extns_start: must be a number of at most 18 digits",
         ),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
+    ids=lambda case: case[3],
 )
 async def test_given_a_bad_field_then_4xx_naming_it_and_nothing_changes(
-    api: Api, conn: asyncpg.Connection, url: str, body: Any, status: int, reason: str
+    api: Api, conn: asyncpg.Connection, case: tuple[str, Any, int, str]
 ) -> None:
+    url, body, status, reason = case
     before = await counts(conn)
     got, answer = await call(api, "POST", url, body)
     assert (got, answer) == (status, {"code": status, "text": reason, "message": reason})
@@ -624,3 +637,47 @@ async def test_given_changes_then_one_info_line_each_without_secrets(
         row["ha1b"],
     ):
         assert all(secret not in line for line in caplog.messages)
+
+
+async def test_every_provisioning_answer_validates_against_the_served_openapi(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    me = await admin_id(conn)
+    ext_id = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1003'")
+    user = {
+        "login": "o",
+        "name": "o",
+        "password": USER_PASSWORD,
+        "extn": "1990",
+        "context": "c",
+        "extn_password": EXT_PASSWORD,
+    }
+    span = {"extns_start": 1991, "extns_end": 1992, "password": EXT_PASSWORD, "user_id": me}
+    calls: list[tuple[str, str, str, Any, int]] = [
+        ("/api/users", "post", "/api/users", user, 200),
+        ("/api/users", "post", "/api/users", user, 409),
+        ("/api/users", "post", "/api/users", {"login": "o"}, 406),
+        (
+            "/api/users/muti_add",
+            "post",
+            "/api/users/muti_add",
+            {"users_start": 7001, "users_end": 7002, "password": USER_PASSWORD},
+            200,
+        ),
+        ("/api/users", "get", "/api/users", None, 200),
+        ("/api/users/{id}", "get", f"/api/users/{me}", None, 200),
+        ("/api/users/{id}/extensions", "get", f"/api/users/{me}/extensions", None, 200),
+        ("/api/users/{id}", "put", f"/api/users/{me}", {"name": "Me"}, 200),
+        ("/api/extensions", "post", "/api/extensions", {"extn": "1993", "login": "admin"}, 200),
+        ("/api/extensions/muti_add", "post", "/api/extensions/muti_add", span, 200),
+        ("/api/extensions/muti_add", "post", "/api/extensions/muti_add", span, 200),
+        ("/api/extensions/{id}", "put", f"/api/extensions/{ext_id}", {"name": "n"}, 200),
+        ("/api/extensions", "put", "/api/extensions", {"extns": ["1003"], "voicemail": 1}, 200),
+        ("/api/extensions/{id}", "delete", f"/api/extensions/{ext_id}", None, 200),
+        ("/api/users/delete", "post", "/api/users/delete", [99999], 404),
+        ("/api/users/{id}/password", "put", f"/api/users/{me}/password", {"password": "x"}, 400),
+    ]
+    for path, method, url, body, status in calls:
+        got, answer = await call(api, method.upper(), url, body)
+        assert got == status, (url, answer)
+        validate(answer, response_schema(path, method, status), f"{method} {url}")
