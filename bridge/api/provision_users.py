@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp import web
 
 from bridge import hashes
@@ -33,7 +34,7 @@ from bridge.api.provision import (
     write_timeout,
 )
 from bridge.api.provision_extensions import credentials
-from bridge.api.respond import json_response
+from bridge.api.respond import json_bytes, json_response
 from bridge.api.scope import NO_PERMISSION, Scope
 from bridge.api.validate import Invalid, Limits, Missing
 from bridge.errors import Forbidden, NotFound
@@ -163,8 +164,11 @@ async def muti_add(request: web.Request) -> web.Response:
     if extensions:
         ids = sorted(e["id"] for e in extensions.values())
         changed(request, scope, "extensions", "created", ids, detail=f"domain={domain!r}")
-    data = [shaped.user_created(u, extensions.get(u["id"])) for u in users]
-    return json_response(shaped.done(data))
+    return json_bytes(await asyncio.to_thread(_muti_add_answer, users, extensions))
+
+
+def _muti_add_answer(users: list[asyncpg.Record], extensions: Mapping[int, asyncpg.Record]) -> bytes:
+    return orjson.dumps(shaped.done([shaped.user_created(u, extensions.get(u["id"])) for u in users]))
 
 
 async def _range_extensions(
