@@ -681,3 +681,22 @@ async def test_every_provisioning_answer_validates_against_the_served_openapi(
         got, answer = await call(api, method.upper(), url, body)
         assert got == status, (url, answer)
         validate(answer, response_schema(path, method, status), f"{method} {url}")
+
+
+@pytest.mark.parametrize("name", ["validate", "scope", "provision_shapes"])
+def test_provisioning_rules_and_shapes_are_pure(name: str) -> None:
+    import ast
+    import importlib
+    from pathlib import Path
+
+    module = importlib.import_module(f"bridge.api.{name}")
+    tree = ast.parse(Path(str(module.__file__)).read_text())
+    imported = {
+        alias.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+        )
+    }
+    assert not imported & {"aiohttp", "asyncpg", "greenswitch"}
