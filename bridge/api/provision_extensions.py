@@ -18,12 +18,12 @@ from aiohttp import web
 
 from bridge import hashes
 from bridge.api import provision_shapes as shaped
-from bridge.api import validate, writes
+from bridge.api import shapes, validate, writes
 from bridge.api.provision import admin, changed, counted, limits, object_body, path_id, write_timeout
 from bridge.api.respond import json_bytes, json_response
-from bridge.api.scope import Scope
+from bridge.api.scope import NO_PERMISSION, Scope
 from bridge.api.validate import Invalid, Limits, Missing
-from bridge.errors import NotFound
+from bridge.errors import Forbidden, NotFound
 from bridge.keys import DATABASE
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,21 @@ def credentials(extn: str, domain: str, password: str | None) -> dict[str, Any]:
 def _password(fields: Mapping[str, Any]) -> str | None:
     value = fields.get("password")
     return None if value is None or value == "" else validate.extension_password(value)
+
+
+def refuse_super_owner(scope: Scope, is_super: Any) -> None:
+    """A domain admin never touches a super user's extensions: their credentials mint
+    developer keys that act as the owner (POST /api/users/dev_keys)."""
+    if not scope.is_super and shapes.integer(is_super, 0):
+        raise Forbidden(NO_PERMISSION)
+
+
+async def owner_of(
+    conn: asyncpg.Connection, scope: Scope, fields: Mapping[str, Any], bound: Limits
+) -> asyncpg.Record:
+    user = await owner(conn, fields, bound)
+    refuse_super_owner(scope, user["is_super"])
+    return user
 
 
 async def owner(conn: asyncpg.Connection, fields: Mapping[str, Any], bound: Limits) -> asyncpg.Record:
@@ -85,7 +100,7 @@ async def create_extension(request: web.Request) -> web.Response:
     password = _password(fields)
     settings = validate.extension_settings(fields, bound, ignore=_IDENTITY)
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        user = await owner(conn, fields, bound)
+        user = await owner_of(conn, scope, fields, bound)
         domain = _domain(scope, fields, user, bound)
         await writes.lock_domains(conn, [domain])
         await _refuse_taken(conn, domain, [extn])
@@ -113,7 +128,7 @@ async def muti_add(request: web.Request) -> web.Response:
     password = _password(fields)
     settings = validate.extension_settings(fields, bound, ignore=(*_IDENTITY, "extns_start", "extns_end"))
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        user = await owner(conn, fields, bound)
+        user = await owner_of(conn, scope, fields, bound)
         domain = _domain(scope, fields, user, bound)
         await writes.lock_domains(conn, [domain])
         existing = await writes.live_extensions(conn, domain, numbers)
@@ -150,11 +165,14 @@ async def update_extension(request: web.Request) -> web.Response:
         rows = await writes.locked_rows(conn, "extensions", [ext_id])
         if not rows or not scope.may_manage(rows[0]["domain"]):
             raise NotFound("not found")
+        refuse_super_owner(
+            scope, await conn.fetchval("SELECT is_super FROM users WHERE id = $1", rows[0]["user_id"])
+        )
         current = rows[0]
         _unchanged(fields, current, bound)
         values = dict(settings)
         if "user_id" in fields or "login" in fields:
-            user = await owner(conn, fields, bound)
+            user = await owner_of(conn, scope, fields, bound)
             scope.require_domain(user["domain"] or current["domain"])
             values["user_id"] = user["id"]
         values.update(credentials(current["extn"], current["domain"], password))
@@ -181,6 +199,9 @@ async def delete_extension(request: web.Request) -> web.Response:
         rows = await writes.locked_rows(conn, "extensions", [ext_id])
         if not rows or not scope.may_manage(rows[0]["domain"]):
             raise NotFound("not found")
+        refuse_super_owner(
+            scope, await conn.fetchval("SELECT is_super FROM users WHERE id = $1", rows[0]["user_id"])
+        )
         await writes.soft_delete(conn, "extensions", [ext_id])
     changed(
         request,
@@ -208,6 +229,12 @@ async def bulk_set(request: web.Request) -> web.Response:
         raise Invalid("nothing to set: name at least one extension field")
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         rows = await writes.live_extensions(conn, domain, extns)
+        owners = {row["user_id"] for row in rows}
+        if not scope.is_super and await conn.fetchval(
+            "SELECT count(*) FROM users WHERE id = ANY($1::int[]) AND is_super::text IN ('1', 'true')",
+            list(owners),
+        ):
+            raise Forbidden(NO_PERMISSION)
         missing = sorted(set(extns) - {row["extn"] for row in rows})
         if missing:
             raise NotFound(f"extns: {', '.join(missing[:5])} not found in domain {domain}")

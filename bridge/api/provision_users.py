@@ -285,7 +285,14 @@ async def _managed_user(conn: asyncpg.Connection, scope: Scope, user_id: int) ->
     row = await writes.live_user(conn, user_id=user_id)
     if row is None or not scope.may_manage(row["domain"]):
         raise NotFound("not found")
+    _refuse_super(scope, row)
     return row
+
+
+def _refuse_super(scope: Scope, row: Mapping[str, Any]) -> None:
+    """A domain admin never changes, deletes or sets the password of a super user."""
+    if not scope.is_super and shapes.integer(row["is_super"], 0):
+        raise Forbidden(NO_PERMISSION)
 
 
 async def _delete_users(request: web.Request, scope: Scope, ids: list[int]) -> int:
@@ -299,6 +306,8 @@ async def _delete_users(request: web.Request, scope: Scope, ids: list[int]) -> i
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFound(f"ids: no user {', '.join(map(str, missing[:5]))}")
+        for row in rows:
+            _refuse_super(scope, row)
         await writes.soft_delete(conn, "users", ids)
         extensions = await writes.soft_delete_extensions_of(conn, ids)
     changed(request, scope, "users", "deleted", sorted(ids))

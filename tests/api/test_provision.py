@@ -556,6 +556,26 @@ async def test_given_a_domain_admin_then_only_its_domain_is_provisioned(
     assert (await call(api, "POST", "/api/users", {**body, "domain": DOMAIN, "is_super": 1}))[0] == 403
     body = {"extn": "1900", "password": EXT_PASSWORD, "user_id": other_user}
     assert (await call(api, "POST", "/api/extensions", body))[0] == 403
+    root = await add_admin(conn, "root", is_super=1)  # a super user in the admin's own domain
+    for method, url, change in [
+        ("PUT", f"/api/users/{root}", {"disabled": 1}),
+        ("PUT", f"/api/users/{root}/password", {"password": "Taken!over1"}),
+        ("DELETE", f"/api/users/{root}", None),
+        ("POST", "/api/users/delete", [root]),
+    ]:
+        assert (await call(api, method, url, change))[0] == 403, url
+    await login(api.client, "root")  # untouched
+    # Nor its extensions: their credentials would mint a developer key acting as root.
+    assert (
+        await call(
+            api, "POST", "/api/extensions", {"extn": "1901", "password": EXT_PASSWORD, "user_id": root}
+        )
+    )[0] == 403
+    rooted = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1003'")
+    await conn.execute("UPDATE extensions SET user_id = $1 WHERE id = $2", root, rooted)
+    assert (await call(api, "PUT", f"/api/extensions/{rooted}", {"password": "Known12pw"}))[0] == 403
+    assert (await call(api, "PUT", "/api/extensions", {"extns": ["1003"], "name": "x"}))[0] == 403
+    assert (await call(api, "DELETE", f"/api/extensions/{rooted}"))[0] == 403
     assert (
         await call(api, "PUT", "/api/extensions", {"extns": ["2001"], "domain": "other.test", "name": "x"})
     )[0] == 403
@@ -700,3 +720,43 @@ def test_provisioning_rules_and_shapes_are_pure(name: str) -> None:
         )
     }
     assert not imported & {"aiohttp", "asyncpg", "greenswitch"}
+
+
+async def test_given_an_xui_database_with_duplicates_then_060_keeps_every_row_and_skips_the_index(
+    pg_admin_url: str, tmp_path: Any
+) -> None:
+    import shutil
+    import uuid
+
+    from bridge import db
+    from tests.conftest import with_database
+
+    name = f"t_dup_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conn = await asyncpg.connect(with_database(pg_admin_url, name))
+        try:
+            before = tmp_path / "before"
+            before.mkdir()
+            for path in sorted(db.SQL_DIR.glob("*.sql")):
+                if path.name < "060":
+                    shutil.copy(path, before / path.name)
+            await db.upgrade(conn, before)
+            await conn.execute("INSERT INTO users (login) VALUES ('dup'), ('dup')")
+            await conn.execute(
+                "INSERT INTO extensions (extn, domain, user_id)"
+                " SELECT '1', 'd', id FROM users WHERE login = 'dup'"
+            )
+            assert "060_provisioning_keys" in await db.upgrade(conn)
+            assert await conn.fetchval("SELECT count(*) FROM users") == 2
+            indexes = await conn.fetchval(
+                "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                " ('bridge_extensions_live_key', 'bridge_users_live_login')"
+            )
+            assert indexes == 0
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
