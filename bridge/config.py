@@ -161,6 +161,13 @@ class ApiConfig:
     token_ttl: float = 24 * 3600.0
     # Failed logins before an account is locked (XUI: "超过 5 次后会锁定").
     max_login_attempts: int = 5
+    # Rows one bulk provisioning request may create, change or delete (muti_add ranges,
+    # bulk deletes, PUT /api/extensions); larger requests are refused whole with 400.
+    max_bulk_rows: int = 10_000
+    # Characters one provisioned text field (name, login, context, ...) may hold.
+    max_field_chars: int = 255
+    # Seconds one provisioning transaction may take (a 10,000-row muti_add takes ~1 s).
+    write_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,20 @@ class Metrics:
             registry=r,
         )
 
+        # Admin API provisioning (bridge/api/provision_*.py)
+        self.provision_rows = Counter(
+            "bridge_api_provision_rows_total",
+            "Rows created, updated or deleted through the provisioning API, by table and action",
+            ["table", "action"],
+            registry=r,
+        )
+        self.provision_refused = Counter(
+            "bridge_api_provision_refused_total",
+            "Provisioning requests refused, by reason (invalid, scope, conflict, too_many, not_found)",
+            ["reason"],
+            registry=r,
+        )
+
         # Database
         self.db_acquire_seconds = Histogram(
             "bridge_db_pool_acquire_duration_seconds",

@@ -35,7 +35,11 @@ async def add_extension(
     **values: Any,
 ) -> int:
     if user_id is None:
-        user_id = await add_user(conn, login=f"owner-{extn}-{domain}", domain=domain)
+        # One owner per (extn, domain): logins are unique among live users (sql/060).
+        owner = f"owner-{extn}-{domain}"
+        user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1 AND deleted_at IS NULL", owner)
+        if user_id is None:
+            user_id = await add_user(conn, login=owner, domain=domain)
     row: dict[str, Any] = {
         "extn": extn,
         "name": extn,

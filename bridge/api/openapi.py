@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.api import shapes
+from bridge.api import openapi_provision, shapes
 from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
 
@@ -238,6 +238,11 @@ PATHS: dict[str, Schema] = {
         }
     },
 }
+
+SCHEMAS.update(openapi_provision.SCHEMAS)
+PATHS.update(openapi_provision.PATHS)
+for _path, _methods in openapi_provision.EXTRA_METHODS.items():
+    PATHS[_path].update(_methods)
 
 DOCUMENT: Schema = {
     "openapi": "3.0.3",

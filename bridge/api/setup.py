@@ -23,6 +23,7 @@ from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
 from bridge.api.presence import PresenceCache
+from bridge.api.provision_routes import provision_routes
 from bridge.api.queries import CatalogStore
 from bridge.config import ApiConfig, Config
 from bridge.keys import DATABASE, METRICS
@@ -51,6 +52,7 @@ def setup(app: web.Application, config: Config) -> None:
     router.add_get("/extensions", extensions.list_extensions)
     router.add_get(r"/extensions/{id:\d{1,18}}", extensions.get_extension)
     router.add_get("/openapi.json", openapi.serve)
+    provision_routes(router)
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the

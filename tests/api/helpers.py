@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -70,6 +71,27 @@ def document_example(title: str, occurrence: int = 0) -> str:
     while lines[end].rstrip() != closer:
         end += 1
     return "\n".join(lines[start : end + 1])
+
+
+def document_examples(title: str, count: int) -> list[str]:
+    """The first ``count`` JSON texts after the line equal to ``title`` (a body, then its answer)."""
+    lines = (REFERENCE / "xui-rest-api.zh.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == title) + 1
+    found: list[str] = []
+    while len(found) < count:
+        while not lines[start].lstrip().startswith(("{", "[")):
+            start += 1
+        end = start
+        while True:  # the shortest run of lines that is one JSON value
+            text = "\n".join(lines[start : end + 1])
+            try:
+                json.loads(text)
+                break
+            except ValueError:
+                end += 1
+        found.append(text)
+        start = end + 1
+    return found
 
 
 # -- a validator for the subset of JSON Schema the served OpenAPI document uses ----------

@@ -32,7 +32,9 @@ async def rows(conn: asyncpg.Connection) -> None:
     # A deleted row and a live one share a key: the live one wins though it is older...
     await add_extension(conn, "1003", cid_name="live")
     await add_extension(conn, "1003", cid_name="deleted", deleted_at=GONE)
-    # ...and among live ones the newest wins.
+    # ...and among live ones the newest wins: an XUI database that already held such
+    # duplicates, where sql/060 could not build its unique index.
+    await conn.execute("DROP INDEX bridge_extensions_live_key")
     await add_extension(conn, "1004", cid_name="older")
     await add_extension(conn, "1004", cid_name="newer")
     await add_extension(conn, "1005", user_id=await add_user(conn, "off", disabled=1))

@@ -1,0 +1,331 @@
+"""The OpenAPI description of the provisioning endpoints (merged into openapi.DOCUMENT).
+
+Row schemas come from the column tables provision_shapes.py answers from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.api import provision_shapes, shapes, validate
+
+Schema = dict[str, Any]
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+BOOLEAN: Schema = {"type": "boolean"}
+TIMESTAMP: Schema = {"type": "string", "pattern": r"^(|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$"}
+TEXT_OR_NUMBER: Schema = {"oneOf": [STRING, INTEGER]}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def closed(properties: dict[str, Schema]) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def _extension_row() -> dict[str, Schema]:
+    out: dict[str, Schema] = {column: INTEGER for column in shapes.EXTENSION_INTS}
+    out.update({column: STRING for column in shapes.EXTENSION_TEXTS})
+    out.update({column: BOOLEAN for column in shapes.EXTENSION_BOOLS})
+    out.update({column: TIMESTAMP for column in shapes.TIMESTAMPS})
+    out.update({"password": STRING, "ha1": STRING, "ha1b": STRING})
+    return out
+
+
+def _user_object() -> dict[str, Schema]:
+    out: dict[str, Schema] = {column: INTEGER for column in shapes.USER_INTS}
+    out.update({column: STRING for column in provision_shapes.USER_TEXTS})
+    out.update({column: TIMESTAMP for column in shapes.USER_TIMESTAMPS})
+    out.update({"extn": STRING, "ha1": STRING, "ha1b": STRING})
+    return out
+
+
+def done(data: Schema) -> Schema:
+    return closed({"code": INTEGER, "data": data, "message": STRING})
+
+
+SCHEMAS: dict[str, Schema] = {
+    "ExtensionRow": closed(_extension_row()),
+    "ExtensionUpdated": closed({**_extension_row(), "login": STRING}),
+    "UserObject": closed(_user_object()),
+    "UserCreated": closed({**_user_object(), "agent_info": STRING, "password": STRING}),
+    "UserPage": closed(
+        {"data": array(ref("UserObject")), "pageCount": INTEGER, "rowCount": INTEGER, "page": INTEGER}
+    ),
+    "DoneId": done(INTEGER),
+    "DoneText": done(STRING),
+    "DoneCount": done(INTEGER),
+    "DoneEmpty": done(array(STRING)),
+    "ExtensionCreated": done(ref("ExtensionRow")),
+    "ExtensionChanged": done(ref("ExtensionUpdated")),
+    "ExtensionsCreated": done(
+        {
+            "oneOf": [
+                array(ref("ExtensionRow")),
+                closed({"exit": array(ref("ExtensionRow")), "created": array(ref("ExtensionRow"))}),
+            ]
+        }
+    ),
+    "UsersCreated": done(array(ref("UserCreated"))),
+    "DeletedUser": closed({"id": STRING}),
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Schema]:
+    words = {
+        400: "a field breaks a rule (the reason names it), or the body is not JSON",
+        401: "no or unknown token",
+        403: "no permission (outside the caller's domain), or a wrong old password",
+        404: "not found (or outside the caller's domain)",
+        406: "Missing Args: the required field named",
+        409: "the login or the extension number exists already",
+        413: "body larger than http.max_body_bytes",
+    }
+    return {str(code): _json(ref("Error"), words[code]) for code in codes}
+
+
+def _body(properties: dict[str, Schema], required: list[str]) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _ids_body() -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": array(TEXT_OR_NUMBER)}}}
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
+_WRITE = (400, 401, 403, 406, 409, 413)
+_EXTENSION_FIELDS: dict[str, Schema] = {
+    **{column: TEXT_OR_NUMBER for column in sorted(validate.EXTENSION_SETTABLE)},
+    "codec": {"oneOf": [STRING, array(STRING)]},
+    "boss_extn": BOOLEAN,
+}
+_USER_FIELDS: dict[str, Schema] = {column: TEXT_OR_NUMBER for column in sorted(validate.USER_SETTABLE)}
+_PASSWORDS = {"password": STRING, "old_password": STRING, "id": TEXT_OR_NUMBER, "domain": STRING}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PATHS: dict[str, Schema] = {
+    "/api/users": {
+        "post": {
+            "summary": "Create a user (password: upper, lower, digit, special, 8-20), optionally with an"
+            " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address)",
+            "requestBody": _body(
+                {
+                    "login": STRING,
+                    "name": STRING,
+                    "password": STRING,
+                    "extn": STRING,
+                    "extn_password": STRING,
+                    "extn_type": STRING,
+                    "mac_address": STRING,
+                    **_USER_FIELDS,
+                },
+                ["login", "name", "password"],
+            ),
+            "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
+        },
+        "get": {
+            "summary": "Users, paged (perPage default 10, at most 1000), filtered by login and name"
+            " (substrings) and type",
+            "parameters": [
+                _query("page", INTEGER, "from 1"),
+                _query("perPage", INTEGER, "rows per page"),
+                _query("login", STRING, "case-insensitive substring"),
+                _query("name", STRING, "case-insensitive substring"),
+                _query("type", STRING, "NORMAL, AGENT, CONFMAN or GATEWAY"),
+            ],
+            "responses": {"200": _json(ref("UserPage"), "one page"), **_errors(400, 401, 403)},
+        },
+        "delete": {
+            "summary": "Delete the users of an id array (all or none), with their extensions",
+            "requestBody": _ids_body(),
+            "responses": {
+                "200": _json(ref("DoneCount"), "data: users deleted"),
+                **_errors(400, 401, 403, 404),
+            },
+        },
+    },
+    "/api/users/create": {
+        "post": {
+            "summary": "The same as POST /api/users",
+            "requestBody": _body(
+                {"login": STRING, "name": STRING, "password": STRING}, ["login", "name", "password"]
+            ),
+            "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
+        }
+    },
+    "/api/users/muti_add": {
+        "post": {
+            "summary": "Users users_start..users_end (login = name = extn), each with an extension when"
+            " extn_password is given; one taken login or number refuses all",
+            "requestBody": _body(
+                {
+                    "users_start": TEXT_OR_NUMBER,
+                    "users_end": TEXT_OR_NUMBER,
+                    "password": STRING,
+                    "type": STRING,
+                    "context": STRING,
+                    "extn_password": STRING,
+                    "domain": STRING,
+                },
+                ["users_start", "users_end", "password"],
+            ),
+            "responses": {"200": _json(ref("UsersCreated"), "the users created"), **_errors(*_WRITE)},
+        }
+    },
+    "/api/users/delete": {
+        "post": {
+            "summary": "Delete the users of an id array (all or none)",
+            "requestBody": _ids_body(),
+            "responses": {
+                "200": _json(ref("DoneCount"), "data: users deleted"),
+                **_errors(400, 401, 403, 404),
+            },
+        },
+        "delete": {
+            "summary": 'Delete the users of an extension number ({"extn": "444"}) in the caller\'s domain',
+            "requestBody": _body({"extn": STRING, "domain": STRING}, ["extn"]),
+            "responses": {
+                "200": _json(ref("DoneCount"), "data: users deleted"),
+                **_errors(400, 401, 403, 404, 406),
+            },
+        },
+    },
+    "/api/users/change_password": {
+        "put": {
+            "summary": "Change one's own password (old_password required), or id's as its admin",
+            "requestBody": _body(_PASSWORDS, ["password"]),
+            "responses": {"200": _json(ref("DoneText"), 'data: "{}"'), **_errors(400, 401, 403, 404, 406)},
+        }
+    },
+    "/api/users/{id}": {
+        "get": {
+            "summary": "One user with its default extension's hashes",
+            "parameters": _ID,
+            "responses": {"200": _json(ref("UserObject"), "the user"), **_errors(401, 403, 404)},
+        },
+        "put": {
+            "summary": 'Update a user (its id in the body is ignored), or {"action": "toggle", "extn_id": N}',
+            "parameters": _ID,
+            "requestBody": _body(
+                {**_USER_FIELDS, "login": STRING, "password": STRING, "action": STRING, "extn_id": INTEGER},
+                [],
+            ),
+            "responses": {"200": _json(ref("DoneText"), "data: the id"), **_errors(*_WRITE, 404)},
+        },
+        "delete": {
+            "summary": "Delete a user (deleted_at) and its extensions",
+            "parameters": _ID,
+            "responses": {"200": _json(ref("DeletedUser"), "the id"), **_errors(400, 401, 403, 404)},
+        },
+    },
+    "/api/users/{id}/extensions": {
+        "get": {
+            "summary": "The user's extensions, credentials included",
+            "parameters": _ID,
+            "responses": {
+                "200": _json(array(ref("ExtensionRow")), "its extensions"),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/api/users/{id}/password": {
+        "put": {
+            "summary": "Set a password: one's own with old_password, or a user's of the admin's domain",
+            "parameters": _ID,
+            "requestBody": _body(_PASSWORDS, ["password"]),
+            "responses": {"200": _json(ref("DoneText"), "data: the id"), **_errors(400, 401, 403, 404, 406)},
+        }
+    },
+    "/api/extensions/muti_add": {
+        "post": {
+            "summary": "Extensions extns_start..extns_end for user_id; numbers already live come back"
+            " under exit, the rest are created (all or none)",
+            "requestBody": _body(
+                {
+                    "extns_start": TEXT_OR_NUMBER,
+                    "extns_end": TEXT_OR_NUMBER,
+                    "password": STRING,
+                    "context": STRING,
+                    "user_id": INTEGER,
+                    "domain": STRING,
+                },
+                ["extns_start", "extns_end", "user_id"],
+            ),
+            "responses": {"200": _json(ref("ExtensionsCreated"), "the extensions"), **_errors(*_WRITE, 404)},
+        }
+    },
+    "/api/extensions/download": {
+        "get": {
+            "summary": "Every extension of the caller's scope as CSV (the document's columns)",
+            "responses": {
+                "200": {"description": "CSV", "content": {"text/csv": {"schema": STRING}}},
+                **_errors(401, 403),
+            },
+        }
+    },
+}
+
+# Methods added to paths the reads already describe.
+EXTRA_METHODS: dict[str, Schema] = {
+    "/api/extensions": {
+        "post": {
+            "summary": "Create an extension for user_id or login (password: upper, lower, digit, 8-20)",
+            "requestBody": _body(
+                {
+                    "extn": STRING,
+                    "password": STRING,
+                    "user_id": INTEGER,
+                    "login": STRING,
+                    "domain": STRING,
+                    **_EXTENSION_FIELDS,
+                },
+                ["extn"],
+            ),
+            "responses": {"200": _json(ref("ExtensionCreated"), "the extension"), **_errors(*_WRITE)},
+        },
+        "put": {
+            "summary": "Set the same fields on every extension of extns (all or none); dods are not managed",
+            "requestBody": _body({"extns": array(STRING), "domain": STRING, **_EXTENSION_FIELDS}, ["extns"]),
+            "responses": {
+                "200": _json(ref("DoneEmpty"), "message: update rows N"),
+                **_errors(400, 401, 403, 404, 406, 413),
+            },
+        },
+    },
+    "/api/extensions/{id}": {
+        "put": {
+            "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b)",
+            "parameters": _ID,
+            "requestBody": _body(
+                {"password": STRING, "login": STRING, "user_id": INTEGER, **_EXTENSION_FIELDS}, []
+            ),
+            "responses": {"200": _json(ref("ExtensionChanged"), "the extension"), **_errors(*_WRITE, 404)},
+        },
+        "delete": {
+            "summary": "Delete an extension (deleted_at): the directory refuses it at once",
+            "parameters": _ID,
+            "responses": {"200": _json(ref("DoneText"), "data: the id"), **_errors(401, 403, 404)},
+        },
+    },
+}

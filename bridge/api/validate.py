@@ -1,0 +1,357 @@
+"""Provisioning input -> typed column values, by the XUI document's rules (pure: no I/O).
+
+Every refusal is a ``RequestError`` naming the field (and the row of a bulk request), so a
+client learns what to fix; nothing is written until a whole request has passed. Column
+tables are the document's ("用户管理", "分机管理"), the same ones shapes.py answers from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.api import shapes
+from bridge.errors import RequestError
+
+
+class Invalid(RequestError):
+    """A field's value breaks a rule (400), e.g. ``password: needs an upper-case letter``."""
+
+    status = 400
+    code = "invalid"
+
+
+class Missing(RequestError):
+    """A required field is absent: XUI's 406 "Missing Args", with the field named."""
+
+    status = 406
+    code = "missing_args"
+
+
+class TooMany(Invalid):
+    """A bulk request over api.max_bulk_rows."""
+
+    code = "too_many"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The configurable bounds (api.max_field_chars, api.max_bulk_rows)."""
+
+    max_chars: int = 255
+    max_rows: int = 10_000
+
+
+# The document: user passwords "大写字母+小写字母+数字+特殊符号 … 8-20 位", extension passwords
+# "大写字母+小写字母+数字 … 8-20 位". Printable ASCII only: a digest over other bytes
+# depends on each phone's encoding.
+PASSWORD_MIN, PASSWORD_MAX = 8, 20
+_PRINTABLE = re.compile(r"^[\x21-\x7e]*$")
+_UPPER, _LOWER, _DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
+_SPECIAL = re.compile("[^A-Za-z0-9]")
+
+EXTENSION_TYPES = ("SIP", "WebRTC", "SIP+WebRTC", "H323", "GATEWAY", "HK", "TDM")
+USER_TYPES = ("NORMAL", "AGENT", "CONFMAN", "GATEWAY")
+
+# A SIP user part FreeSWITCH can be asked for: no "@", ":", spaces or controls.
+_EXTN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.+*#-]{0,63}$")
+_DOMAIN = re.compile(r"^[0-9A-Za-z_.:\[\]-]{1,253}$")
+_TOKEN = re.compile(r"^[^\s@]{1,64}$")  # login, context: printable, no whitespace
+_MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+
+# Integer columns a client may set, with the values the document gives them meaning.
+EXTENSION_INT_RANGES: Mapping[str, tuple[int, int]] = {
+    "call_transfer_type": (0, 4),
+    "voicemail": (0, 1),
+    "enable_ringback": (0, 1),
+    "auto_record": (0, 1),
+    "call_limit": (0, 1),
+    "called_limit": (0, 1),
+    "call_authority": (0, 4),
+    "intercept": (0, 2),
+    "force_insert": (0, 1),
+    "force_breakdown": (0, 1),
+    "eavesdrop": (0, 1),
+    "weblogin_disabled": (0, 1),
+    "sync_enabled": (0, 1),
+    "disabled": (0, 1),
+    "enable_srtp": (0, 1),
+    "forced_insert": (0, 1),
+    "eavesdropped": (0, 1),
+    "intercepted": (0, 2),
+    "caller_display": (0, 1),
+    "enable_hotline": (0, 1),
+    "dtmf_type": (0, 3),
+    "enable_extn_time_recurrences": (0, 1),
+    "enable_t38": (0, 1),
+    "forced_breakdown": (0, 1),
+}
+# Text columns a client may set (extn, domain, password and the hashes have their own rules).
+EXTENSION_TEXTS: tuple[str, ...] = tuple(
+    column for column in shapes.EXTENSION_TEXTS if column not in ("extn", "domain")
+)
+# enable_cb_onbusy is VARCHAR in the table and a 0/1 flag in every example: stored as text.
+EXTENSION_SETTABLE = frozenset((*EXTENSION_INT_RANGES, *EXTENSION_TEXTS, "boss_extn", "enable_cb_onbusy"))
+
+USER_INT_RANGES: Mapping[str, tuple[int, int]] = {
+    "auto_record": (0, 1),
+    "disabled": (0, 1),
+    "tel_enabled": (0, 1),
+    "is_super": (0, 1),
+    "idle_timeout": (0, 86_400),
+}
+USER_TEXTS: tuple[str, ...] = ("name", "cid_name", "cid_number", "context", "vm_password", "email", "tel")
+USER_SETTABLE = frozenset((*USER_INT_RANGES, *USER_TEXTS, "type", "domain", "is_admin"))
+
+
+def where(field: str, row: str | None) -> str:
+    return field if row is None else f"row {row}: {field}"
+
+
+def text(value: Any, field: str, limits: Limits, row: str | None = None) -> str:
+    """A string (a JSON number is read as its digits), bounded, without control characters."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Invalid(f"{where(field, row)}: must be a string")
+    out = str(value) if isinstance(value, int) else value
+    if len(out) > limits.max_chars:
+        raise Invalid(f"{where(field, row)}: longer than {limits.max_chars} characters")
+    if _CONTROL.search(out):
+        raise Invalid(f"{where(field, row)}: holds a control character")
+    try:
+        out.encode()
+    except UnicodeEncodeError:
+        raise Invalid(f"{where(field, row)}: is not valid Unicode") from None
+    return out
+
+
+def matching(
+    value: Any, field: str, pattern: re.Pattern[str], what: str, limits: Limits, *, row: str | None = None
+) -> str:
+    out = text(value, field, limits, row)
+    if not pattern.match(out):
+        raise Invalid(f"{where(field, row)}: must be {what}")
+    return out
+
+
+def extn(value: Any, field: str, limits: Limits, row: str | None = None) -> str:
+    return matching(value, field, _EXTN, "1-64 letters, digits or _.+*#- (a SIP user part)", limits, row=row)
+
+
+def domain(value: Any, limits: Limits) -> str:
+    return matching(value, "domain", _DOMAIN, "a host name or address", limits)
+
+
+def token(value: Any, field: str, limits: Limits, row: str | None = None) -> str:
+    return matching(value, field, _TOKEN, "1-64 characters without spaces or @", limits, row=row)
+
+
+def integer(value: Any, field: str, low: int, high: int, row: str | None = None) -> int:
+    """An int, or a string of one ("0": the document's bodies send both); within [low, high]."""
+    if isinstance(value, bool):
+        raise Invalid(f"{where(field, row)}: must be an integer")
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise Invalid(f"{where(field, row)}: must be an integer")
+    if not low <= value <= high:
+        raise Invalid(f"{where(field, row)}: must be between {low} and {high}")
+    return value
+
+
+def boolean(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1", "true", "false", "t", "f"):
+        return str(value) in ("1", "true", "t")
+    raise Invalid(f"{field}: must be true or false")
+
+
+def row_id(value: Any, field: str = "id") -> int:
+    """A row id (SERIAL: int4, positive)."""
+    return integer(value, field, 1, 2**31 - 1)
+
+
+def _password(value: Any, field: str, special: bool) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"{field}: must be a string")
+    if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise Invalid(f"{field}: must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
+    if not _PRINTABLE.match(value):
+        raise Invalid(f"{field}: only printable ASCII characters, no spaces")
+    classes = [("an upper-case letter", _UPPER), ("a lower-case letter", _LOWER), ("a digit", _DIGIT)]
+    if special:
+        classes.append(("a special character", _SPECIAL))
+    for what, pattern in classes:
+        if not pattern.search(value):
+            raise Invalid(f"{field}: needs {what}")
+    return value
+
+
+def user_password(value: Any, field: str = "password") -> str:
+    """Upper, lower, digit and special character, 8-20 (the document's user rule)."""
+    return _password(value, field, special=True)
+
+
+def extension_password(value: Any, field: str = "password") -> str:
+    """Upper, lower and digit, 8-20 (the document's extension rule)."""
+    return _password(value, field, special=False)
+
+
+def required(fields: Mapping[str, Any], name: str) -> Any:
+    value = fields.get(name)
+    if value is None or value == "":
+        raise Missing(f"Missing Args: {name}")
+    return value
+
+
+def _codec(value: Any, limits: Limits) -> str:
+    # PUT /api/extensions sends ["PCMA", "PCMU"]; the column holds "PCMA,PCMU".
+    if isinstance(value, list):
+        names = [text(item, "codec", limits) for item in value]
+        if any(not re.fullmatch(r"[0-9A-Za-z_.@/-]+", name) for name in names):
+            raise Invalid("codec: each codec is a name like PCMA or G729@8000h")
+        value = ",".join(names)
+    return text(value, "codec", limits)
+
+
+def _cidrs(value: Any, limits: Limits) -> str:
+    out = text(value, "extn_cidr", limits)
+    for part in filter(None, (p.strip() for p in out.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise Invalid(f"extn_cidr: {part!r} is not a CIDR") from None
+    return out
+
+
+def _extension_column(column: str, value: Any, limits: Limits) -> Any:
+    if column in EXTENSION_INT_RANGES:
+        low, high = EXTENSION_INT_RANGES[column]
+        return integer(value, column, low, high)
+    if column == "boss_extn":
+        return boolean(value, column)
+    if column == "enable_cb_onbusy":
+        return str(integer(value, column, 0, 1))
+    if column == "type":
+        out = text(value, column, limits)
+        if out not in EXTENSION_TYPES:
+            raise Invalid(f"type: must be one of {', '.join(EXTENSION_TYPES)}")
+        return out
+    if column == "codec":
+        return _codec(value, limits)
+    if column == "extn_cidr":
+        return _cidrs(value, limits)
+    if column == "mac_address":
+        out = text(value, column, limits)
+        if out and not _MAC.match(out):
+            raise Invalid("mac_address: must be six hex pairs, e.g. 00:1A:2B:3C:4D:5E")
+        return out
+    if column == "context":
+        return token(value, column, limits)
+    return text(value, column, limits)
+
+
+def extension_settings(
+    fields: Mapping[str, Any], limits: Limits, ignore: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The settable extension columns present in ``fields`` (keys case-insensitive, as the
+    document's bulk body spells ``Voicemail``), typed; unknown keys are refused by name."""
+    skip = set(ignore)
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        column = key.lower()
+        if key in skip or column in skip:
+            continue
+        if column not in EXTENSION_SETTABLE:
+            raise Invalid(f"{key}: not an extension field bridge can set")
+        if value is None:
+            continue
+        out[column] = _extension_column(column, value, limits)
+    return out
+
+
+def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[str] = ()) -> dict[str, Any]:
+    """The settable user columns present in ``fields``, typed; unknown keys refused by name."""
+    skip = set(ignore)
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in skip:
+            continue
+        if key not in USER_SETTABLE:
+            raise Invalid(f"{key}: not a user field bridge can set")
+        if value is None:
+            continue
+        if key in USER_INT_RANGES:
+            low, high = USER_INT_RANGES[key]
+            out[key] = integer(value, key, low, high)
+        elif key == "is_admin":
+            out[key] = boolean(value, key)
+        elif key == "type":
+            kind = text(value, key, limits)
+            if kind not in USER_TYPES:
+                raise Invalid(f"type: must be one of {', '.join(USER_TYPES)}")
+            out[key] = kind
+        elif key == "domain":
+            out[key] = domain(value, limits)
+        elif key == "context":
+            out[key] = token(value, key, limits)
+        else:
+            out[key] = text(value, key, limits)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A muti_add range: numbers ``start`` .. ``end`` inclusive, written without leading zeros
+    unless ``start`` has them (then every number keeps ``start``'s width)."""
+
+    start: int
+    end: int
+    width: int
+
+    def numbers(self) -> list[str]:
+        return [str(n).zfill(self.width) for n in range(self.start, self.end + 1)]
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+
+def span(fields: Mapping[str, Any], start_key: str, end_key: str, limits: Limits) -> Span:
+    """``users_start``/``users_end`` or ``extns_start``/``extns_end``, bounded by max_rows."""
+    raw_start, raw_end = required(fields, start_key), required(fields, end_key)
+    numbers = []
+    for key, raw in ((start_key, raw_start), (end_key, raw_end)):
+        value = text(raw, key, limits)
+        if not re.fullmatch(r"\d{1,18}", value):
+            raise Invalid(f"{key}: must be a number of at most 18 digits")
+        numbers.append(value)
+    start, end = int(numbers[0]), int(numbers[1])
+    if end < start:
+        raise Invalid(f"{end_key}: must not be below {start_key}")
+    if end - start + 1 > limits.max_rows:
+        raise TooMany(
+            f"{start_key}..{end_key}: {end - start + 1} rows, at most {limits.max_rows} in one request"
+        )
+    width = len(numbers[0]) if numbers[0].startswith("0") else 0
+    return Span(start, end, width)
+
+
+def id_list(value: Any, limits: Limits, field: str = "ids") -> list[int]:
+    """A JSON array of row ids (numbers or digit strings), bounded, without repeats."""
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"{field}: must be a non-empty array of ids")
+    if len(value) > limits.max_rows:
+        raise TooMany(f"{field}: {len(value)} ids, at most {limits.max_rows} in one request")
+    return list(dict.fromkeys(row_id(item, f"{field}[{i}]") for i, item in enumerate(value)))
+
+
+def extn_list(value: Any, limits: Limits, field: str = "extns") -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"{field}: must be a non-empty array of extension numbers")
+    if len(value) > limits.max_rows:
+        raise TooMany(f"{field}: {len(value)} numbers, at most {limits.max_rows} in one request")
+    return list(dict.fromkeys(extn(item, f"{field}[{i}]", limits) for i, item in enumerate(value)))
