@@ -24,6 +24,7 @@ from bridge.db import Database
 from bridge.directory import cache_ctx as directory_cache
 from bridge.directory import handler as directory_endpoint
 from bridge.directory.store import DatabaseStore
+from bridge.guard import setup as guard
 from bridge.health import HealthRegistry
 from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, HEALTH, METRICS
 from bridge.metrics import Metrics, handle_metrics
@@ -51,6 +52,7 @@ def create_app(config: Config) -> web.Application:
     app[METRICS] = Metrics()
     app[HEALTH] = HealthRegistry()
     app.cleanup_ctx.append(_database_ctx)
+    guard.setup(app)  # the registration guard: before the endpoint and the events it watches
     registrations.setup(app)  # ESL listeners, REGISTRATIONS, FREESWITCH (the cache flushes through it)
     directory_cache.setup(app)  # replaces the uncached DIRECTORY_STORE; listener, flusher
     directory_endpoint.setup(app)  # POST /directory

@@ -23,6 +23,7 @@ from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
 from bridge.api.presence import PresenceCache
 from bridge.api.queries import CatalogStore
+from bridge.guard import api as guard_api
 from bridge.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE, CONFIG, DATABASE, METRICS
 
 PREFIX = "/api"
@@ -49,6 +50,7 @@ def setup(app: web.Application) -> None:
     router.add_get("/extensions", extensions.list_extensions)
     router.add_get(r"/extensions/{id:\d{1,18}}", extensions.get_extension)
     router.add_get("/openapi.json", openapi.serve)
+    guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the

@@ -30,6 +30,7 @@ from bridge.keys import (
 )
 from bridge.registrations.listener import Listener
 from bridge.registrations.model import NodeState
+from bridge.registrations.observers import CHANGE_OBSERVERS, fan_out
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 
@@ -43,7 +44,9 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
         multiple_registrations=config.multiple_registrations,
         clock=app.get(REGISTRATION_CLOCK, time.time),
     )
-    listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
+    observers = app.get(CHANGE_OBSERVERS, [])
+    sink = fan_out(state.apply_all, observers) if observers else state.apply_all
+    listener = Listener(config, sink, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state
     app[FREESWITCH] = listener
     app[INSTANCE] = uuid.uuid4().hex[:12]
