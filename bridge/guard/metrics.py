@@ -7,6 +7,9 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
+SOURCE_RULES = ("failures", "unknown_users", "scanner_agent")
+
+
 class GuardMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
@@ -62,6 +65,17 @@ class GuardMetrics:
             ["table"],
             registry=r,
         )
+
+    def start_at_zero(self, reasons: tuple[str, ...]) -> None:
+        """Every child of the bounded label sets, exported from 0 (so rate() sees the first one)."""
+        for reason in reasons:
+            self.attempts.labels(reason)
+        for scope, rules in (("source", SOURCE_RULES), ("extension", ("extension_failures",))):
+            self.refused.labels(scope)
+            for rule in rules:
+                self.bans_made.labels(scope, rule)
+        for result in ("ok", "error"):
+            self.firewall_commands.labels(result)
 
     def watch(self, read: Callable[[], dict[str, int]], tables: tuple[str, ...]) -> None:
         for table in tables:

@@ -22,6 +22,7 @@ from bridge.directory.guarded import LOOKUP_GUARD
 from bridge.guard.engine import Guard
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
+from bridge.guard.outcome import Reason
 from bridge.guard.store import BanStore
 from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, METRICS, REGISTRATIONS
 from bridge.registrations.observers import CHANGE_OBSERVERS
@@ -94,6 +95,7 @@ def setup(app: web.Application) -> None:
     app[GUARD] = guard
     app[LOOKUP_GUARD] = guard
     app.setdefault(CHANGE_OBSERVERS, []).append(guard.changes)
+    metrics.start_at_zero(tuple(reason.value for reason in Reason))
     metrics.queue_depth.set_function(guard.queue_depth)
     for scope in ("source", "extension"):
         metrics.bans_active.labels(scope).set_function(lambda s=scope: guard.active_counts()[s])  # type: ignore[misc]
