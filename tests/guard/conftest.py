@@ -27,6 +27,7 @@ def start_guarded(
     make_config: Callable[..., Config], aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> StartGuarded:
     """Apps on the test database (set up before, so torn down after, every app)."""
+
     async def start(**overrides: str) -> Client:
         return await aiohttp_client(create_app(make_config(**{**FAST, **overrides})))
 

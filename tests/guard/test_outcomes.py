@@ -32,7 +32,9 @@ async def delete_extension(conn: asyncpg.Connection) -> None:
 
 
 async def disable_owner(conn: asyncpg.Connection) -> None:
-    await conn.execute("UPDATE users SET disabled = 1 WHERE id = (SELECT user_id FROM extensions WHERE extn = '1001')")
+    await conn.execute(
+        "UPDATE users SET disabled = 1 WHERE id = (SELECT user_id FROM extensions WHERE extn = '1001')"
+    )
 
 
 async def remove_credentials(conn: asyncpg.Connection) -> None:
@@ -107,7 +109,9 @@ async def test_the_api_serves_attempts_newest_first_with_words(
     guard = guard_of(client)
     await eventually(lambda: len(guard.history.of(key_of("1001", DOMAIN))) == 2)
     token = await login(client)
-    response = await client.get(f"/api/extensions/{extensions['1001']}/registration_attempts", headers=auth(token))
+    response = await client.get(
+        f"/api/extensions/{extensions['1001']}/registration_attempts", headers=auth(token)
+    )
     assert response.status == 200
     body = await response.json()
     assert [a["outcome"] for a in body["attempts"]] == ["wrong_password", "registered"]
