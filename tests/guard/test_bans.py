@@ -143,7 +143,7 @@ async def test_allow_listed_sources_and_scanner_agents(
 def fail2ban_regex() -> re.Pattern[str]:
     """The shipped failregex, with <HOST> as fail2ban expands it (an address, captured)."""
     text = FILTER.read_text()
-    line = next(l for l in text.splitlines() if l.startswith("failregex"))
+    line = next(row for row in text.splitlines() if row.startswith("failregex"))
     regex = line.split("=", 1)[1].strip()
     return re.compile(regex.replace("<HOST>", r"(?P<host>[0-9A-Fa-f:.]+)"))
 
@@ -170,7 +170,8 @@ async def test_ban_log_lines_match_the_shipped_fail2ban_filter_and_limits_do_not
     assert hosts == [SCANNER, "2001:db8::66"]
     assert any(
         line.endswith(
-            f"guard limit extension=1002@xswitch.test ip={OFFICE} seconds=600 rule=extension_failures offences=1"
+            f"guard limit extension=1002@xswitch.test ip={OFFICE} seconds=600"
+            " rule=extension_failures offences=1"
         )
         for line in lines
     )

@@ -52,11 +52,12 @@ def other_realm_right_password() -> bytes:
     return derive(form("register_1001"), sip_auth_realm="other.test", sip_auth_response=response)
 
 
+# fmt: off
 CASES = [
     pytest.param("register_1001", nothing, "1001", Reason.REGISTERED, {}, id="registered"),
-    pytest.param("register_1001_wrong_password", nothing, "1001", Reason.WRONG_PASSWORD, {}, id="wrong-password"),
+    pytest.param("register_1001_wrong_password", nothing, "1001", Reason.WRONG_PASSWORD, {}, id="wrong"),
     pytest.param("register_unknown_user_1009", nothing, "1009", Reason.UNKNOWN_USER, {}, id="unknown-user"),
-    pytest.param("register_1001_at_domain_username", nothing, "1001", Reason.REGISTERED, {}, id="at-domain-ha1b"),
+    pytest.param("register_1001_at_domain_username", nothing, "1001", Reason.REGISTERED, {}, id="ha1b"),
     pytest.param("invite_1001_to_1002_sip_auth", nothing, "1001", Reason.AUTHENTICATED, {}, id="invite"),
     pytest.param("register_1001", disable_extension, "1001", Reason.EXTENSION_DISABLED, {}, id="disabled"),
     pytest.param("register_1001", delete_extension, "1001", Reason.EXTENSION_DELETED, {}, id="deleted"),
@@ -71,11 +72,12 @@ CASES = [
         other_realm, nothing, "1001", Reason.WRONG_PASSWORD,
         {"directory__realm_mismatch": "password"}, id="realm-password-wrong",
     ),
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize(("body", "prepare", "extn", "reason", "settings"), CASES)
-async def test_each_outcome_is_recorded_with_its_reason(
+async def test_each_outcome_is_recorded_with_its_reason(  # noqa: PLR0917 (parametrised)
     start_guarded: StartGuarded,
     conn: asyncpg.Connection,
     extensions: dict[str, int],
