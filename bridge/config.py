@@ -217,7 +217,7 @@ class Config:
             except ValueError as exc:
                 raise ConfigError(f"guard.allow: not a CIDR: {cidr!r}") from exc
         if self.guard.nft_set and len(self.guard.nft_set.split()) != 3:
-            raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' (e.g. 'inet bridge guard') or ''")
+            raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
         names = [node.name for node in self.freeswitch.nodes]

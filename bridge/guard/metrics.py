@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-
 SOURCE_RULES = ("failures", "unknown_users", "scanner_agent")
 
 

@@ -1,7 +1,7 @@
 """The optional nftables sets bridge keeps in step with its source bans (guard.nft_set).
 
-``guard.nft_set = "inet bridge guard"`` makes bridge keep IPv4 bans in set ``guard`` and
-IPv6 bans in set ``guard6`` of table ``inet bridge`` (created if missing, with timeouts, so
+``guard.nft_set = "inet bridge_guard banned"`` makes bridge keep IPv4 bans in set ``banned`` and
+IPv6 bans in set ``banned6`` of table ``inet bridge_guard`` (created if missing, with timeouts, so
 an element expires in the kernel when its ban does even if bridge is gone). Dropping the
 packets is the operator's rule (deploy/nftables/bridge-guard.nft); bridge only runs ``nft``
 with argument lists (never a shell), and needs CAP_NET_ADMIN to. Limits of one extension
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import shlex
 from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class NftSet:
         on_result: Callable[[bool], None] = lambda ok: None,
     ) -> None:
         self.family, self.table, self.name = spec.split()
-        self._command = command
+        # "nft", or a longer command line such as "sudo -n nft" / "ip netns exec NS nft".
+        self._command = shlex.split(command) or ["nft"]
         self._runner = runner
         self._on_result = on_result
 
@@ -56,20 +58,20 @@ class NftSet:
     def setup_commands(self) -> list[list[str]]:
         nft, fam, table = self._command, self.family, self.table
         return [
-            [nft, "add", "table", fam, table],
-            [nft, "add", "set", fam, table, self.name, "{ type ipv4_addr; flags timeout; }"],
-            [nft, "add", "set", fam, table, f"{self.name}6", "{ type ipv6_addr; flags timeout; }"],
-            [nft, "flush", "set", fam, table, self.name],
-            [nft, "flush", "set", fam, table, f"{self.name}6"],
+            [*nft, "add", "table", fam, table],
+            [*nft, "add", "set", fam, table, self.name, "{ type ipv4_addr; flags timeout; }"],
+            [*nft, "add", "set", fam, table, f"{self.name}6", "{ type ipv6_addr; flags timeout; }"],
+            [*nft, "flush", "set", fam, table, self.name],
+            [*nft, "flush", "set", fam, table, f"{self.name}6"],
         ]
 
     def add_command(self, ip: str, seconds: float) -> list[str]:
         timeout = max(1, int(seconds))
-        return [self._command, "add", "element", self.family, self.table, self._set_of(ip),
+        return [*self._command, "add", "element", self.family, self.table, self._set_of(ip),
                 f"{{ {ip} timeout {timeout}s }}"]  # fmt: skip
 
     def delete_command(self, ip: str) -> list[str]:
-        return [self._command, "delete", "element", self.family, self.table, self._set_of(ip), f"{{ {ip} }}"]
+        return [*self._command, "delete", "element", self.family, self.table, self._set_of(ip), f"{{ {ip} }}"]
 
     async def _run(self, argv: list[str], quiet: bool = False) -> bool:
         code, err = await self._runner(argv)
