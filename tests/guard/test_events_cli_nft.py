@@ -191,9 +191,9 @@ async def test_nft_sets_follow_the_bans_in_a_network_namespace(
             return result.stdout
 
         # The shipped rule file loads, and bridge keeps the sets it declares.
-        shipped = Path(__file__).resolve().parents[2] / "deploy" / "nftables" / "bridge-guard.nft"
-        loaded = subprocess.run(
-            ["ip", "netns", "exec", namespace, "nft", "-f", str(shipped)],
+        loaded = await asyncio.to_thread(
+            subprocess.run,
+            ["ip", "netns", "exec", namespace, "nft", "-f", str(SHIPPED_NFT)],
             capture_output=True,
             text=True,
             check=False,
