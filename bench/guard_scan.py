@@ -28,6 +28,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import asyncpg
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -48,7 +50,7 @@ def scan_requests(port: int, count: int) -> list[bytes]:
     for n in range(count):
         body = text.replace("1001", str(bench.FIRST + n)).encode()
         out.append(
-            f"POST /directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+            f"POST /directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}Connection: close\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -68,7 +70,7 @@ async def _scan(port: int, rate: float) -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             await writer.drain()
-            await reader.read()  # aiohttp closes after the answer (Connection: close from curl)
+            await reader.read()  # to the close (Connection: close)
             writer.close()
 
     tasks: set[asyncio.Task[None]] = set()
@@ -80,6 +82,14 @@ async def _scan(port: int, rate: float) -> None:
             task.add_done_callback(tasks.discard)
             sent += 1
         await asyncio.sleep(0.002)
+
+
+async def forget_bans(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM guard_bans")
+    finally:
+        await conn.close()
 
 
 def memory() -> None:
@@ -147,6 +157,7 @@ def main() -> None:
         asyncio.run(bench.seed(dsn, max(args.warm_users, 1000)))
         asyncio.run(shaped.settle(dsn))
         for scenario in args.only.split(","):
+            asyncio.run(forget_bans(dsn))  # each scenario starts with no ban from the one before
             port = bench.free_port()
             server = bench.bridge(dsn, port, 1, *settings[scenario])
             requests = shaped.Requests(port, bench.FIRST, args.warm_users)

@@ -305,6 +305,8 @@ class Guard:
         await self._learn(ban)
 
     async def _learn(self, ban: Ban) -> None:
+        if self.rules.is_allowed(ban.ip):
+            return  # guard.allow wins, even over a ban made before the address was allowed
         slot = (ban.ip, ban.key)
         old = self._known.get(slot)
         self._known[slot] = ban
