@@ -19,6 +19,8 @@ from bridge import __version__, db, heap
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
+from bridge.embedded import readiness as embedded_readiness
+from bridge.embedded.supervisor import Supervisor
 from bridge.errors import BridgeError, ConfigError
 from bridge.guard import cli as guard_cli
 from bridge.logs import setup_logging
@@ -78,8 +80,22 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _embedded(config: Config) -> EmbeddedPostgres:
-    config.state_dir.mkdir(parents=True, exist_ok=True)
     return EmbeddedPostgres(config.state_dir / "pgdata", port=config.database.embedded_port)
+
+
+def _supervisor(config: Config, embedded: EmbeddedPostgres) -> Supervisor:
+    return Supervisor(
+        embedded,
+        check_interval=config.database.embedded_check_interval,
+        max_backoff=config.database.embedded_restart_backoff_max,
+    )
+
+
+def _app(config: Config, supervisor: Supervisor | None) -> web.Application:
+    app = create_app(config)
+    if supervisor is not None:  # the embedded server on /readyz and /metrics
+        embedded_readiness.setup(app, supervisor.server.status_path)
+    return app
 
 
 async def _prepare_database(dsn: str, *, upgrade: bool, demo: bool) -> None:
@@ -106,14 +122,16 @@ def _with_url(config: Config, url: str) -> Config:
     return replace(config, database=replace(config.database, url=url))
 
 
-def _serve_workers(config: Config, workers: int) -> None:
+def _serve_workers(config: Config, workers: int, supervisor: Supervisor | None) -> None:
     """Fork ``workers`` processes that each serve their own app on one port (SO_REUSEPORT).
 
     The parent only supervises: the database is already prepared (and the embedded
     PostgreSQL started) once, here. Each worker has its own pool, cache and change
     listener, so the LISTEN/NOTIFY invalidations keep every worker's cache coherent.
     SIGTERM or SIGINT to the parent stops every worker gracefully; a worker that dies
-    on its own is replaced.
+    on its own is replaced. The parent alone owns the embedded PostgreSQL (its state_dir
+    lock, inherited but never taken by the workers) and supervises it from this loop: no
+    thread runs in a process that forks.
     """
     import socket
     import time
@@ -134,7 +152,7 @@ def _serve_workers(config: Config, workers: int) -> None:
         code = 0
         try:
             web.run_app(
-                heap.serving(create_app(config)),
+                heap.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=port,
                 reuse_port=True,
@@ -163,7 +181,12 @@ def _serve_workers(config: Config, workers: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while children:
-        pid, status = os.wait()
+        pid, status = os.waitpid(-1, os.WNOHANG if supervisor is not None else 0)
+        if pid == 0:  # no worker exited: time to look at the embedded server
+            if not stopping and supervisor is not None:
+                supervisor.poll()
+            time.sleep(0.1)
+            continue
         children.discard(pid)
         if not stopping:
             log.warning("worker exited pid=%d status=%d: starting another", pid, status)
@@ -173,13 +196,16 @@ def _serve_workers(config: Config, workers: int) -> None:
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     embedded = None
+    supervisor = None
     # Until web.run_app installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
     # does, so the finally below still stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if config.database.url is None:
             embedded = _embedded(config)
+            # StateDirBusy when another bridge owns it: refused before anything is touched.
             config = _with_url(config, embedded.start())
+            supervisor = _supervisor(config, embedded)
             upgrade = True
         else:
             upgrade = config.database.auto_upgrade
@@ -206,10 +232,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         # requests, then run the cleanup_ctx exits in reverse (ESL threads joined, pending
         # writes flushed, pool closed); the finally below then stops the embedded server.
         if args.workers > 1:
-            _serve_workers(config, args.workers)
+            _serve_workers(config, args.workers, supervisor)
         else:
+            if supervisor is not None:
+                supervisor.start_thread()
             web.run_app(
-                heap.serving(create_app(config)),
+                heap.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=config.http.port,
                 shutdown_timeout=config.http.shutdown_timeout,
@@ -222,8 +250,10 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         log.info("bridge stopped during start-up")
         return 0
     finally:
+        if supervisor is not None:
+            supervisor.stop()  # no restart of the server stopped next
         if embedded is not None:
-            embedded.stop()
+            embedded.close()  # stops it only if this process owns it
 
 
 def cmd_db(args: argparse.Namespace, config: Config) -> int:
@@ -249,7 +279,7 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         if embedded is not None:
-            embedded.stop()
+            embedded.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,10 @@ class DatabaseConfig:
     auto_upgrade: bool = False
     # Port of the embedded server (0: pick a free one and remember it in state_dir).
     embedded_port: int = 0
+    # Seconds between checks that the embedded server still runs (then restarted, with backoff).
+    embedded_check_interval: float = 1.0
+    # Most seconds between two restart attempts of an embedded server that keeps failing.
+    embedded_restart_backoff_max: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,8 @@ class Config:
             raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
+        if self.database.embedded_check_interval <= 0 or self.database.embedded_restart_backoff_max <= 0:
+            raise ConfigError("database.embedded_check_interval and embedded_restart_backoff_max must be > 0")
         names = [node.name for node in self.freeswitch.nodes]
         if len(names) != len(set(names)):
             raise ConfigError(f"freeswitch node names must be unique: {names}")

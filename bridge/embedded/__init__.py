@@ -1,0 +1,1 @@
+"""The embedded PostgreSQL's operations: one owner per state_dir, authentication, supervision."""
