@@ -33,9 +33,10 @@ from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.hashes import login_sha1
-from bridge.keys import DATABASE, REGISTRATIONS
+from bridge.keys import DATABASE
 from bridge.pgserver import EmbeddedPostgres
 from bridge.registrations.events import NodeChanged, Registered, Snapshot
+from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.model import NodeState, Registration
 from bridge.registrations.state import RegistrationState
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bridge.directory import lookup, render  # noqa: E402
 from bridge.directory.answers import Answerer  # noqa: E402
+from bridge.directory.extension import Extension  # noqa: E402
 from bridge.directory.form import parse_form  # noqa: E402
-from bridge.records import Extension  # noqa: E402
 
 FORM = ROOT.parent / "shared/fixtures/freeswitch/xml_curl/register_1001.form"
 

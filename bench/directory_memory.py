@@ -10,7 +10,7 @@ process RSS and the cache's length every 100,000 keys: memory must level off onc
 cache is full, whatever the number of extensions behind it. No database: this measures
 the bound, not PostgreSQL. Also prints the objects the garbage collector tracks and how
 long one full collection takes at that size: the pause a serving process takes whenever
-CPython decides to walk the whole heap (bridge.heap).
+CPython decides to walk the whole heap (bridge.gc_tuning).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from bridge.directory.cache import CachedStore  # noqa: E402
-from bridge.records import Extension  # noqa: E402
+from bridge.directory.extension import Extension  # noqa: E402
 
 DOMAIN = "bench.xswitch.test"
 
@@ -80,7 +80,7 @@ async def run(extensions: int, cache_size: int) -> None:
         for n in range(start, min(start + step, extensions)):
             await cache.get(DOMAIN, str(1_000_000 + n))
         started = time.perf_counter()
-        gc.collect()  # a full collection: what a serving process pauses for (bridge.heap)
+        gc.collect()  # a full collection: what a serving process pauses for (bridge.gc_tuning)
         full_gc_ms = (time.perf_counter() - started) * 1000
         tracked = len(gc.get_objects())
         rss = process.memory_info().rss

@@ -1,8 +1,8 @@
-"""create_app(config): the one place that wires bridge together.
+"""create_app(config): composes each job's ``setup(app, config)``, in dependency order.
 
-Start-up and shutdown order is the order of ``cleanup_ctx`` entries: metrics, then the
-database pool, then each job's own resources (added by its ``setup``), so shutdown stops
-the jobs before it closes the pool they write to.
+Each job creates, starts and stops what it needs in its own ``cleanup_ctx`` entries, so
+start-up runs in the order below and shutdown in the reverse: the jobs stop before the
+pool they write to closes.
 
 The main app has no middlewares: every POST /directory would pay for them (aiohttp wraps
 each handler of an app that has any), and FreeSWITCH blocks a SIP thread on every lookup.
@@ -13,52 +13,31 @@ admin API in its sub-app's middlewares (bridge/api/edge.py); /healthz, /readyz a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 
-from bridge import api as admin_api
-from bridge import health
+from bridge import operations
+from bridge.api import setup as api
 from bridge.config import Config
-from bridge.db import Database
-from bridge.directory import cache_ctx as directory_cache
-from bridge.directory import handler as directory_endpoint
-from bridge.directory.store import DatabaseStore
+from bridge.directory import setup as directory
 from bridge.guard import setup as guard
-from bridge.health import HealthRegistry
-from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, HEALTH, METRICS
-from bridge.metrics import Metrics, handle_metrics
-from bridge.registrations import service as registrations
-
-
-async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    if config.database.url is None:
-        raise RuntimeError("create_app needs config.database.url (the CLI resolves it)")
-    app[DATABASE] = await Database.connect(config.database.url, config.database)
-    app[METRICS].watch_pool(app[DATABASE].pool, config.database.pool_max)
-    app[DATABASE].on_acquire = app[METRICS].db_acquire_seconds.observe
-    # The uncached store; the directory cache's entry puts memory in front of it.
-    store = DatabaseStore(app[DATABASE])
-    app[DIRECTORY_STORE] = store
-    yield
-    await store.close()  # reads still pending or running end before the pool closes
-    await app[DATABASE].close()
+from bridge.keys import CONFIG
+from bridge.registrations import setup as registrations
 
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.http.max_body_bytes)
     app[CONFIG] = config
-    app[METRICS] = Metrics()
-    app[HEALTH] = HealthRegistry()
-    app.cleanup_ctx.append(_database_ctx)
-    guard.setup(app)  # the registration guard: before the endpoint and the events it watches
-    registrations.setup(app)  # ESL listeners, REGISTRATIONS, FREESWITCH (the cache flushes through it)
-    directory_cache.setup(app)  # replaces the uncached DIRECTORY_STORE; listener, flusher
-    directory_endpoint.setup(app)  # POST /directory
-    admin_api.setup(app)  # /api sub-app: XUI-compatible admin API (needs the database)
-    # Each job adds its own cleanup_ctx entries and routes, in dependency order:
-    # (directory cache, registrations/ESL, directory endpoint, admin API).
-    app.router.add_get("/metrics", handle_metrics)
-    health.setup(app)
+    # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
+    # to open, last to close).
+    operations.setup(app, config)
+    # The registration guard: before the endpoint it guards and the events it watches
+    # (its entry starts after the pool, stops after the registrations and the directory).
+    guard.setup(app, config)
+    # ESL listeners and the registration state; app[FREESWITCH], which the directory
+    # flushes FreeSWITCH's user cache through. Needs the database (leases, rows).
+    registrations.setup(app, config)
+    # POST /directory; its store, cache, change listener and node flusher.
+    directory.setup(app, config)
+    # The /api sub-app (XUI-compatible admin API): needs the database and the registrations.
+    api.setup(app, config)
     return app

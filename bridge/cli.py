@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from bridge import __version__, db, heap
+from bridge import __version__, db, gc_tuning
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
@@ -152,7 +152,7 @@ def _serve_workers(config: Config, workers: int, supervisor: Supervisor | None) 
         code = 0
         try:
             web.run_app(
-                heap.serving(_app(config, supervisor)),
+                gc_tuning.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=port,
                 reuse_port=True,
@@ -237,7 +237,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             if supervisor is not None:
                 supervisor.start_thread()
             web.run_app(
-                heap.serving(_app(config, supervisor)),
+                gc_tuning.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=config.http.port,
                 shutdown_timeout=config.http.shutdown_timeout,

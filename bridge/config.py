@@ -57,6 +57,12 @@ class DatabaseConfig:
     # Most seconds between two restart attempts of an embedded server that keeps failing.
     embedded_restart_backoff_max: float = 30.0
 
+    @property
+    def connect_timeout(self) -> float:
+        """Bound on what needs a new connection (pool start, LISTEN, a transaction of many
+        statements): a few queries' worth, never under 2 s. Derived, not a setting."""
+        return max(self.query_timeout * 4, 2.0)
+
 
 @dataclass(frozen=True, slots=True)
 class DirectoryConfig:

@@ -13,11 +13,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -25,6 +25,8 @@ from bridge.config import DatabaseConfig
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -150,7 +152,7 @@ class Database:
                 max_size=config.pool_max,
                 init=_init_connection,
                 # Fail a connection attempt quickly: the caller retries or degrades.
-                timeout=max(config.query_timeout * 4, 2.0),
+                timeout=config.connect_timeout,
                 command_timeout=None,
             )
         except CONNECTION_ERRORS as exc:
@@ -180,15 +182,20 @@ class Database:
                 self.on_acquire(time.perf_counter() - started)
             yield conn
 
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
+    async def _bounded(self, timeout: float | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection, acquire included, within the query timeout: the
+        one rule of request paths (DatabaseUnavailable, never a hang)."""
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
                 async with self._timed_acquire() as conn:
-                    rows: list[asyncpg.Record] = await conn.fetch(query, *args)
-                return rows
+                    return await work(conn)
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._bounded(timeout, lambda conn: conn.fetch(query, *args))
+        return rows
 
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
         rows = await self.fetch(query, *args, timeout=timeout)
@@ -199,22 +206,10 @@ class Database:
         return None if row is None else row[0]
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        limit = self.config.query_timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(limit):
-                async with self._timed_acquire() as conn:
-                    status: str = await conn.execute(query, *args)
-                return status
-        except CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        status: str = await self._bounded(timeout, lambda conn: conn.execute(query, *args))
+        return status
 
     async def executemany(
         self, query: str, args: Sequence[Sequence[Any]], timeout: float | None = None
     ) -> None:
-        limit = self.config.query_timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(limit):
-                async with self._timed_acquire() as conn:
-                    await conn.executemany(query, args)
-        except CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        await self._bounded(timeout, lambda conn: conn.executemany(query, args))

@@ -11,7 +11,8 @@ The interface every component uses to take part in /readyz::
     app[HEALTH].register("directory_cache", check)                  # a failure here is not ready
     app[HEALTH].register("freeswitch", check, critical=False)       # reported, never not ready
 
-Register from the component's ``setup(app)`` or the start of its ``cleanup_ctx`` entry.
+Register from the component's ``setup(app, config)`` or the start of its ``cleanup_ctx`` entry.
+The routes and the database's own check are wired by bridge/operations.py.
 ``details`` must be JSON-serialisable and carry no secret (it is served without
 authentication). A check that raises or takes longer than ``HealthRegistry.timeout`` is
 reported "down" with the error's type name, so one stuck component cannot hang /readyz.
@@ -29,23 +30,16 @@ FreeSWITCH nodes are not critical. A dead node (or all of them) is reported and 
 but it does not make bridge unready: the directory answers from PostgreSQL and the cache
 without any Event Socket, and every bridge instance sees the same nodes, so pulling one out
 of rotation would only take lookups away from the nodes that are still up.
-``freeswitch_status(view.nodes())`` turns the node states into that report.
+``bridge.registrations.readiness.freeswitch_status`` turns the node states into that report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from aiohttp import web
-
-from bridge.errors import DatabaseUnavailable
-from bridge.keys import DATABASE, HEALTH
-from bridge.registrations.model import NodeState, NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -122,72 +116,3 @@ class HealthRegistry:
             if previous is not None or result.status != "up":
                 level = logging.INFO if result.status == "up" else logging.WARNING
                 log.log(level, "component %s component=%s was=%s", result.status, name, previous or "-")
-
-
-def freeswitch_status(nodes: Sequence[NodeStatus], now: float | None = None) -> ComponentStatus:
-    """The FreeSWITCH component's report from the registration state's node list.
-
-    "up" when every node is up (or held by another instance: STANDBY), "down" when none is
-    reachable, "degraded" in between or while nodes are still connecting.
-    """
-    clock = time.time() if now is None else now
-    healthy = {NodeState.UP, NodeState.STANDBY}
-    detail = {
-        node.name: {
-            "state": node.state.value,
-            "for_seconds": round(max(0.0, clock - node.since), 1),
-            "seconds_since_heartbeat": (
-                None if node.last_heartbeat is None else round(max(0.0, clock - node.last_heartbeat), 1)
-            ),
-            "registrations": node.registrations,
-            **({"last_error": node.last_error} if node.last_error else {}),
-        }
-        for node in nodes
-    }
-    good = sum(1 for node in nodes if node.state in healthy)
-    down = sum(1 for node in nodes if node.state is NodeState.DOWN)
-    status: Status
-    if good == len(nodes):
-        status = "up"
-    elif down == len(nodes):
-        status = "down"
-    else:
-        status = "degraded"
-    return ComponentStatus(status, {"nodes": detail})
-
-
-async def handle_healthz(request: web.Request) -> web.Response:
-    # Alive means the event loop answers: no I/O here, so a database outage never gets
-    # the process restarted by its supervisor.
-    return web.json_response({"status": "ok"})
-
-
-async def handle_readyz(request: web.Request) -> web.Response:
-    overall, body = await request.app[HEALTH].report()
-    return web.json_response(body, status=503 if overall == "not_ready" else 200)
-
-
-def _database_check(app: web.Application) -> Check:
-    async def check() -> ComponentStatus:
-        database = app.get(DATABASE)
-        if database is None:
-            return ComponentStatus("down", {"error": "not started"})
-        pool = {"pool_open": database.pool.get_size(), "pool_idle": database.pool.get_idle_size()}
-        started = time.perf_counter()
-        try:
-            await database.fetchval("SELECT 1")
-        except DatabaseUnavailable as exc:
-            return ComponentStatus("down", {"error": str(exc), **pool})
-        return ComponentStatus(
-            "up", {"latency_seconds": round(time.perf_counter() - started, 4), **pool}
-        )
-
-    return check
-
-
-def setup(app: web.Application) -> None:
-    if HEALTH not in app:
-        app[HEALTH] = HealthRegistry()
-    app[HEALTH].register("database", _database_check(app))
-    app.router.add_get("/healthz", handle_healthz)
-    app.router.add_get("/readyz", handle_readyz)

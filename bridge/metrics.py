@@ -2,52 +2,23 @@
 
 Counters and histograms are moved by the component that does the work. Gauges that
 describe state (registrations online, node connection state) are read from that state at
-scrape time by collectors the owning component registers here, so nothing re-derives state.
+scrape time by collectors the owning job registers on ``registry`` (registrations/gauges.py),
+so nothing re-derives state.
 Labels are bounded sets: never a label per user, per address or per request.
 """
 
 from __future__ import annotations
 
 import platform
-import time
-from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector
+from prometheus_client.exposition import generate_latest
 
 from bridge import __version__
-from bridge.registrations.model import NodeState
-from bridge.tally import Tally, TallyHistogram
 
 if TYPE_CHECKING:
     import asyncpg
-
-    from bridge.registrations.model import RegistrationView
-
-# Directory lookup "actions" are FreeSWITCH's words; anything else is counted as "other".
-LOOKUP_ACTIONS = frozenset(
-    {
-        "sip_auth",
-        "user_call",
-        "group_call",
-        "message-count",
-        "voicemail-lookup",
-        "reverse-auth-lookup",
-        "jsonrpc-authenticate",
-        "user_exists",
-        "user_data",
-        "find_user_xml",
-        "xml_locate",
-        "list_users",
-        "gateways",
-        "network-list",
-        "other",
-    }
-)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -60,28 +31,27 @@ class Metrics:
         self.build_info.info({"version": __version__, "python": platform.python_version()})
 
         # Directory
-        # Moved on every lookup: lock-free tallies (bridge/tally.py), not prometheus_client's.
-        self.lookups = Tally(
+        self.lookups = Counter(
             "bridge_directory_lookups_total",
             "Directory lookups answered, by FreeSWITCH action and result (found, not_found, rejected, error)",
             ["action", "result"],
             registry=r,
         )
-        self.lookup_seconds = TallyHistogram(
+        self.lookup_seconds = Histogram(
             "bridge_directory_lookup_duration_seconds",
             "Time to answer a directory lookup, by action",
             ["action"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.cache_requests = Tally(
+        self.cache_requests = Counter(
             "bridge_directory_cache_requests_total",
             "Directory cache look-ups by result"
             " (hit, negative_hit, miss, stale: served while changes cannot be heard)",
             ["result"],
             registry=r,
         )
-        self.answer_cache_requests = Tally(
+        self.answer_cache_requests = Counter(
             "bridge_directory_answer_cache_requests_total",
             "Per-user directory answers served from the rendered-answer memo (hit) or rendered (miss)",
             ["result"],
@@ -182,7 +152,7 @@ class Metrics:
             registry=r,
         )
 
-        # Observed by bridge.heap in a serving process (gc.callbacks are process-wide).
+        # Observed by bridge.gc_tuning in a serving process (gc.callbacks are process-wide).
         self.gc_pause_seconds = Histogram(
             "bridge_gc_pause_seconds",
             "Garbage collections and how long each stopped the process, by generation (2 = full)",
@@ -200,73 +170,5 @@ class Metrics:
         self.db_pool_size.labels(state="idle").set_function(pool.get_idle_size)
         self.db_pool_max.set(max_size)
 
-    def watch_registrations(self, view: RegistrationView, clock: Callable[[], float] = time.time) -> None:
-        """Export node and registration gauges read from ``view`` at scrape time.
-
-        Called once by the registrations component when its state exists. The families
-        and their labels are REGISTRATION_FAMILIES.
-        """
-        self.registry.register(_RegistrationCollector(view, clock))
-
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-# name -> (help, label names) of the gauges read from the registration state.
-REGISTRATION_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "bridge_registrations_online": (
-        "SIP bindings online (nodes that are down count none), by node and domain",
-        ("node", "domain"),
-    ),
-    "bridge_esl_connected": ("1 when the node's Event Socket is up (or held by another instance)", ("node",)),
-    "bridge_esl_node_state": (
-        "1 for the node's current Event Socket state, 0 for the others",
-        ("node", "state"),
-    ),
-    "bridge_esl_seconds_since_heartbeat": (
-        "Seconds since the node's last HEARTBEAT event (absent before the first)",
-        ("node",),
-    ),
-}
-
-
-def _family(name: str) -> GaugeMetricFamily:
-    help_text, labels = REGISTRATION_FAMILIES[name]
-    return GaugeMetricFamily(name, help_text, labels=list(labels))
-
-
-class _RegistrationCollector(Collector):
-    def __init__(self, view: RegistrationView, clock: Callable[[], float]) -> None:
-        self._view = view
-        self._clock = clock
-
-    def describe(self) -> Iterable[Metric]:
-        return [_family(name) for name in REGISTRATION_FAMILIES]
-
-    def collect(self) -> Iterable[Metric]:
-        now = self._clock()
-        nodes = list(self._view.nodes())
-        online = _family("bridge_registrations_online")
-        counts: dict[tuple[str, str], int] = {}
-        for reg in self._view.all_registrations():
-            key = (reg.node, reg.realm.lower())
-            counts[key] = counts.get(key, 0) + 1
-        for (node_name, domain), count in sorted(counts.items()):
-            online.add_metric([node_name, domain], count)
-        connected = _family("bridge_esl_connected")
-        state = _family("bridge_esl_node_state")
-        heartbeat = _family("bridge_esl_seconds_since_heartbeat")
-        for node in nodes:
-            connected.add_metric([node.name], 1 if node.state in (NodeState.UP, NodeState.STANDBY) else 0)
-            for candidate in NodeState:
-                state.add_metric([node.name, candidate.value], 1 if candidate is node.state else 0)
-            if node.last_heartbeat is not None:
-                heartbeat.add_metric([node.name], max(0.0, now - node.last_heartbeat))
-        return [online, connected, state, heartbeat]
-
-
-async def handle_metrics(request: web.Request) -> web.Response:
-    from bridge.keys import METRICS
-
-    body = request.app[METRICS].exposition()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.keys import DIRECTORY_STORE
+from bridge.directory.extension import Extension
+from bridge.directory.keys import DIRECTORY_STORE
 from bridge.logs import request_id
-from bridge.records import Extension
 from tests.conftest import AppClient, fixture_bytes
 
 

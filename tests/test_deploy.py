@@ -18,7 +18,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.keys import METRICS
-from bridge.metrics import REGISTRATION_FAMILIES, Metrics
+from bridge.metrics import Metrics
+from bridge.registrations.gauges import REGISTRATION_FAMILIES, watch
 from bridge.registrations.state import RegistrationState
 from tests.conftest import AppClient
 
@@ -238,7 +239,7 @@ async def test_every_metric_and_label_in_alerts_and_dashboard_is_exported(app_cl
         # Registrations are not wired into this app: read them from a real, empty state.
         print("registration gauges not in the app's /metrics: checked from a standalone state")
         spare = Metrics()
-        spare.watch_registrations(RegistrationState(["fs1"]))
+        watch(spare.registry, RegistrationState(["fs1"]))
         text += spare.exposition().decode()
     declared.update({name: set(labels) for name, (_, labels) in REGISTRATION_FAMILIES.items()})
     for family in text_string_to_metric_families(text):

@@ -13,9 +13,10 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.health import ComponentStatus, freeswitch_status
+from bridge.health import ComponentStatus
 from bridge.keys import HEALTH
 from bridge.registrations.model import NodeState, NodeStatus
+from bridge.registrations.readiness import freeswitch_status
 from tests.conftest import AppClient
 
 MakeConfig = Callable[..., Config]

@@ -10,6 +10,7 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.metrics import Metrics
+from bridge.registrations import gauges
 from bridge.registrations.events import (
     NodeChanged,
     content_length,
@@ -134,7 +135,7 @@ def test_registration_gauges_follow_real_register_and_unregister_events() -> Non
     clock = [now]
     state = RegistrationState(["fs1", "fs2"], clock=lambda: clock[0])
     metrics = Metrics()
-    metrics.watch_registrations(state, clock=lambda: clock[0])
+    gauges.watch(metrics.registry, state, clock=lambda: clock[0])
 
     def scrape() -> Samples:
         return _samples(metrics.exposition().decode())

@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import Config
-from bridge.keys import REGISTRATIONS
+from bridge.registrations.keys import REGISTRATIONS
 from tests.conftest import AppClient
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -89,7 +89,7 @@ def test_sigterm_with_external_database_exits_zero_promptly(database_url: str, t
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         exposition = resp.read().decode()
     code, output, took = _stop(process, signal.SIGTERM, group=False)
-    # The serving process tuned its collector at start-up (bridge.heap): that full
+    # The serving process tuned its collector at start-up (bridge.gc_tuning): that full
     # collection is the first the pause histogram saw.
     full = re.search(r'^bridge_gc_pause_seconds_count\{generation="2"\} (\S+)$', exposition, re.M)
     assert full is not None and float(full.group(1)) >= 1, exposition

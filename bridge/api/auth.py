@@ -17,13 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.api.shapes import flag, integer
 from bridge.config import ApiConfig
 from bridge.db import Database
 from bridge.errors import Forbidden, Unauthorized
 from bridge.hashes import login_sha1
-from bridge.keys import API_AUTHENTICATOR
 from bridge.metrics import Metrics
+from bridge.xui_values import flag, integer
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +181,10 @@ class Authenticator:
             user_id,
         )
         return [dict(row) for row in rows]
+
+
+# The admin API's login/session/dev-key checker (re-exported by bridge/api/keys.py).
+API_AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("api_authenticator", Authenticator)
 
 
 async def authenticated(request: web.Request) -> Principal:

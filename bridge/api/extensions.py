@@ -7,9 +7,11 @@ from aiohttp import web
 from bridge.api import params, queries, shapes
 from bridge.api.auth import admin
 from bridge.api.catalog import Listing
+from bridge.api.keys import API_CATALOG, API_PRESENCE
 from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
-from bridge.keys import API_CATALOG, API_PRESENCE, DATABASE, REGISTRATIONS
+from bridge.keys import DATABASE
+from bridge.registrations.keys import REGISTRATIONS
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000

@@ -20,8 +20,7 @@ import orjson
 
 from bridge.api import shapes
 from bridge.api.catalog import key
-from bridge.registrations.model import NodeState, Registration, RegistrationView
-from bridge.registrations.state import VISIBLE_STATES, Delta
+from bridge.registrations.model import VISIBLE_STATES, Delta, NodeState, Registration, RegistrationView
 
 __all__ = ["Presence", "PresenceCache", "key"]
 
@@ -78,7 +77,6 @@ class PresenceCache:
 
     def __init__(self) -> None:
         self._view: RegistrationView | None = None
-        self._subscribed = False
         self._pending: list[Delta] | None = None  # None: rebuild on the next read
         self._node_states: tuple[tuple[str, NodeState], ...] = ()
         self._visible: frozenset[str] = frozenset()  # node names
@@ -118,13 +116,8 @@ class PresenceCache:
     def _follow(self, view: RegistrationView, node_states: tuple[tuple[str, NodeState], ...]) -> None:
         if view is not self._view:
             self._view, self._pending = view, None
-            subscribe = getattr(view, "subscribe", None)
-            if callable(subscribe):
-                subscribe(self._on_delta)
-                self._subscribed = True
-            else:
-                self._subscribed = False
-        if self._pending is None or node_states != self._node_states or not self._subscribed:
+            view.subscribe(self._on_delta)
+        if self._pending is None or node_states != self._node_states:
             self._rebuild(view, node_states)
         elif self._pending:
             pending, self._pending = self._pending, []

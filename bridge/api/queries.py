@@ -64,7 +64,7 @@ class CatalogStore:
         async with self._lock:
             if self._catalog is not None and self._catalog is not seen:
                 return self._catalog  # another request reloaded meanwhile
-            limit = max(self._db.config.query_timeout * 4, 2.0)
+            limit = self._db.config.connect_timeout
             started = time.monotonic()
             async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):

@@ -7,12 +7,14 @@ import logging
 
 from aiohttp import web
 
-from bridge.api import params, shapes
+from bridge import xui_values
+from bridge.api import params
 from bridge.api.auth import COOKIE, WRONG_LOGIN, authenticated
+from bridge.api.keys import API_AUTHENTICATOR
 from bridge.api.respond import json_response
+from bridge.directory.sql import fetch_extension
 from bridge.errors import Forbidden, RequestError
-from bridge.extensions import fetch_extension
-from bridge.keys import API_AUTHENTICATOR, CONFIG, DATABASE
+from bridge.keys import CONFIG, DATABASE
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ def _dev_key(row: dict[str, object], key: str) -> dict[str, object]:
         "user_id": row["user_id"],
         "key": key,
         "description": row["description"],
-        "created_at": shapes.timestamp(row["created_at"]),
-        "updated_at": shapes.timestamp(row["updated_at"]),
+        "created_at": xui_values.timestamp(row["created_at"]),
+        "updated_at": xui_values.timestamp(row["updated_at"]),
         "deleted_at": "",
     }

@@ -21,65 +21,72 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bridge.registrations.model import NodeState, NodeStatus, Registration
+from bridge.xui_values import EXTENSION_DEFAULTS, flag, integer, text, timestamp
 
 Status = Literal["online", "offline", "unknown"]
 STATUSES: tuple[Status, ...] = ("online", "offline", "unknown")
 
-# Column -> default for NULL. Order is the document's table order ("分机管理").
+# Column -> default for NULL (bridge/xui_values.py). Order is the document's table order ("分机管理").
 EXTENSION_INTS: Mapping[str, int] = {
-    "id": 0,
-    "user_id": 0,
-    "call_transfer_type": 0,
-    "voicemail": 0,
-    "enable_ringback": 0,
-    "auto_record": 0,
-    "call_limit": 1,
-    "called_limit": 1,
-    "call_authority": 4,
-    "intercept": 0,
-    "force_insert": 0,
-    "force_breakdown": 0,
-    "eavesdrop": 0,
-    "weblogin_disabled": 0,
-    "sync_enabled": 0,
-    "disabled": 0,
-    "enable_srtp": 0,
-    "forced_insert": 0,
-    "eavesdropped": 0,
-    "intercepted": 0,
-    # VARCHAR in the table, a 0/1 flag in every typed example.
-    "enable_cb_onbusy": 0,
-    "caller_display": 1,
-    "enable_hotline": 0,
-    "dtmf_type": 0,
-    "enable_extn_time_recurrences": 0,
-    "enable_t38": 0,
-    "forced_breakdown": 0,
+    column: int(EXTENSION_DEFAULTS.get(column, 0))
+    for column in (
+        "id",
+        "user_id",
+        "call_transfer_type",
+        "voicemail",
+        "enable_ringback",
+        "auto_record",
+        "call_limit",
+        "called_limit",
+        "call_authority",
+        "intercept",
+        "force_insert",
+        "force_breakdown",
+        "eavesdrop",
+        "weblogin_disabled",
+        "sync_enabled",
+        "disabled",
+        "enable_srtp",
+        "forced_insert",
+        "eavesdropped",
+        "intercepted",
+        # VARCHAR in the table, a 0/1 flag in every typed example.
+        "enable_cb_onbusy",
+        "caller_display",
+        "enable_hotline",
+        "dtmf_type",
+        "enable_extn_time_recurrences",
+        "enable_t38",
+        "forced_breakdown",
+    )
 }
 EXTENSION_TEXTS: Mapping[str, str] = {
-    "name": "",
-    "domain": "",
-    "description": "",
-    "extn": "",
-    "vm_password": "",
-    "cid_number": "",
-    "cid_name": "",
-    "type": "SIP",
-    "connect_phone": "",
-    "ringback": "",
-    "timeout": "",
-    "group_name": "",
-    "context": "",
-    "extn_cidr": "",
-    "priority": "99",
-    "display_order": "0",
-    "intercepted_group_name": "",
-    "codec": "",
-    "mac_address": "",
-    "hotline_number": "",
-    "hotline_type": "",
-    "hotline_address": "",
-    "secretary_extn": "",
+    column: str(EXTENSION_DEFAULTS.get(column, ""))
+    for column in (
+        "name",
+        "domain",
+        "description",
+        "extn",
+        "vm_password",
+        "cid_number",
+        "cid_name",
+        "type",
+        "connect_phone",
+        "ringback",
+        "timeout",
+        "group_name",
+        "context",
+        "extn_cidr",
+        "priority",
+        "display_order",
+        "intercepted_group_name",
+        "codec",
+        "mac_address",
+        "hotline_number",
+        "hotline_type",
+        "hotline_address",
+        "secretary_extn",
+    )
 }
 EXTENSION_BOOLS: tuple[str, ...] = ("boss_extn",)
 TIMESTAMPS: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
@@ -106,49 +113,13 @@ USER_TEXTS: tuple[str, ...] = (
 USER_TIMESTAMPS: tuple[str, ...] = ("last_login_at", "created_at", "updated_at", "deleted_at")
 
 
-def timestamp(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def integer(value: Any, default: int) -> int:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    if text in ("t", "true"):
-        return 1
-    if text in ("f", "false"):
-        return 0
-    try:
-        return int(text)
-    except ValueError:
-        return default
-
-
-def flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value or "").strip().lower() in ("1", "t", "true", "yes", "on")
-
-
-def text(value: Any, default: str = "") -> str:
-    return default if value is None else str(value)
-
-
 def extension(row: Mapping[str, Any], status: Status) -> dict[str, Any]:
     """One row of GET /api/extensions (and /api/extensions/:id) with its status."""
     out: dict[str, Any] = {}
     for column, number in EXTENSION_INTS.items():
         out[column] = integer(row[column], number)
     for column, default in EXTENSION_TEXTS.items():
-        out[column] = text(row[column], default) or default
+        out[column] = text(row[column], default)
     for column in EXTENSION_BOOLS:
         out[column] = flag(row[column])
     for column in TIMESTAMPS:

@@ -7,9 +7,11 @@ from aiohttp import web
 
 from bridge.api import params, queries, shapes
 from bridge.api.auth import admin
+from bridge.api.keys import API_CATALOG, API_PRESENCE
 from bridge.api.respond import json_bytes, json_response
 from bridge.errors import NotFound
-from bridge.keys import API_CATALOG, API_PRESENCE, DATABASE, REGISTRATIONS
+from bridge.keys import DATABASE
+from bridge.registrations.keys import REGISTRATIONS
 
 
 async def users_list(request: web.Request) -> web.Response:

@@ -7,11 +7,11 @@ of a warm lookup's own work (a memo hit: ~1 µs), and phones ask for the same an
 and again (every REGISTER, INVITE and SUBSCRIBE is a sip_auth lookup). So per-user
 answers are memoised in a bounded map:
 
-* the key is every field of the parsed request (``DirectoryRequest``), taken as a plain
-  tuple (hashed and compared in C, not by the dataclass's generated Python methods), so
-  everything the decision can read from the request — kind, echoed user id, echoed
-  domain, digest username (ha1 vs ha1b), realm (mismatch outcome), data type — is part of
-  the key by construction, including any field added later;
+* the key is the parsed request itself (``DirectoryRequest``, a frozen dataclass that
+  hashes and compares all its fields), so everything the decision can read from the
+  request — kind, echoed user id, echoed domain, digest username (ha1 vs ha1b), realm
+  (mismatch outcome), data type — is part of the key by construction, including any
+  field added later;
 * the entry holds the ``Extension`` object the answer was made from, and a hit requires
   the store to return *that very object* (``is``). The store hands out the same
   immutable object until the extension changes, then a new one (cache.py; the database
@@ -26,19 +26,15 @@ Nothing here imports aiohttp or asyncpg; the store is reached through its protoc
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from bridge.directory import lookup, recency, render
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.store import DirectoryStore
-from bridge.heap import untrack
-from bridge.records import Extension
 
 MemoResult = Literal["hit", "miss"]
 
@@ -59,12 +55,6 @@ class Rendered:
         return cls(render.render(answer), answer.found, answer.reason, answer.realm_mismatch)
 
 
-# The memo key of a request: all its fields, in one C call.
-_memo_key: Callable[[DirectoryRequest], tuple[Any, ...]] = operator.attrgetter(
-    *(field.name for field in dataclasses.fields(DirectoryRequest))
-)
-
-
 @dataclass(slots=True)
 class _Memo:
     extension: Extension
@@ -78,13 +68,13 @@ class AnswerMemo:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = max(capacity, 0)
-        self._entries: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
+        self._entries: OrderedDict[DirectoryRequest, _Memo] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, request: DirectoryRequest, extension: Extension) -> Rendered | None:
-        entry = self._entries.get(_memo_key(request))
+        entry = self._entries.get(request)
         if entry is None or entry.extension is not extension:
             return None
         entry.used = True
@@ -93,17 +83,9 @@ class AnswerMemo:
     def put(self, request: DirectoryRequest, extension: Extension, rendered: Rendered) -> None:
         if self._capacity == 0:
             return
-        # Interned: users share one copy of their domain, realm and action, and the user id
-        # and digest username of an entry are one object, so a hit compares against fewer
-        # scattered strings (the lookup's keys are fresh strings, compared by value).
-        key = tuple(sys.intern(part) if type(part) is str else part for part in _memo_key(request))
-        entry = _Memo(extension, rendered)
-        # Records of atoms that live long: kept out of every garbage collection (heap.py).
-        for record in (key, extension, rendered, entry):
-            untrack(record)
-        self._entries.pop(key, None)
+        self._entries.pop(request, None)
         recency.make_room(self._entries, self._capacity)
-        self._entries[key] = entry
+        self._entries[request] = _Memo(extension, rendered)
 
 
 class Answerer:

@@ -20,12 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bridge.directory.extension import Extension, Key
 from bridge.errors import DatabaseUnavailable
-from bridge.records import Extension
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (domain, extn)
 # One statement for many keys; unknown keys are absent from the answer.
 FetchMany = Callable[[Sequence[Key]], Awaitable[Mapping[Key, Extension]]]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,14 +30,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.directory import recency
+from bridge.directory.extension import Extension, Key
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
-from bridge.heap import untrack
-from bridge.records import Extension
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (domain, extn)
 Result = Literal["hit", "negative_hit", "miss", "stale"]
 
 
@@ -199,13 +196,6 @@ class CachedStore:
         if value is None and self._negative_ttl <= 0:
             self._entries.pop(key, None)
             return
-        entry = _Entry(value, expires, self._generation)
-        # Records of atoms that live long: kept out of every garbage collection (heap.py).
-        if value is not None:
-            untrack(value)
-        untrack(entry)
-        # Interned, like the memo's keys (answers.py): one shared copy of each domain.
-        key = (sys.intern(key[0]), sys.intern(key[1]))
         self._entries.pop(key, None)
         recency.make_room(self._entries, self._capacity)
-        self._entries[key] = entry
+        self._entries[key] = _Entry(value, expires, self._generation)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from bridge.records import Extension
+from bridge.directory.extension import Extension
 
 Pairs = tuple[tuple[str, str], ...]
 NONE: Pairs = ()

@@ -32,10 +32,6 @@ class Kind(enum.Enum):
     GATEWAYS = "gateways"
     NETWORK_LIST = "network-list"
 
-    # Members are singletons compared by identity: hash them the same way, in C. (Enum's
-    # own __hash__ is Python code, and every lookup hashes a DirectoryRequest: answers.py.)
-    __hash__ = object.__hash__
-
 
 _KIND_OF_ACTION = {
     "sip_auth": Kind.SIP_AUTH,
@@ -47,6 +43,22 @@ _KIND_OF_ACTION = {
     "jsonrpc-authenticate": Kind.VERTO_AUTH,
 }
 
+# Every DirectoryRequest.action (the metrics label): FreeSWITCH's words, those of the table
+# above and the ones parse_form names below; anything else is counted as "other".
+LOOKUP_ACTIONS = frozenset(
+    {
+        *_KIND_OF_ACTION,
+        "user_exists",
+        "user_data",
+        "find_user_xml",
+        "xml_locate",
+        "list_users",
+        "gateways",
+        "network-list",
+        "other",
+    }
+)
+
 
 class FormError(RequestError):
     """The body is not a mod_xml_curl directory form: 400 with a one-line reason."""
@@ -55,7 +67,7 @@ class FormError(RequestError):
 @dataclass(frozen=True, slots=True)
 class DirectoryRequest:
     kind: Kind
-    # The metrics label: one of bridge.metrics.LOOKUP_ACTIONS.
+    # The metrics label: one of LOOKUP_ACTIONS.
     action: str
     # The domain asked for ("" for gateways and the all-domains list_users).
     domain: str

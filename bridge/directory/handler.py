@@ -27,12 +27,12 @@ from aiohttp import web
 from bridge.config import DirectoryConfig
 from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
-from bridge.directory.form import Kind, parse_form
-from bridge.directory.guarded import LOOKUP_GUARD, LookupGuard
+from bridge.directory.form import LOOKUP_ACTIONS, Kind, parse_form
+from bridge.directory.guarded import LookupGuard
+from bridge.directory.keys import DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
-from bridge.keys import CONFIG, DIRECTORY_STORE, METRICS
 from bridge.logs import id_for, request_id
-from bridge.metrics import LOOKUP_ACTIONS, Metrics
+from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +189,3 @@ class _LookupMetrics:
         self.seconds[action].observe(seconds)
         if answer.realm_mismatch:
             self.realm_mismatches[answer.realm_mismatch].inc()
-
-
-def setup(app: web.Application) -> None:
-    config = app[CONFIG]
-    endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes, app[METRICS])
-    endpoint.guard = app.get(LOOKUP_GUARD)
-    app.router.add_post("/directory", endpoint.handle)

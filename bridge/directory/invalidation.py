@@ -21,12 +21,12 @@ from typing import Literal, Protocol
 import asyncpg
 
 from bridge.db import CONNECTION_ERRORS
+from bridge.directory.extension import Key
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "bridge_directory"
 
-Key = tuple[str, str]
 ListenerState = Literal["connecting", "listening", "down", "stopped"]
 
 

@@ -13,8 +13,8 @@ from typing import Literal
 
 from bridge import hashes
 from bridge.directory import flags
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind
-from bridge.records import Extension
 
 Pairs = flags.Pairs
 

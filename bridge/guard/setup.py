@@ -18,13 +18,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bridge.config import Config
 from bridge.directory.guarded import LOOKUP_GUARD
+from bridge.directory.keys import DIRECTORY_STORE
 from bridge.guard.engine import Guard
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
 from bridge.guard.outcome import Reason
 from bridge.guard.store import BanStore
-from bridge.keys import CONFIG, DATABASE, DIRECTORY_STORE, METRICS, REGISTRATIONS
+from bridge.keys import DATABASE, METRICS
+from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.observers import CHANGE_OBSERVERS
 
 log = logging.getLogger(__name__)
@@ -85,9 +88,9 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(guard.drain(), timeout=5.0)
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, config_all: Config) -> None:
     """Call after the database entry and before the directory endpoint and registrations."""
-    config = app[CONFIG].guard
+    config = config_all.guard
     if not config.enabled:
         return
     metrics = GuardMetrics(app[METRICS].registry)

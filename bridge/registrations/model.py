@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
@@ -75,6 +75,21 @@ class NodeStatus:
     last_error: str = ""
 
 
+# A node in one of these states has its bindings reported online. STANDBY: another bridge
+# instance follows the node and reports it up; we mirror its rows from PostgreSQL.
+VISIBLE_STATES = frozenset({NodeState.UP, NodeState.STANDBY})
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one change did to one node's bindings, for write-behind and metrics."""
+
+    node: str
+    upserted: list[Registration] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
+    replaced: bool = False  # the node's whole set was replaced (snapshot)
+
+
 class RegistrationView(Protocol):
     """What readers may ask of the registration state. Bindings of a node that is DOWN
     are never returned (they are not known to be online)."""
@@ -86,3 +101,7 @@ class RegistrationView(Protocol):
     def is_online(self, domain: str, user: str) -> bool: ...
 
     def nodes(self) -> Sequence[NodeStatus]: ...
+
+    def subscribe(self, listener: Callable[[Delta], None]) -> None:
+        """Call ``listener`` with every Delta the state's one door applies, from now on."""
+        ...

@@ -24,8 +24,8 @@ from bridge.db import Database
 from bridge.errors import DatabaseUnavailable
 from bridge.metrics import Metrics
 from bridge.registrations.events import Heartbeat, NodeChanged, Snapshot
-from bridge.registrations.model import NodeState, Registration
-from bridge.registrations.state import Delta, RegistrationState
+from bridge.registrations.model import Delta, NodeState, Registration
+from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class RegistrationStore:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
-        limit = max(self._db.config.query_timeout * 4, 2.0)
+        limit = self._db.config.connect_timeout
         try:
             async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn, conn.transaction():
                 for node, pending in batch.items():

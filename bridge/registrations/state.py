@@ -19,21 +19,7 @@ from bridge.registrations.events import (
     Snapshot,
     Unregistered,
 )
-from bridge.registrations.model import NodeState, NodeStatus, Registration
-
-# A node in one of these states has its bindings reported online. STANDBY: another bridge
-# instance follows the node and reports it up; we mirror its rows from PostgreSQL.
-VISIBLE_STATES = frozenset({NodeState.UP, NodeState.STANDBY})
-
-
-@dataclass(slots=True)
-class Delta:
-    """What one change did to one node's bindings, for write-behind and metrics."""
-
-    node: str
-    upserted: list[Registration] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
-    replaced: bool = False  # the node's whole set was replaced (snapshot)
+from bridge.registrations.model import VISIBLE_STATES, Delta, NodeState, NodeStatus, Registration
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.keys import REGISTRATIONS
+from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.state import RegistrationState
 from tests.api.helpers import DOMAIN, Client, add_admin, feed_captured, login
 from tests.factories import add_extension

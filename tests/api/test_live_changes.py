@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
-from bridge.api import catalog, presence, shapes
+from bridge.api import catalog, shapes
 from bridge.api.presence import PresenceCache, key
 from bridge.registrations import events
 from bridge.registrations.events import NodeChanged
@@ -142,20 +139,6 @@ def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
         assert seen.rows_json().startswith(b"[")
         scoped = cache.read(state, DOMAIN.upper())
         assert len(scoped.registrations) == len(regs)
-
-
-@pytest.mark.parametrize("module", [catalog, presence, shapes], ids=lambda m: m.__name__)
-def test_pure_modules_import_no_io(module: Any) -> None:
-    tree = ast.parse(Path(module.__file__).read_text())
-    imported = {
-        name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for name in (
-            [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-        )
-    }
-    assert not imported & {"aiohttp", "asyncpg", "greenswitch"}
 
 
 async def test_given_node_down_then_up_between_requests_then_picture_is_rebuilt(api: Api) -> None:

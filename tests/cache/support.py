@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from bridge.directory.extension import Extension
 from bridge.directory.store import DirectoryStore
-from bridge.records import Extension
 
 T = TypeVar("T")
 

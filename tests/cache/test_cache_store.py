@@ -11,8 +11,9 @@ import pytest
 from bridge.config import DatabaseConfig
 from bridge.db import Database
 from bridge.directory.cache import CachedStore, Result
-from bridge.directory.store import DatabaseStore
-from bridge.keys import DIRECTORY_STORE, METRICS
+from bridge.directory.database_store import DatabaseStore
+from bridge.directory.keys import DIRECTORY_STORE
+from bridge.keys import METRICS
 from tests.cache.support import CountingStore, eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension

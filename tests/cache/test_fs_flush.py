@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bridge.directory.invalidation_fs import flush_commands
-from bridge.keys import DIRECTORY_STORE
+from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.node_flush import flush_commands
 from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension

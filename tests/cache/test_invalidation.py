@@ -7,9 +7,9 @@ import json
 
 import asyncpg
 
+from bridge.directory.extension import Extension
 from bridge.directory.invalidation import CHANNEL, parse_payload
-from bridge.keys import DIRECTORY_CACHE, DIRECTORY_STORE
-from bridge.records import Extension
+from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user

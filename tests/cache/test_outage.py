@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import load_config
+from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable
-from bridge.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.pgserver import EmbeddedPostgres
 from tests.cache.support import eventually
 from tests.factories import add_extension

@@ -10,11 +10,11 @@ from lxml import etree
 
 from bridge.config import DirectoryConfig
 from bridge.directory.answers import AnswerMemo, Rendered
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
 from bridge.directory.handler import DirectoryEndpoint
 from bridge.hashes import ha1, ha1b
 from bridge.metrics import Metrics
-from bridge.records import Extension
 from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.directory.helpers import PASSWORD, Client, form, is_not_found, params, post, user_node, variables

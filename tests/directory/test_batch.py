@@ -13,10 +13,10 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
-from bridge.directory.store import DatabaseStore
+from bridge.directory.database_store import DatabaseStore
+from bridge.directory.extension import Extension
+from bridge.directory.keys import DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable
-from bridge.keys import DIRECTORY_STORE
-from bridge.records import Extension
 from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import logging
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -15,8 +13,6 @@ from bridge.keys import DATABASE
 from tests.conftest import AppClient
 from tests.directory.helpers import PASSWORD, fields, form, is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
-
-PURE = ["form.py", "lookup.py", "render.py", "flags.py"]
 
 
 @pytest.mark.parametrize(
@@ -139,16 +135,3 @@ async def test_given_unknown_domain_then_not_found(app_client: AppClient, conn: 
     ):
         status, body = await post(client, form(name))
         assert status == 200 and is_not_found(etree.fromstring(body)), name
-
-
-@pytest.mark.parametrize("module", PURE)
-def test_pure_modules_import_no_io_library(module: str) -> None:
-    source = (Path(__file__).resolve().parents[2] / "bridge" / "directory" / module).read_text()
-    names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    assert not {n for n in names if n.split(".")[0] in {"aiohttp", "asyncpg", "greenswitch"}}
-    assert "bridge.db" not in names and "bridge.directory.store" not in names

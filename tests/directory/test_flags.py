@@ -188,7 +188,7 @@ def test_docs_flag_table_is_the_one_flags_py_generates() -> None:
 def test_every_flag_rule_names_a_real_extension_column() -> None:
     from dataclasses import fields
 
-    from bridge.records import Extension
+    from bridge.directory.extension import Extension
 
     columns = {f.name for f in fields(Extension)}
     assert {rule.column for rule in flags.FLAGS} <= columns

@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from bridge import extensions
-from bridge.directory import flags, lookup, render
+from bridge.directory import flags, lookup, render, sql
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
-from bridge.records import Extension
 from tests.directory import lxml_oracle
 from tests.directory.helpers import form
 from tests.factories import add_extension
@@ -130,8 +129,8 @@ async def test_given_extension_with_flag_when_each_answer_kind_rendered_then_byt
 
 
 async def _extensions(conn: asyncpg.Connection, domain: str) -> list[Extension]:
-    # The rows as the directory store reads them (bridge/extensions.py's query).
-    return [Extension.from_row(row) for row in await conn.fetch(extensions.EXTENSIONS_OF_DOMAIN, domain)]
+    # The rows as the directory store reads them (bridge/directory/sql.py).
+    return [Extension.from_row(row) for row in await conn.fetch(sql.EXTENSIONS_OF_DOMAIN, domain)]
 
 
 def test_given_not_found_then_the_constant_document() -> None:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.keys import FREESWITCH, REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
+from bridge.registrations.keys import FREESWITCH, REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
 from bridge.registrations.model import NodeState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations import frames

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 from greenswitch.esl import ESLEvent
@@ -124,19 +122,3 @@ def test_forged_header_in_plain_user_agent_stays_inside_the_value() -> None:
     assert isinstance(change, Registered)
     assert change.registration.token == "6529c594651edf87"
     assert change.registration.user_agent.startswith("baresip\ncall-id: forged")
-
-
-def test_pure_modules_import_no_io_library() -> None:
-    banned = {"aiohttp", "asyncpg", "greenswitch", "gevent", "socket", "asyncio"}
-    root = Path(events.__file__).parent
-    for name in ("events.py", "state.py", "model.py", "nodes.py"):
-        tree = ast.parse((root / name).read_text())
-        imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
-        } | {
-            (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-        }
-        assert not imported & banned, (name, imported & banned)

@@ -22,9 +22,10 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
+from bridge.directory.extension import Key
+
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
 
 # Past this many pending keys one "flush everything" is cheaper than 2 commands per key.
 FLUSH_ALL_THRESHOLD = 500

@@ -1,28 +1,19 @@
-"""Wire the directory cache into the app: the cache, its change listener, the FreeSWITCH flusher.
-
-One ``cleanup_ctx`` entry, placed after the database: it puts the cache in front of the
-uncached store at ``app[DIRECTORY_STORE]`` (the database entry owns and closes that one),
-replaces it there, and owns the two background tasks (listener, flusher), so shutdown
-stops them before the pool closes.
-"""
+"""The live directory cache: the CachedStore, and the change listener and node flusher that keep it true."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from aiohttp import web
-
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
-from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
-from bridge.directory.invalidation_fs import FreeSwitchFlusher, NodeBroadcaster
+from bridge.directory.extension import Key
+from bridge.directory.invalidation import InvalidationListener, ListenerState
+from bridge.directory.node_flush import FreeSwitchFlusher, NodeBroadcaster
+from bridge.directory.store import DirectoryStore
 from bridge.health import ComponentStatus
-from bridge.keys import CONFIG, DIRECTORY_CACHE, DIRECTORY_STORE, FREESWITCH, HEALTH, METRICS
 from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -47,7 +38,13 @@ class DirectoryCacheStatus:
 class DirectoryCache:
     """The running cache and what feeds it; ``status()`` is what /readyz reports."""
 
-    def __init__(self, app: web.Application, config: Config, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        backend: DirectoryStore,
+        config: Config,
+        metrics: Metrics,
+        nodes: Callable[[], NodeBroadcaster | None],
+    ) -> None:
         assert config.database.url is not None
         results = ("hit", "negative_hit", "miss", "stale")
         requests = {r: metrics.cache_requests.labels(result=r) for r in results}
@@ -56,7 +53,7 @@ class DirectoryCache:
             requests[result].inc()
 
         self.store = CachedStore(
-            app[DIRECTORY_STORE],
+            backend,
             capacity=config.directory.cache_size,
             negative_ttl=config.directory.negative_ttl,
             count=count,
@@ -64,11 +61,11 @@ class DirectoryCache:
         self._invalidations = metrics.invalidations
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
-            self.flusher = FreeSwitchFlusher(lambda: _node_manager(app), metrics.fs_cache_flushes)
+            self.flusher = FreeSwitchFlusher(nodes, metrics.fs_cache_flushes)
         self.listener = InvalidationListener(
             config.database.url,
             self,
-            connect_timeout=max(config.database.query_timeout * 4, 2.0),
+            connect_timeout=config.database.connect_timeout,
         )
 
     # InvalidationSink: the listener's one door into the cache.
@@ -113,37 +110,3 @@ class DirectoryCache:
             reconnects=listener.reconnects,
             serving_stale=listener.state != "listening",
         )
-
-
-def _node_manager(app: web.Application) -> NodeBroadcaster | None:
-    # Looked up at send time: the ESL job's cleanup_ctx entry starts after this one.
-    return app.get(FREESWITCH)
-
-
-async def directory_cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    metrics = app[METRICS]
-    cache = DirectoryCache(app, app[CONFIG], metrics)
-    app[DIRECTORY_CACHE] = cache
-    app[DIRECTORY_STORE] = cache.store
-    metrics.cache_entries.set_function(lambda: len(cache.store))
-    app[HEALTH].register("directory_cache", cache.health)
-    tasks = [asyncio.create_task(cache.listener.run(), name="directory-listener")]
-    if cache.flusher is not None:
-        tasks.append(asyncio.create_task(cache.flusher.run(), name="freeswitch-flusher"))
-    # Start serving once changes are heard; if PostgreSQL stalls, serve anyway (the
-    # listener keeps trying, and /readyz says "degraded" until it succeeds).
-    with contextlib.suppress(TimeoutError):
-        limit = max(app[CONFIG].database.query_timeout * 4, 2.0)
-        await asyncio.wait_for(cache.listener.wait_listening(), limit)
-    yield
-    # Stop the listener and the flusher before the pool closes (next entry back).
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    app[HEALTH].unregister("directory_cache")
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(directory_cache_ctx)

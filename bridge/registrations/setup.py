@@ -1,4 +1,5 @@
-"""Wiring of the registrations job: ``setup(app)`` adds its cleanup_ctx and scrape-time gauges.
+"""Wiring of the registrations job: ``setup(app, config)`` adds its cleanup_ctx (listeners, sync,
+scrape-time gauges, /readyz check).
 
     config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState (app[REGISTRATIONS])
                                                      -> RegistrationStore (leases, PostgreSQL)
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -16,14 +18,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bridge.health import ComponentStatus, freeswitch_status
-from bridge.keys import (
-    CONFIG,
-    DATABASE,
+from bridge.config import Config, FreeSwitchConfig
+from bridge.health import ComponentStatus
+from bridge.keys import DATABASE, HEALTH, METRICS
+from bridge.registrations import gauges, readiness
+from bridge.registrations.keys import (
     FREESWITCH,
-    HEALTH,
     INSTANCE,
-    METRICS,
     REGISTRATION_CLOCK,
     REGISTRATION_STORE,
     REGISTRATIONS,
@@ -36,8 +37,8 @@ from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
 
-async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG].freeswitch
+
+async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
     state = RegistrationState(
         [n.name for n in config.nodes],
@@ -50,10 +51,10 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REGISTRATIONS] = state
     app[FREESWITCH] = listener
     app[INSTANCE] = uuid.uuid4().hex[:12]
-    metrics.watch_registrations(state)
+    gauges.watch(metrics.registry, state)
 
     async def report() -> ComponentStatus:
-        return freeswitch_status(state.nodes())
+        return readiness.freeswitch_status(state.nodes())
 
     if config.nodes:
         # Not critical: lookups and the API keep working without the Event Socket (README).
@@ -82,5 +83,7 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.info("registrations: stopped following node=%s", status.name)
 
 
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_registrations_ctx)
+def setup(app: web.Application, config: Config) -> None:
+    """After the database (its leases and rows live there), before the directory (which
+    flushes FreeSWITCH's user cache through app[FREESWITCH])."""
+    app.cleanup_ctx.append(functools.partial(_registrations_ctx, config.freeswitch))

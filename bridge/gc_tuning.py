@@ -15,49 +15,24 @@ changes, applied once the app has started (``serving``):
   objects count toward the next full collection even though they die a moment later.
   Fewer young collections, fewer false promotions, far fewer full collections.
 
-What the directory keeps for long (cached extensions, memoised answers) is taken out of
-the collector's sight altogether with ``untrack``: at ``directory.cache_size`` 200,000 a
-full collection would otherwise walk ~400,000 more objects (~200 ms, BENCHMARKS.md).
-Every collection's duration is exported as ``bridge_gc_pause_seconds``.
+What the directory caches after start-up (extensions, memoised answers) stays tracked:
+taking it out of the collector's sight needed ctypes (``PyObject_GC_UnTrack``) and bought
+nothing FreeSWITCH can feel (BENCHMARKS.md, "Redesign"). Every collection's duration is
+exported as ``bridge_gc_pause_seconds``, so a pause that matters shows up there.
 """
 
 from __future__ import annotations
 
-import ctypes
-import enum
 import gc
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pure at run time: the cache and the memo import this module
-    from aiohttp import web
-    from prometheus_client import Histogram
+from aiohttp import web
+from prometheus_client import Histogram
+
+from bridge.keys import METRICS
 
 GEN0_THRESHOLD = 10_000
-
-
-_GC_UNTRACK = ctypes.pythonapi.PyObject_GC_UnTrack
-_GC_UNTRACK.argtypes = [ctypes.py_object]
-_GC_UNTRACK.restype = None
-
-
-def untrack(obj: object) -> None:
-    """Stop the garbage collector from tracking ``obj``, an immutable record of atoms.
-
-    The collector only exists to find reference cycles, and an object that refers to
-    nothing but strings, numbers, bytes, its class and enum members cannot be on one.
-    CPython untracks tuples and dicts of atoms by itself; it cannot know that a frozen
-    dataclass will never change, so we tell it (``PyObject_GC_UnTrack``, the C API call
-    the interpreter uses for this). The object is still freed by reference counting as
-    usual. Refused (TypeError) for an object holding anything the collector tracks, so a
-    field that could close a cycle is caught the first time such a record is cached.
-    """
-    if not gc.is_tracked(obj):
-        return
-    for referent in gc.get_referents(obj):
-        if gc.is_tracked(referent) and not isinstance(referent, type | enum.Enum):
-            raise TypeError(f"{type(obj).__name__} holds a {type(referent).__name__}: cannot untrack it")
-    _GC_UNTRACK(obj)
 
 
 def settle() -> None:
@@ -84,8 +59,6 @@ def watch_pauses(pauses: Histogram) -> None:
 
 
 async def _settle_on_startup(app: web.Application) -> None:
-    from bridge.keys import METRICS
-
     watch_pauses(app[METRICS].gc_pause_seconds)  # first: settle's own full collection counts
     settle()
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.db import Database
-from bridge.records import Extension
-
-Key = tuple[str, str]  # (domain, extn)
+from bridge.directory.extension import Extension, Key
 
 # users.is_locked/disabled are compared as text so both XUI spellings (int, boolean) work.
 _COLUMNS = """

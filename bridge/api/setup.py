@@ -1,0 +1,61 @@
+"""Wiring of the admin API: XUI-compatible registration and extension status behind XUI's authentication.
+
+A sub-application mounted at /api, so its middlewares wrap only /api/ requests:
+
+request -> edge.request_context (request id) -> edge.api_edge (errors, metrics)
+        -> handler (users, extensions, sessions)
+        -> auth (token -> Principal) -> queries (PostgreSQL, CatalogStore -> catalog)
+        + presence (RegistrationView) -> shapes (XUI JSON) -> respond (orjson)
+
+Handlers reach the main app's objects (CONFIG, DATABASE, METRICS, REGISTRATIONS) and the
+API's own (API_*) through ``request.config_dict``, which looks through the parent app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+
+from bridge.api import extensions, openapi, sessions, users
+from bridge.api.auth import Authenticator
+from bridge.api.edge import api_edge, request_context
+from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
+from bridge.api.presence import PresenceCache
+from bridge.api.queries import CatalogStore
+from bridge.config import ApiConfig, Config
+from bridge.guard import api as guard_api
+from bridge.keys import DATABASE, METRICS
+
+PREFIX = "/api"
+
+
+async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application) -> AsyncIterator[None]:
+    api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], config, app[METRICS])
+    api[API_CATALOG] = CatalogStore(app[DATABASE])
+    api[API_PRESENCE] = PresenceCache()
+    yield
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """Mount the API at /api; its authenticator and caches start after the database ctx."""
+    api = web.Application(middlewares=[request_context, api_edge])
+    router = api.router
+    router.add_post("/sessions", sessions.create_session)
+    router.add_delete("/sessions", sessions.delete_session)
+    router.add_post("/users/dev_keys", sessions.create_dev_key)
+    router.add_get("/users/dev_keys", sessions.list_dev_keys)
+    router.add_delete("/users/dev_keys", sessions.delete_dev_key)
+    router.add_get("/users/list", users.users_list)
+    router.add_get("/users/list1", users.users_list1)
+    router.add_get("/extensions", extensions.list_extensions)
+    router.add_get(r"/extensions/{id:\d{1,18}}", extensions.get_extension)
+    router.add_get("/openapi.json", openapi.serve)
+    guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
+    # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
+    # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
+    # database pool is closed. Here it starts after the database, registrations and the
+    # directory cache, and stops before them.
+    app.cleanup_ctx.append(partial(_api_ctx, api, config.api))
+    app.add_subapp(PREFIX, api)
