@@ -19,6 +19,7 @@ from bridge import operations
 from bridge.api import setup as api
 from bridge.config import Config
 from bridge.directory import setup as directory
+from bridge.guard import setup as guard
 from bridge.keys import CONFIG
 from bridge.registrations import setup as registrations
 
@@ -29,6 +30,9 @@ def create_app(config: Config) -> web.Application:
     # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
     # to open, last to close).
     operations.setup(app, config)
+    # The registration guard: before the endpoint it guards and the events it watches
+    # (its entry starts after the pool, stops after the registrations and the directory).
+    guard.setup(app, config)
     # ESL listeners and the registration state; app[FREESWITCH], which the directory
     # flushes FreeSWITCH's user cache through. Needs the database (leases, rows).
     registrations.setup(app, config)

@@ -22,6 +22,7 @@ from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed
 from bridge.embedded import readiness as embedded_readiness
 from bridge.embedded.supervisor import Supervisor
 from bridge.errors import BridgeError, ConfigError
+from bridge.guard import cli as guard_cli
 from bridge.logs import setup_logging
 from bridge.pgserver import EmbeddedPostgres
 
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = dbp.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply sql/ migrations to DATABASE_URL")
     db_commands.add_parser("status", help="list migrations not yet applied")
+    guard_cli.add_parser(commands)  # bridge why USER@DOMAIN
     return parser
 
 
@@ -297,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(config.log)
         if args.command == "serve":
             return cmd_serve(args, config)
+        if args.command == "why":
+            return guard_cli.run(args, config)
         return cmd_db(args, config)
     except ConfigError as exc:
         print(f"bridge: {exc}", file=sys.stderr)

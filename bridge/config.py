@@ -170,6 +170,60 @@ class ApiConfig:
     write_timeout: float = 30.0
 
 
+# User agents scanners are commonly seen with (substrings, case-insensitive): SIPVicious
+# (friendly-scanner is its default), sipcli, the VaxSIPUserAgent SDK, sundayddr, iWar,
+# SIVuS, sip-scan, smap, siparmyknife, pplsip.
+SCANNER_AGENTS = (
+    "friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "vaxipuseragent",
+    "sundayddr", "iwar", "sivus", "sip-scan", "smap", "siparmyknife", "pplsip",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """The registration guard (docs/guard.md): history, rules, bans."""
+
+    enabled: bool = True
+    # Answer a banned source's lookups "not found" at once (off: bans are only logged,
+    # counted and sent to nftables).
+    enforce: bool = True
+    # CIDRs never banned nor limited.
+    allow: tuple[str, ...] = ()
+    # A source is banned after more than max_failures failures, or more than
+    # max_unknown_users different unknown users, within window_seconds of its first one.
+    window_seconds: float = 60.0
+    max_failures: int = 30
+    max_unknown_users: int = 10
+    # One failure with one of these user agents (substrings, any case) bans the source.
+    scanner_agents: tuple[str, ...] = SCANNER_AGENTS
+    # A source a phone authenticated (or registered) from this recently is never banned;
+    # an extension failing from it more than extension_max_failures times within
+    # extension_window_seconds is limited instead (that extension from that source).
+    trusted_seconds: float = 7200.0
+    extension_window_seconds: float = 600.0
+    extension_max_failures: int = 20
+    # The n-th ban of a source lasts ban_seconds * ban_growth**(n-1), at most ban_max_seconds;
+    # offences are forgotten forget_seconds after the last ban ended.
+    ban_seconds: float = 600.0
+    ban_growth: float = 4.0
+    ban_max_seconds: float = 7 * 24 * 3600.0
+    forget_seconds: float = 30 * 24 * 3600.0
+    # Seconds between reads of the shared ban table (how soon another instance's ban applies).
+    poll_seconds: float = 1.0
+    # Lookups and events waiting for the guard's task; beyond this they are dropped (counted).
+    queue_size: int = 10_000
+    # Attempts kept per extension, extensions kept, sources (and trusted sources) counted.
+    history_per_extension: int = 20
+    history_extensions: int = 10_000
+    max_sources: int = 100_000
+    # An event is the same attempt as a lookup from the same address and port this recent.
+    event_match_seconds: float = 5.0
+    # nftables set kept in step with source bans: "FAMILY TABLE SET" (e.g. "inet bridge
+    # guard"), "" for off; and the command run (bridge needs CAP_NET_ADMIN for it).
+    nft_set: str = ""
+    nft_command: str = "nft"
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
@@ -184,6 +238,7 @@ class Config:
     freeswitch: FreeSwitchConfig = field(default_factory=FreeSwitchConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
     # Where the embedded PostgreSQL and other local state live.
     state_dir: Path = Path(".state")
 
@@ -193,6 +248,13 @@ class Config:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"directory.allow_from: not a CIDR: {cidr!r}") from exc
+        for cidr in self.guard.allow:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"guard.allow: not a CIDR: {cidr!r}") from exc
+        if self.guard.nft_set and len(self.guard.nft_set.split()) != 3:
+            raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
         if self.database.embedded_check_interval <= 0 or self.database.embedded_restart_backoff_max <= 0:

@@ -243,6 +243,50 @@ SCHEMAS.update(openapi_provision.SCHEMAS)
 PATHS.update(openapi_provision.PATHS)
 for _path, _methods in openapi_provision.EXTRA_METHODS.items():
     PATHS[_path].update(_methods)
+# The registration guard's endpoints (bridge/guard/api.py, docs/guard.md).
+_ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
+_GUARD_REPORT: Schema = {
+    "type": "object",
+    "required": ["user", "verdict", "attempts"],
+    "properties": {
+        "user": STRING,
+        "verdict": closed({"ok": BOOLEAN, "says": STRING, "change": STRING}),
+        "attempts": array({"type": "object"}),
+    },
+}
+_BANS: Schema = {"type": "object", "required": ["row_count", "rows"],
+                 "properties": {"row_count": INTEGER, "rows": array({"type": "object"})}}  # fmt: skip
+PATHS.update(
+    {
+        "/api/extensions/{id}/registration_attempts": {
+            "get": {
+                "summary": "The extension's recent registration attempts (newest first) and the verdict",
+                "parameters": _ID,
+                "responses": {"200": _json(_GUARD_REPORT, "attempts"), **_errors(401, 403, 404)},
+            }
+        },
+        "/api/guard/why": {
+            "get": {
+                "summary": "Attempts and verdict by user@domain",
+                "parameters": [_query("user", STRING, "EXTN@DOMAIN")],
+                "responses": {"200": _json(_GUARD_REPORT, "attempts"), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/api/guard/bans": {
+            "get": {
+                "summary": "Bans in force (every instance's)",
+                "responses": {"200": _json(_BANS, "bans"), **_errors(401, 403)},
+            }
+        },
+        "/api/guard/bans/{ip}": {
+            "delete": {
+                "summary": "Lift every ban of an address",
+                "parameters": [{"name": "ip", "in": "path", "required": True, "schema": STRING}],
+                "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
+            }
+        },
+    }
+)
 
 DOCUMENT: Schema = {
     "openapi": "3.0.3",

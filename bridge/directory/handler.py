@@ -27,7 +27,8 @@ from aiohttp import web
 from bridge.config import DirectoryConfig
 from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
-from bridge.directory.form import LOOKUP_ACTIONS, parse_form
+from bridge.directory.form import LOOKUP_ACTIONS, Kind, parse_form
+from bridge.directory.guarded import LookupGuard
 from bridge.directory.keys import DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
 from bridge.logs import id_for, request_id
@@ -53,6 +54,8 @@ class DirectoryEndpoint:
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
         self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc())
+        # The registration guard (bridge/guard/), when it is on: asked on every sip_auth lookup.
+        self.guard: LookupGuard | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -67,7 +70,8 @@ class DirectoryEndpoint:
         started = time.perf_counter()
         try:
             self._admit(request)
-            form = parse_form(await self._body(request))
+            body = await self._body(request)
+            form = parse_form(body)
         except RequestError as exc:
             self._metrics.rejected.inc()
             _tag(request)
@@ -77,6 +81,11 @@ class DirectoryEndpoint:
             headers = {"WWW-Authenticate": 'Basic realm="bridge"'} if exc.status == 401 else None
             return web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
+        guard = self.guard if form.kind is Kind.SIP_AUTH else None
+        if guard is not None and (refusal := guard.refused(body, form)) is not None:
+            guard.observe(body, form, refusal, "")
+            self._metrics.count(action, _REFUSED, time.perf_counter() - started)
+            return web.Response(body=_REFUSED.body, headers=_XML_HEADERS)
         try:
             answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
         except DatabaseUnavailable as exc:
@@ -91,6 +100,8 @@ class DirectoryEndpoint:
             )
             return web.Response(status=503, text="database unavailable\n")
         self._metrics.count(action, answer, time.perf_counter() - started)
+        if guard is not None:
+            guard.observe(body, form, answer.reason, answer.realm_mismatch)
         # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
         # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
         if log.isEnabledFor(logging.DEBUG):
@@ -136,6 +147,8 @@ class DirectoryEndpoint:
 
 
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
+# A banned source's lookup: not found at once (FreeSWITCH then answers 403).
+_REFUSED = Rendered.of(lookup.not_found("banned"))
 
 
 def _tag(request: web.Request) -> None:

@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge.config import Config
 from bridge.directory import sql
 from bridge.directory.database_store import DatabaseStore
+from bridge.directory.guarded import LOOKUP_GUARD
 from bridge.directory.handler import DirectoryEndpoint
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.directory.live import DirectoryCache
@@ -84,5 +85,6 @@ def _watch_nodes(app: web.Application, flusher: FreeSwitchFlusher) -> None:
 
 def setup(app: web.Application, config: Config) -> None:
     endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes, app[METRICS])
+    endpoint.guard = app.get(LOOKUP_GUARD)  # the registration guard, when on (set up before)
     app.cleanup_ctx.append(functools.partial(_directory_ctx, config))
     app.router.add_post("/directory", endpoint.handle)

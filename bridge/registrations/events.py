@@ -86,12 +86,32 @@ class NodeChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSeen:
+    """What FreeSWITCH decided about one authentication, from sofia::register_attempt or
+    sofia::register_failure (read by the registration guard, bridge/guard/)."""
+
+    node: str
+    kind: str  # "register_attempt" or "register_failure"
+    # The digest username (register_attempt's ``username``: 1001, 1001@domain, or "unknown"
+    # when sofia refused before asking), else the To user.
+    user: str
+    domain: str
+    ip: str
+    port: str
+    user_agent: str
+    refused: bool  # auth-result FORBIDDEN, or a register_failure
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     """An event that changes nothing but is counted (pre_register, attempts, failures)."""
 
     node: str
     kind: str
     failed: bool
+    # register_attempt / register_failure: who, from where, and what FreeSWITCH decided.
+    auth: AuthSeen | None = None
 
 
 Change = Registered | Unregistered | Snapshot | Reconcile | Heartbeat | NodeChanged | Observed
@@ -233,7 +253,7 @@ def to_change(
     kind = subclass[len("sofia::") :]
     if kind not in _STATE_KINDS:
         failed = kind == "register_failure" or headers.get("auth-result") == "FORBIDDEN"
-        return Observed(node, kind, failed)
+        return Observed(node, kind, failed, to_auth_seen(node, kind, headers, failed))
     profile = headers.get("profile-name", "")
     call_id = headers.get("call-id", "")
     if not call_id or not profile:
@@ -272,6 +292,31 @@ def to_change(
         contact=contact,
     )
     return Registered(node, registration)
+
+
+def to_auth_seen(node: str, kind: str, headers: Mapping[str, str], refused: bool) -> AuthSeen | None:
+    """register_attempt and register_failure as the guard reads them; None for other kinds.
+
+    In register_attempt the authenticating user is ``username`` (``unknown`` when sofia
+    refused before any lookup, e.g. inbound-reg-force-matching-username) and, for an INVITE
+    or SUBSCRIBE, ``to-user``; register_failure names only ``to-user``/``to-host``.
+    """
+    if kind not in ("register_attempt", "register_failure"):
+        return None
+    username = headers.get("username", "")
+    if not username or username == "unknown":
+        username = headers.get("to-user", "")
+    return AuthSeen(
+        node=node,
+        kind=kind,
+        user=username[:200],
+        domain=(headers.get("realm") or headers.get("to-host", ""))[:200],
+        ip=headers.get("network-ip", "")[:64],
+        port=headers.get("network-port", "")[:16],
+        user_agent=headers.get("user-agent", "")[:200],
+        refused=refused,
+        call_id=headers.get("call-id", "")[:200],
+    )
 
 
 def parse_snapshot(node: str, body: str) -> Snapshot:

@@ -32,6 +32,7 @@ from bridge.registrations.keys import (
 )
 from bridge.registrations.listener import Listener
 from bridge.registrations.model import Delta, NodeState
+from bridge.registrations.observers import CHANGE_OBSERVERS, fan_out
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 
@@ -47,7 +48,9 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
         max_bindings_per_node=config.max_bindings_per_node,
         on_refused=lambda node, count: metrics.registration_refused.labels(node, "cap").inc(count),
     )
-    listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
+    observers = app.get(CHANGE_OBSERVERS, [])
+    sink = fan_out(state.apply_all, observers) if observers else state.apply_all
+    listener = Listener(config, sink, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state
     state.subscribe(lambda delta: _count_reconcile(delta, metrics))
     app[FREESWITCH] = listener

@@ -1,0 +1,83 @@
+"""`bridge why USER@DOMAIN`: the last attempts and the verdict, read through the admin API.
+
+The history lives in the serving bridge's memory, so the command asks it over HTTP
+(GET /api/guard/why) with an admin token: ``--token`` or ``BRIDGE_API_TOKEN`` (a login
+session or a developer key, POST /api/users/dev_keys). ``--url`` defaults to http.host:port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from bridge.config import Config
+
+
+def add_parser(commands: Any) -> None:
+    why = commands.add_parser("why", help="why USER@DOMAIN cannot register: its last attempts, in words")
+    why.add_argument("user", metavar="USER@DOMAIN")
+    why.add_argument("--url", help="bridge's base URL (default: http://http.host:http.port)")
+    why.add_argument("--token", help="admin token (default: $BRIDGE_API_TOKEN)")
+    why.add_argument("--last", type=int, default=10, help="attempts shown (default 10)")
+
+
+def render(document: Mapping[str, Any], last: int = 10) -> str:
+    """The report as text: the verdict first, then the newest attempts."""
+    verdict = document["verdict"]
+    lines = [("OK: " if verdict["ok"] else "FAILING: ") + str(verdict["says"])]
+    if not verdict["ok"]:
+        lines.append(f"What to change: {verdict['change']}")
+    attempts = list(document.get("attempts", []))[: max(0, last)]
+    if attempts:
+        lines.append("")
+        lines.append("Last attempts (newest first):")
+    for a in attempts:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(a["at"])))
+        where = f"{a['ip']}:{a['port']}" if a["port"] else a["ip"]
+        fs = f" [FreeSWITCH: {a['freeswitch']}]" if a["freeswitch"] else ""
+        detail = f" ({a['detail']})" if a["detail"] else ""
+        lines.append(
+            f"  {when}  {a['method'] or '-':9} {where:22} {a['username']:>20}  {a['outcome']}{detail}{fs}"
+            f"  node={a['node'] or '-'} agent={a['user_agent'] or '-'}"
+        )
+    return "\n".join(lines)
+
+
+async def fetch(url: str, token: str, user: str) -> tuple[int, Any]:
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(
+            f"{url.rstrip('/')}/api/guard/why", params={"user": user}, headers={"X-XTRA-AUTH-ID": token}
+        ) as response,
+    ):
+        try:
+            body = await response.json(content_type=None)
+        except ValueError:
+            body = {"message": (await response.text())[:200]}
+        return response.status, body
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    token = args.token or os.environ.get("BRIDGE_API_TOKEN", "")
+    if not token:
+        print("bridge why: an admin token is needed (--token or BRIDGE_API_TOKEN)")
+        return 2
+    url = args.url or f"http://{config.http.host}:{config.http.port}"
+    try:
+        status, body = asyncio.run(fetch(url, token, args.user))
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        print(f"bridge why: cannot reach bridge at {url}: {type(exc).__name__}: {exc}")
+        return 1
+    if status != 200:
+        message = body.get("message") or body.get("reason") or body if isinstance(body, dict) else body
+        print(f"bridge why: {status}: {message}")
+        return 1
+    print(render(body, args.last))
+    return 0 if body["verdict"]["ok"] else 3

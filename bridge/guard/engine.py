@@ -1,0 +1,392 @@
+"""The guard at work: the lookup path's probe, the bounded queue, and the task that judges.
+
+    lookup path:  refused(body, request)   one dict probe (nothing parsed while no ban exists)
+                  observe(body, ...)       one deque append; the body is read later
+    events:       changes(batch)           register / register_attempt / register_failure
+    guard task:   read_form -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
+    poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
+
+Everything here runs on the asyncio loop; nothing waits on the lookup path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.config import GuardConfig
+from bridge.directory.form import DirectoryRequest
+from bridge.directory.lookup import credentials
+from bridge.directory.store import DirectoryStore
+from bridge.errors import DatabaseUnavailable
+from bridge.guard import digest
+from bridge.guard.attempt import Attempt, FormAttempt, read_form, source_ip
+from bridge.guard.history import History, key_of
+from bridge.guard.metrics import GuardMetrics
+from bridge.guard.nft import NftSet
+from bridge.guard.outcome import FAILURES, SUCCESSES, Reason
+from bridge.guard.rules import Rules, RuleSettings, Verdict
+from bridge.guard.store import Ban, BanStore
+from bridge.registrations.events import AuthSeen, Change, Observed, Registered
+from bridge.registrations.model import RegistrationView
+
+log = logging.getLogger(__name__)
+
+# The lookup's answer reason (directory/lookup.py) -> the outcome, when no digest is checked.
+_REASON_OF_ANSWER = {
+    "unknown": Reason.UNKNOWN_USER,
+    "no_credential": Reason.NO_CREDENTIAL,
+    "realm_mismatch": Reason.REALM_MISMATCH,
+    "banned": Reason.BANNED,
+    "limited": Reason.LIMITED,
+}
+_REGISTERED_IPS_EVERY = 5.0  # seconds a set of registered addresses is reused
+
+
+def printable(text: str) -> str:
+    """A value for a log line: control characters and backslashes escaped, at most 200 characters."""
+    text = text[:200]
+    if text.isprintable() and "\\" not in text:
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    at: float
+    body: bytes
+    reason: str
+    realm_mismatch: str
+
+
+def settings_of(config: GuardConfig) -> RuleSettings:
+    return RuleSettings(
+        window=config.window_seconds,
+        max_failures=config.max_failures,
+        max_unknown_users=config.max_unknown_users,
+        scanner_agents=config.scanner_agents,
+        trusted_seconds=config.trusted_seconds,
+        extension_window=config.extension_window_seconds,
+        extension_max_failures=config.extension_max_failures,
+        allow=tuple(ipaddress.ip_network(c, strict=False) for c in config.allow),
+        max_sources=config.max_sources,
+    )
+
+
+class Guard:
+    def __init__(
+        self, config: GuardConfig, metrics: GuardMetrics, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._clock = clock
+        self.rules = Rules(settings_of(config))
+        self.history = History(config.history_per_extension, config.history_extensions)
+        self._queue: deque[_Lookup | Change] = deque()
+        self._wake = asyncio.Event()
+        # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
+        self._sources: dict[str, float] = {}
+        self._limits: dict[tuple[str, str], float] = {}
+        self._any = False
+        self._known: dict[tuple[str, str], Ban] = {}
+        self.store: BanStore | None = None
+        self.directory: Callable[[], DirectoryStore] | None = None
+        self.registrations: Callable[[], RegistrationView | None] = lambda: None
+        self.nft: NftSet | None = None
+        self._registered_ips: frozenset[str] = frozenset()
+        self._registered_at = -1e9
+        self._db_down = False
+
+    # -- the lookup path (O(1), never waits) ----------------------------------------
+
+    def refused(self, body: bytes, request: DirectoryRequest) -> str | None:
+        if not self._any or not self.config.enforce:
+            return None
+        ip = source_ip(body)
+        now = self._clock()
+        until = self._sources.get(ip)
+        if until is not None and until > now:
+            self.metrics.refused.labels("source").inc()
+            return "banned"
+        if self._limits:
+            until = self._limits.get((ip, key_of(request.extn, request.domain)))
+            if until is not None and until > now:
+                self.metrics.refused.labels("extension").inc()
+                return "limited"
+        return None
+
+    def observe(self, body: bytes, request: DirectoryRequest, reason: str, realm_mismatch: str) -> None:
+        self._put(_Lookup(self._clock(), body, reason, realm_mismatch))
+
+    def changes(self, batch: Sequence[Change]) -> None:
+        """The registration events (bridge/registrations/observers.py): queued like lookups."""
+        for change in batch:
+            if isinstance(change, Registered) or (isinstance(change, Observed) and change.auth is not None):
+                self._put(change)
+
+    def _put(self, item: _Lookup | Change) -> None:
+        if len(self._queue) >= self.config.queue_size:
+            self.metrics.queue_dropped.inc()
+            return
+        self._queue.append(item)
+        self._wake.set()
+
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # -- the guard task -------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Judge everything queued (the task's loop body; tests and shutdown call it too)."""
+        while self._queue:
+            item = self._queue.popleft()
+            try:
+                if isinstance(item, _Lookup):
+                    await self._lookup(item)
+                elif isinstance(item, Registered):
+                    await self._registered(item)
+                elif isinstance(item, Observed) and item.auth is not None:
+                    await self._auth_event(item.auth)
+            except Exception:  # one bad item must not stop the guard
+                log.exception("guard could not judge an attempt")
+
+    async def _lookup(self, item: _Lookup) -> None:
+        form = read_form(item.body)
+        if form is None:
+            return
+        key = key_of(form.extn, form.domain)
+        reason, detail = await self._classify(form, item)
+        d = form.digest
+        attempt = Attempt(
+            item.at, form.node, form.ip, form.port, form.user_agent, d.username, d.realm, d.method,
+            reason, "lookup", detail,
+        )  # fmt: skip
+        self.history.add(key, attempt)
+        self.metrics.attempts.labels(reason.value).inc()
+        await self._judge(form.ip, key, reason, form.user_agent, item.at)
+
+    async def _classify(self, form: FormAttempt, item: _Lookup) -> tuple[Reason, str]:
+        known = _REASON_OF_ANSWER.get(item.reason)
+        if known is Reason.REALM_MISMATCH:
+            return (
+                known,
+                f"realm {printable(form.digest.realm)!r}: directory.realm_mismatch=refuse answered not found",
+            )
+        if known is not None:
+            return known, ""
+        if "cidr" in item.reason:
+            return Reason.OUTSIDE_CIDR, ""
+        if item.reason not in ("found", "disabled") or self.directory is None:
+            return Reason.UNCHECKED, f"answer: {item.reason}"
+        try:
+            extension = await self.directory().get(form.domain, form.extn)
+        except DatabaseUnavailable:
+            return Reason.UNCHECKED, "database unavailable when the digest was checked"
+        if extension is None:
+            return Reason.UNKNOWN_USER, "deleted since the lookup"
+        if item.reason == "disabled" or not extension.can_authenticate:
+            if extension.deleted:
+                return Reason.EXTENSION_DELETED, ""
+            if extension.disabled:
+                return Reason.EXTENSION_DISABLED, ""
+            return Reason.OWNER_DISABLED, f"owner {printable(extension.user_login)!r}"
+        creds = credentials(extension)
+        if creds is None:
+            return Reason.NO_CREDENTIAL, ""
+        d = form.digest
+        detail = ""
+        if item.realm_mismatch == "password":
+            a1 = digest.a1_of_password(d.username, d.realm, extension.password)
+            detail = (
+                f"realm {printable(d.realm)!r} is not the domain:"
+                " directory.realm_mismatch=password sent the plaintext password"
+            )
+        else:
+            a1 = creds[1] if "@" in d.username else creds[0]
+        verdict = digest.check(d, a1)
+        if verdict is None:
+            return Reason.UNCHECKED, f"qop {printable(d.qop)!r}"
+        if not verdict:
+            return Reason.WRONG_PASSWORD, detail
+        if d.method.upper() == "REGISTER":
+            return Reason.REGISTERED, detail
+        return Reason.AUTHENTICATED, detail
+
+    async def _registered(self, change: Registered) -> None:
+        reg = change.registration
+        now = self._clock()
+        self.rules.trust(reg.network_ip, now)
+        key = key_of(reg.reg_user.partition("@")[0], reg.realm)
+        since = now - self.config.event_match_seconds
+        if not self.history.annotate(key, reg.network_ip, reg.network_port, since, "registered"):
+            self.history.add(
+                key,
+                Attempt(
+                    now, reg.hostname or change.node, reg.network_ip, reg.network_port, reg.user_agent,
+                    reg.reg_user, reg.realm, "REGISTER", Reason.REGISTERED, "event",
+                ),
+            )  # fmt: skip
+            self.metrics.attempts.labels(Reason.REGISTERED.value).inc()
+
+    async def _auth_event(self, seen: AuthSeen) -> None:
+        now = self._clock()
+        key = key_of(seen.user.partition("@")[0], seen.domain)
+        since = now - self.config.event_match_seconds
+        word = "refused" if seen.refused else "accepted"
+        matched = self.history.annotate(key, seen.ip, seen.port, since, word)
+        if not seen.refused:
+            self.rules.trust(seen.ip, now)
+            return
+        if matched or seen.kind != "register_attempt":
+            return  # bridge answered that one (and counted it), or it is the failure's echo
+        reason = Reason.REFUSED_BY_FREESWITCH
+        attempt = Attempt(
+            now, seen.node, seen.ip, seen.port, seen.user_agent, seen.user, seen.domain, "",
+            reason, "event", "", "refused",
+        )  # fmt: skip
+        self.history.add(key, attempt)
+        self.metrics.attempts.labels(reason.value).inc()
+        await self._judge(seen.ip, key, reason, seen.user_agent, now)
+
+    async def _judge(self, ip: str, key: str, reason: Reason, user_agent: str, now: float) -> None:
+        if reason in SUCCESSES:
+            self.rules.trust(ip, now)
+            return
+        if reason not in FAILURES:
+            return
+        if not self.rules.is_trusted(ip, now) and ip in self._registered_now(now):
+            self.rules.trust(ip, now)
+        if self.rules.is_trusted(ip, now):
+            self.metrics.trusted_failures.inc()
+        verdict = self.rules.failure(ip, key, reason, user_agent, now)
+        if verdict is not None:
+            await self._ban(verdict)
+
+    def _registered_now(self, now: float) -> frozenset[str]:
+        """Addresses with a live binding (any node), rebuilt at most every few seconds."""
+        if now - self._registered_at > _REGISTERED_IPS_EVERY:
+            view = self.registrations()
+            found = (
+                frozenset(r.network_ip for r in view.all_registrations()) if view is not None else frozenset()
+            )
+            self._registered_ips, self._registered_at = found, now
+        return self._registered_ips
+
+    # -- bans -----------------------------------------------------------------------
+
+    async def _ban(self, verdict: Verdict) -> None:
+        try:
+            ip = str(ipaddress.ip_address(verdict.ip))
+        except ValueError:
+            return  # not an address (a forged form): nothing a firewall or a log line could use
+        if self.store is None:
+            return
+        try:
+            ban = await self.store.ban(ip, verdict.key, verdict.rule)
+        except DatabaseUnavailable:
+            self.metrics.sync_errors.inc()
+            # Enforced here for the base time even while the shared table cannot be written.
+            now = self._clock()
+            ban = Ban(ip, verdict.key, verdict.rule, 1, now, now + self.config.ban_seconds)
+        if ban is None:
+            return  # banned already (another instance): the next poll brings it here
+        self.metrics.bans_made.labels("extension" if ban.key else "source", ban.rule).inc()
+        await self._learn(ban)
+
+    async def _learn(self, ban: Ban) -> None:
+        if self.rules.is_allowed(ban.ip):
+            return  # guard.allow wins, even over a ban made before the address was allowed
+        slot = (ban.ip, ban.key)
+        old = self._known.get(slot)
+        self._known[slot] = ban
+        if ban.key:
+            self._limits[slot] = ban.until
+        else:
+            self._sources[ban.ip] = ban.until
+        self._any = True
+        if old is not None and old.until == ban.until:
+            return
+        seconds = max(0, round(ban.until - self._clock()))
+        if ban.key:
+            log.warning(
+                "guard limit extension=%s ip=%s seconds=%d rule=%s offences=%d",
+                printable(ban.key), ban.ip, seconds, ban.rule, ban.offences,
+            )  # fmt: skip
+        else:
+            # The fixed format deploy/fail2ban/filter.d/bridge-guard.conf matches: keep in step.
+            log.warning(
+                "guard ban ip=%s seconds=%d rule=%s offences=%d", ban.ip, seconds, ban.rule, ban.offences
+            )
+            if self.nft is not None:
+                await self.nft.add(ban.ip, seconds)
+
+    async def _forget(self, ban: Ban, why: str) -> None:
+        slot = (ban.ip, ban.key)
+        if self._known.pop(slot, None) is None:
+            return
+        if ban.key:
+            self._limits.pop(slot, None)
+            log.info("guard unlimit extension=%s ip=%s reason=%s", printable(ban.key), ban.ip, why)
+        else:
+            self._sources.pop(ban.ip, None)
+            log.info("guard unban ip=%s reason=%s", ban.ip, why)
+            if self.nft is not None:
+                await self.nft.delete(ban.ip)
+        self._any = bool(self._sources or self._limits)
+
+    def bans(self) -> list[Ban]:
+        now = self._clock()
+        return sorted((b for b in self._known.values() if b.until > now), key=lambda b: (b.banned_at, b.ip))
+
+    def active_counts(self) -> dict[str, int]:
+        bans = self.bans()
+        return {"source": sum(1 for b in bans if not b.key), "extension": sum(1 for b in bans if b.key)}
+
+    async def sync(self) -> None:
+        """Read the shared table: learn new bans (any instance's), forget lifted and expired ones."""
+        now = self._clock()
+        if self.store is not None:
+            try:
+                active = await self.store.active()
+            except DatabaseUnavailable:
+                self.metrics.sync_errors.inc()
+                if not self._db_down:
+                    log.warning("guard cannot read the ban table: keeping the bans it has")
+                self._db_down = True
+                active = None
+            else:
+                self._db_down = False
+            if active is not None:
+                current = {(b.ip, b.key): b for b in active}
+                for slot, ban in list(self._known.items()):
+                    if slot not in current:
+                        await self._forget(ban, "expired" if ban.until <= now + 0.5 else "lifted")
+                for ban in active:
+                    await self._learn(ban)
+        for ban in list(self._known.values()):
+            if ban.until <= now:
+                await self._forget(ban, "expired")
+
+    async def lift(self, ip: str, by: str) -> list[Ban]:
+        """Unban ``ip`` everywhere (the shared table), forgive its counts, forget it here now."""
+        lifted = await self.store.lift(ip, by) if self.store is not None else []
+        for ban in [b for b in self._known.values() if b.ip == ip]:
+            await self._forget(ban, "lifted")
+        self.rules.forgive(ip)
+        if lifted:
+            log.info("guard bans lifted ip=%s by=%s count=%d", ip, printable(by), len(lifted))
+        return lifted
+
+    def sizes(self) -> dict[str, int]:
+        return {"history": len(self.history), "attempts": self.history.attempts(), **self.rules.sizes()}

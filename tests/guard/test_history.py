@@ -1,0 +1,38 @@
+"""The per-extension history: bounded rings, events matched to the lookup they follow."""
+
+from __future__ import annotations
+
+from bridge.guard.attempt import Attempt
+from bridge.guard.history import History
+from bridge.guard.outcome import Reason
+
+
+def attempt(at: float, ip: str = "127.0.0.1", port: str = "5071", source: str = "lookup") -> Attempt:
+    return Attempt(
+        at, "vm", ip, port, "baresip", "1001", "xswitch.test", "REGISTER", Reason.REGISTERED, source
+    )
+
+
+def test_a_ring_keeps_the_newest() -> None:
+    history = History(per_extension=3, extensions=10)
+    for n in range(10):
+        history.add("1001@xswitch.test", attempt(float(n)))
+    assert [a.at for a in history.of("1001@xswitch.test")] == [7.0, 8.0, 9.0]
+
+
+def test_the_least_recent_extension_is_forgotten_first() -> None:
+    history = History(per_extension=3, extensions=2)
+    history.add("a", attempt(1.0))
+    history.add("b", attempt(2.0))
+    history.add("a", attempt(3.0))
+    history.add("c", attempt(4.0))
+    assert history.of("b") == () and len(history.of("a")) == 2
+
+
+def test_an_event_annotates_the_matching_recent_lookup_only() -> None:
+    history = History(per_extension=5, extensions=5)
+    history.add("k", attempt(100.0, port="5071"))
+    assert not history.annotate("k", "127.0.0.1", "5999", 95.0, "refused")  # other port
+    assert not history.annotate("k", "127.0.0.1", "5071", 101.0, "refused")  # too old
+    assert history.annotate("k", "127.0.0.1", "5071", 95.0, "registered")
+    assert history.of("k")[-1].freeswitch == "registered"
