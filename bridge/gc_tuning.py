@@ -15,9 +15,11 @@ changes, applied once the app has started (``serving``):
   objects count toward the next full collection even though they die a moment later.
   Fewer young collections, fewer false promotions, far fewer full collections.
 
-What the directory caches after start-up (extensions, memoised answers) stays tracked:
-taking it out of the collector's sight needed ctypes (``PyObject_GC_UnTrack``) and bought
-nothing FreeSWITCH can feel (BENCHMARKS.md, "Redesign"). Every collection's duration is
+What the directory warm-up loads right after start-up (a whole directory, up to
+``cache_size`` users, ~6 tracked objects each) is frozen the same way when it is done
+(``refreeze``): left tracked, one full collection over 200,000 cached users walks them for
+0.7-1.2 s (BENCHMARKS.md, "Redesign"), a stall every blocked SIP thread would wait out.
+Entries cached later by single lookups stay tracked; each collection's duration is
 exported as ``bridge_gc_pause_seconds``, so a pause that matters shows up there.
 """
 
@@ -41,6 +43,16 @@ def settle() -> None:
     gc.freeze()
     _gen0, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+
+
+def refreeze() -> None:
+    """Freeze what a bulk load built since, in a process that ``settle`` tuned; else nothing.
+
+    No collection first (that walk is the pause this avoids): a cycle that is garbage at
+    this moment stays allocated for good, a bounded cost next to a second-long stall.
+    """
+    if gc.get_freeze_count() > 0:  # settled: the serving process, never a test process
+        gc.freeze()
 
 
 def watch_pauses(pauses: Histogram) -> None:

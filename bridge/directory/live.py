@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bridge import gc_tuning
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.extension import Key
@@ -73,6 +74,8 @@ class DirectoryCache:
                 warm_pages,
                 page_size=config.directory.warmup_page_size,
                 on_loaded=metrics.warmup_entries.inc,
+                # What the warm-up built lives until evicted: out of the collector's walks.
+                on_done=gc_tuning.refreeze,
             )
         self.listener = InvalidationListener(
             config.database.url,

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.directory.cache import CachedStore
-from bridge.directory.extension import Extension
+from bridge.directory.extension import Extension, Key
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
 FetchPage = Callable[[Key, int], Awaitable[list[tuple[Key, Extension]]]]
 WarmupState = Literal["idle", "running", "done", "failed", "off"]
 
@@ -50,12 +49,14 @@ class Warmer:
         page_size: int,
         retry_delay: float = 1.0,
         on_loaded: Callable[[int], None] = lambda count: None,
+        on_done: Callable[[], None] = lambda: None,
     ) -> None:
         self._cache = cache
         self._fetch_page = fetch_page
         self._page_size = max(1, page_size)
         self._retry_delay = retry_delay
         self._on_loaded = on_loaded
+        self._on_done = on_done
         self._task: asyncio.Task[None] | None = None
         self._status = WarmupStatus("idle", 0, 0, 0.0, 0.0)
 
@@ -91,6 +92,7 @@ class Warmer:
         seconds = time.monotonic() - clock
         self._status = WarmupStatus("done", read, loaded, started, seconds)
         log.info("directory warm-up done read=%d loaded=%d seconds=%.1f", read, loaded, seconds)
+        self._on_done()
 
     async def _pages(self, started: float, clock: float) -> tuple[int, int]:
         read = loaded = 0
