@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import random
 import re
@@ -70,6 +71,30 @@ def _templates() -> list[tuple[str, str]]:
     return out
 
 
+PASSWORD = "Test1234pw"  # what directory_bench.seed gives every extension
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def with_right_digest(body: str) -> str:
+    """The form with ``sip_auth_response`` recomputed for its (rewritten) user and the seed password.
+
+    A rewritten user keeps the captured phone's response, which is wrong for any other
+    user: the registration guard would count every lookup as a failed digest from one
+    source and ban it. Real phones send right digests (RFC 2617, qop=auth).
+    """
+    fields = dict(urllib.parse.parse_qsl(body))
+    ha1 = _md5(f"{fields['sip_auth_username']}:{fields['sip_auth_realm']}:{PASSWORD}")
+    ha2 = _md5(f"{fields['sip_auth_method']}:{fields['sip_auth_uri']}")
+    response = _md5(
+        f"{ha1}:{fields['sip_auth_nonce']}:{fields['sip_auth_nc']}:{fields['sip_auth_cnonce']}"
+        f":{fields['sip_auth_qop']}:{ha2}"
+    )
+    return re.sub(r"(?<=sip_auth_response=)[0-9a-f]{32}", response, body)
+
+
 class Requests:
     """Complete HTTP requests, one per (user, form), built once before measuring."""
 
@@ -79,7 +104,7 @@ class Requests:
         self.requests: list[bytes] = []
         for n in range(count):
             text, user = templates[n % len(templates)]
-            body = text.replace(user, str(first + n)).encode()
+            body = with_right_digest(text.replace(user, str(first + n))).encode()
             self.requests.append(
                 f"POST /directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
                 f"Content-Length: {len(body)}\r\n\r\n".encode()
