@@ -46,7 +46,13 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=config.http.max_body_bytes)
+    app = web.Application(
+        client_max_size=config.http.max_body_bytes,
+        # aiohttp's keep-alive timer runs from a connection's opening (or its previous
+        # response) until a complete request head: a client dripping headers is cut after
+        # http.header_timeout (it overrides run_app's keepalive_timeout).
+        handler_args={"keepalive_timeout": config.http.header_timeout},
+    )
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[HEALTH] = HealthRegistry()

@@ -178,9 +178,7 @@ def _database_check(app: web.Application) -> Check:
             await database.fetchval("SELECT 1")
         except DatabaseUnavailable as exc:
             return ComponentStatus("down", {"error": str(exc), **pool})
-        return ComponentStatus(
-            "up", {"latency_seconds": round(time.perf_counter() - started, 4), **pool}
-        )
+        return ComponentStatus("up", {"latency_seconds": round(time.perf_counter() - started, 4), **pool})
 
     return check
 

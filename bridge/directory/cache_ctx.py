@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bridge.config import Config
 from bridge.directory.cache import CachedStore, Result
+from bridge.directory.handler import WHOLE_ANSWERS
 from bridge.directory.invalidation import InvalidationListener, Key, ListenerState
 from bridge.directory.invalidation_fs import FreeSwitchFlusher, NodeBroadcaster
 from bridge.health import ComponentStatus
@@ -62,6 +63,8 @@ class DirectoryCache:
             count=count,
         )
         self._invalidations = metrics.invalidations
+        # Whole-directory answers are reused only while changes are heard (whole.py).
+        self._whole = app.get(WHOLE_ANSWERS)
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
             self.flusher = FreeSwitchFlusher(lambda: _node_manager(app), metrics.fs_cache_flushes)
@@ -74,6 +77,8 @@ class DirectoryCache:
     # InvalidationSink: the listener's one door into the cache.
     def changed(self, keys: Sequence[Key]) -> None:
         self.store.invalidate(keys)
+        if self._whole is not None:
+            self._whole.invalidate()
         self._invalidations.labels(source="notify").inc(len(keys))
         if self.flusher is not None:
             self.flusher.flush(keys)
@@ -81,6 +86,8 @@ class DirectoryCache:
 
     def changed_all(self) -> None:
         dropped = self.store.invalidate_all()
+        if self._whole is not None:
+            self._whole.invalidate()
         self._invalidations.labels(source="notify_all").inc()
         if self.flusher is not None:
             self.flusher.flush_all()
@@ -88,6 +95,8 @@ class DirectoryCache:
 
     def resynced(self) -> None:
         self.store.set_coherent(True)
+        if self._whole is not None:
+            self._whole.set_reusable(True)
         self._invalidations.labels(source="resync").inc()
         if self.flusher is not None:
             self.flusher.flush_all()
@@ -95,6 +104,8 @@ class DirectoryCache:
 
     def lost(self) -> None:
         self.store.set_coherent(False)
+        if self._whole is not None:
+            self._whole.set_reusable(False)
 
     async def health(self) -> ComponentStatus:
         """For /readyz: never "down" (the cache always answers what it knows); "degraded"

@@ -13,6 +13,7 @@ so this handler is its own edge; it tags its log lines with a request id only wh
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -28,6 +29,7 @@ from bridge.config import DirectoryConfig
 from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import parse_form
+from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
 from bridge.keys import CONFIG, DIRECTORY_STORE, METRICS
 from bridge.logs import id_for, request_id
@@ -40,23 +42,46 @@ XML_TYPE = "text/xml"
 
 
 class DirectoryEndpoint:
-    def __init__(self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(
+        self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics, body_timeout: float = 5.0
+    ) -> None:
         self._max_body = max_body_bytes
+        self._body_timeout = body_timeout
+        self._max_value_chars = config.max_value_chars
+        self._refused = _Children(metrics.refused.labels)
+        self._disconnects = metrics.disconnects
         self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
-        policy = lookup.Policy(config.send_password, config.realm_mismatch)
+        policy = lookup.Policy(config.send_password, config.realm_mismatch, config.trust_extn_cidr)
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
         # Without the extension cache every lookup reads a new Extension object, which a
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
-        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc())
+        whole_counts = _Children(metrics.whole_answers.labels)
+        whole = WholeAnswers(
+            policy,
+            max_building=config.whole_max_building,
+            max_waiting=config.whole_max_waiting,
+            slice_users=config.whole_slice_users,
+            count=lambda result: whole_counts[result].inc(),
+        )
+        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc(), whole)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             return await self._handle(request)
+        except ConnectionError:
+            # The client went away mid-request (aiohttp raises a ConnectionResetError):
+            # nothing to answer and nothing wrong here, so no traceback, not a lookup error.
+            self._disconnects.inc()
+            if log.isEnabledFor(logging.DEBUG):
+                _tag(request)
+                log.debug("directory request abandoned: client disconnected")
+            # Nobody reads it; aiohttp drops the write to a closed connection quietly.
+            return web.Response(status=400, text="client disconnected\n")
         except Exception:
             _tag(request)
             log.exception("directory request failed: unexpected error")
@@ -67,9 +92,10 @@ class DirectoryEndpoint:
         started = time.perf_counter()
         try:
             self._admit(request)
-            form = parse_form(await self._body(request))
+            form = parse_form(await self._body(request), max_value_chars=self._max_value_chars)
         except RequestError as exc:
             self._metrics.rejected.inc()
+            self._refused[exc.code].inc()
             _tag(request)
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
@@ -90,6 +116,13 @@ class DirectoryEndpoint:
                 exc,
             )
             return web.Response(status=503, text="database unavailable\n")
+        except Busy as exc:
+            self._refused[exc.code].inc()
+            _tag(request)
+            log.warning(
+                "directory lookup refused action=%s domain=%s reason=%s", action, form.domain, exc.reason
+            )
+            return web.Response(status=exc.status, text=exc.reason + "\n")
         self._metrics.count(action, answer, time.perf_counter() - started)
         # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
         # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
@@ -130,9 +163,15 @@ class DirectoryEndpoint:
 
     async def _body(self, request: web.Request) -> bytes:
         try:
-            return await request.read()
+            async with asyncio.timeout(self._body_timeout):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise RequestError("body too large", status=413, code="too_large") from exc
+        except TimeoutError:
+            # A client dripping its body holds a connection and a task: cut it.
+            raise RequestError(
+                f"body not received within {self._body_timeout}s", status=408, code="slow_body"
+            ) from None
 
 
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
@@ -146,6 +185,7 @@ def _tag(request: web.Request) -> None:
     """
     if request_id.get() == "-":
         request_id.set(id_for(request.headers))
+
 
 Child = TypeVar("Child")
 
@@ -178,7 +218,14 @@ class _LookupMetrics:
             self.realm_mismatches[answer.realm_mismatch].inc()
 
 
+WHOLE_ANSWERS = web.AppKey("WHOLE_ANSWERS", WholeAnswers)
+
+
 def setup(app: web.Application) -> None:
     config = app[CONFIG]
-    endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes, app[METRICS])
+    endpoint = DirectoryEndpoint(
+        config.directory, config.http.max_body_bytes, app[METRICS], config.http.body_timeout
+    )
+    # The directory cache's change listener tells it when answers may be reused (cache_ctx.py).
+    app[WHOLE_ANSWERS] = endpoint.answerer.whole
     app.router.add_post("/directory", endpoint.handle)

@@ -1,8 +1,8 @@
 """Wiring of the registrations job: ``setup(app)`` adds its cleanup_ctx and scrape-time gauges.
 
-    config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState (app[REGISTRATIONS])
-                                                     -> RegistrationStore (leases, PostgreSQL)
-    app[FREESWITCH] = the Listener, as NodeCommands (api / broadcast_api)
+config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState (app[REGISTRATIONS])
+                                                 -> RegistrationStore (leases, PostgreSQL)
+app[FREESWITCH] = the Listener, as NodeCommands (api / broadcast_api)
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
 
+
 async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG].freeswitch
     metrics = app[METRICS]
@@ -56,8 +57,13 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
         # Not critical: lookups and the API keep working without the Event Socket (README).
         app[HEALTH].register("freeswitch", report, critical=False)
     store = RegistrationStore(
-        app[DATABASE], state, config, instance=app[INSTANCE],
-        follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
+        app[DATABASE],
+        state,
+        config,
+        instance=app[INSTANCE],
+        follow=listener.follow,
+        unfollow=listener.unfollow,
+        metrics=metrics,
     )
     app[REGISTRATION_STORE] = store
     task: asyncio.Task[None] | None = None
