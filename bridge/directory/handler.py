@@ -101,7 +101,10 @@ class DirectoryEndpoint:
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
             )
             headers = {"WWW-Authenticate": 'Basic realm="bridge"'} if exc.status == 401 else None
-            return web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
+            response = web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
+            if exc.status == 408:
+                response.force_close()  # the rest of a dripped body is never read: cut
+            return response
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
         try:
             answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
