@@ -33,6 +33,8 @@ from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
 FIXTURES = ROOT.parent / "shared/fixtures/freeswitch/xml_curl"
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
+# Any change to extensions fires the NOTIFY trigger, so reused answers are dropped.
+CHANGE = "UPDATE extensions SET cid_name = md5(random()::text) WHERE extn = $1"
 
 
 async def post(url: str, body: bytes) -> tuple[int, float]:
@@ -43,7 +45,7 @@ async def post(url: str, body: bytes) -> tuple[int, float]:
         return r.status, time.perf_counter() - started
 
 
-async def scenario(name: str, url: str, dsn: str, clients: int, duration: float, pid: int) -> None:
+async def scenario(name: str, url: str, dsn: str, *, clients: int, duration: float, pid: int) -> None:
     sip_auth = (FIXTURES / "register_1001.form").read_bytes().replace(b"1001", str(FIRST).encode())
     list_users = (FIXTURES / "list_users.form").read_bytes()
     deadline = time.monotonic() + duration
@@ -67,7 +69,7 @@ async def scenario(name: str, url: str, dsn: str, clients: int, duration: float,
         conn = await asyncpg.connect(dsn)
         try:
             while time.monotonic() < deadline:
-                await conn.execute("UPDATE extensions SET cid_name = md5(random()::text) WHERE extn = $1", str(FIRST + 1))
+                await conn.execute(CHANGE, str(FIRST + 1))
                 await asyncio.sleep(0.2)
         finally:
             await conn.close()
@@ -82,7 +84,8 @@ async def scenario(name: str, url: str, dsn: str, clients: int, duration: float,
     print(
         f"{name:9} sip_auth n={len(latencies):5d} p50 {statistics.median(latencies) * 1e3:7.2f} ms"
         f"  p99 {p99 * 1e3:7.2f} ms  max {latencies[-1] * 1e3:7.2f} ms  statuses {statuses}"
-        f" | list_users {len(whole):4d} answered, p50 {statistics.median(whole) * 1e3 if whole else 0:7.1f} ms"
+        f" | list_users {len(whole):4d} answered,"
+        f" p50 {statistics.median(whole) * 1e3 if whole else 0:7.1f} ms"
         f" | RSS {rss_mb(pid):6.1f} MiB"
     )
 
@@ -106,7 +109,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/directory"
         print(f"tree {args.tree}  extensions {args.extensions}  list_users clients {args.clients}")
         for name in ("static", "changing"):
-            asyncio.run(scenario(name, url, dsn, args.clients, args.duration, proc.pid))
+            asyncio.run(scenario(name, url, dsn, clients=args.clients, duration=args.duration, pid=proc.pid))
     finally:
         if proc is not None:
             stop(proc)
@@ -115,7 +118,7 @@ def main() -> None:
 
 def start_in(tree: Path, cmd: list[str], port: int) -> subprocess.Popen[bytes]:
     # python -m bridge imports the bridge package of its working directory first.
-    import bench.directory_bench as directory_bench
+    from bench import directory_bench
 
     directory_bench.ROOT = tree
     return start(cmd, port)
