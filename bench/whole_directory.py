@@ -7,7 +7,8 @@ Run by hand (not a test):
 
 One client asks sip_auth (register_1001.form for a seeded user) one at a time, each on a
 new connection, as a sofia thread does; ``--clients`` others ask list_users.form in a loop.
-Two runs: "static" (nothing changes) and "changing" (an extension is updated every 0.2 s,
+Three runs: "quiet" (no list_users client: the yardstick), "static" (nothing changes),
+"changing" (an extension is updated every 0.2 s,
 so no whole answer can be reused for long). Prints sip_auth p50/p99/max and how many
 list_users answers were served, and the server's RSS.
 """
@@ -47,7 +48,6 @@ async def post(url: str, body: bytes) -> tuple[int, float]:
 
 async def scenario(name: str, url: str, dsn: str, *, clients: int, duration: float, pid: int) -> None:
     sip_auth = (FIXTURES / "register_1001.form").read_bytes().replace(b"1001", str(FIRST).encode())
-    list_users = (FIXTURES / "list_users.form").read_bytes()
     deadline = time.monotonic() + duration
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -60,10 +60,20 @@ async def scenario(name: str, url: str, dsn: str, *, clients: int, duration: flo
             latencies.append(took)
 
     async def big() -> None:
-        while time.monotonic() < deadline:
-            status, took = await post(url, list_users)
-            if status == 200:
-                whole.append(took)
+        # In another process: reading 6 MB answers here would delay this loop's own timing.
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--hammer",
+            url,
+            "--clients",
+            str(clients),
+            "--duration",
+            str(duration),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        whole.extend(float(x) for x in out.split())
 
     async def change() -> None:
         conn = await asyncpg.connect(dsn)
@@ -75,7 +85,7 @@ async def scenario(name: str, url: str, dsn: str, *, clients: int, duration: flo
             await conn.close()
 
     await post(url, sip_auth)  # warm the one user
-    tasks = [auth(), *(big() for _ in range(clients))]
+    tasks = [auth(), *([big()] if clients else [])]
     if name == "changing":
         tasks.append(change())
     await asyncio.gather(*tasks)
@@ -90,13 +100,33 @@ async def scenario(name: str, url: str, dsn: str, *, clients: int, duration: flo
     )
 
 
+async def hammer(url: str, clients: int, duration: float) -> None:
+    """list_users in a loop from ``clients`` clients; prints each answer's seconds."""
+    body = (FIXTURES / "list_users.form").read_bytes()
+    deadline = time.monotonic() + duration
+    took: list[float] = []
+
+    async def one() -> None:
+        while time.monotonic() < deadline:
+            status, seconds = await post(url, body)
+            if status == 200:
+                took.append(seconds)
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    print(" ".join(f"{t:.6f}" for t in took))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--hammer", default="")
     parser.add_argument("--extensions", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--tree", type=Path, default=ROOT)
     args = parser.parse_args()
+    if args.hammer:
+        asyncio.run(hammer(args.hammer, args.clients, args.duration))
+        return
     server = EmbeddedPostgres(Path("/tmp") / f"bench-whole-{args.extensions}" / "data")
     dsn = server.start()
     proc: subprocess.Popen[bytes] | None = None
@@ -108,8 +138,9 @@ def main() -> None:
         proc = start_in(args.tree, cmd, port)
         url = f"http://127.0.0.1:{port}/directory"
         print(f"tree {args.tree}  extensions {args.extensions}  list_users clients {args.clients}")
-        for name in ("static", "changing"):
-            asyncio.run(scenario(name, url, dsn, clients=args.clients, duration=args.duration, pid=proc.pid))
+        # "quiet": no list_users client, the sip_auth latency of this machine right now.
+        for name, clients in (("quiet", 0), ("static", args.clients), ("changing", args.clients)):
+            asyncio.run(scenario(name, url, dsn, clients=clients, duration=args.duration, pid=proc.pid))
     finally:
         if proc is not None:
             stop(proc)

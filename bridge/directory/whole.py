@@ -177,11 +177,12 @@ class WholeAnswers:
     async def _rendered(self, answer: lookup.Answer) -> Rendered:
         if not answer.found:
             return Rendered.of(answer)
-        parts: list[str] = []
+        # Encoded a slice at a time too: one encode of megabytes is itself a stall.
+        parts: list[bytes] = []
         for piece in _batched(render.fragments(answer), self._slice):
-            parts.extend(piece)
+            parts.append("".join(piece).encode())
             await self._yield_to_loop()
-        return Rendered("".join(parts).encode(), answer.found, answer.reason, answer.realm_mismatch)
+        return Rendered(b"".join(parts), answer.found, answer.reason, answer.realm_mismatch)
 
     async def _yield_to_loop(self) -> None:
         self.slices += 1
