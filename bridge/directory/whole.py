@@ -62,12 +62,12 @@ class WholeAnswers:
         self._max_waiting = max(0, max_waiting)
         self._slice = max(1, slice_users)
         self._count = count
-        self._slots = asyncio.Semaphore(max(1, max_building))
+        self._max_building = max(1, max_building)
+        self._slots = asyncio.Semaphore(self._max_building)
         self._kept: dict[_Key, Rendered] = {}
         self._flights: dict[_Key, asyncio.Task[Rendered]] = {}
         self._generation = 0
         self._reusable = False
-        self._waiting = 0
         # Slices decided or rendered since start (tests watch the loop interleave on it).
         self.slices = 0
         self.builds = 0
@@ -93,7 +93,9 @@ class WholeAnswers:
         if flight is not None:
             self._count("shared")
         else:
-            if self._waiting >= self._max_waiting + self._slots_free():
+            # Every flight is building or waiting for a turn: counted when it is created,
+            # so requests arriving in the same turn of the loop are bounded too.
+            if len(self._flights) >= self._max_building + self._max_waiting:
                 self._count("refused")
                 raise Busy("too many whole-directory answers at once")
             self._count("built")
@@ -103,9 +105,6 @@ class WholeAnswers:
         # Shielded: one caller going away must not cancel what the others wait for.
         return await asyncio.shield(flight)
 
-    def _slots_free(self) -> int:
-        return 1 if not self._slots.locked() else 0
-
     def _landed(self, key: _Key, flight: asyncio.Task[Rendered]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
@@ -114,11 +113,7 @@ class WholeAnswers:
 
     async def _build(self, store: DirectoryStore, request: DirectoryRequest, key: _Key) -> Rendered:
         generation = self._generation
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+        await self._slots.acquire()
         try:
             self.builds += 1
             rendered = await self._make(store, request)
