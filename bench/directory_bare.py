@@ -1,6 +1,6 @@
 """The yardstick: a bare aiohttp server that reads the form and answers a constant 2.5 KB document.
 
-    python bench/directory_bare.py PORT
+python bench/directory_bare.py PORT
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from aiohttp import web
 
 BODY = (
     '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<document type="freeswitch/xml">'
-    + "<!--" + "x" * 2400 + "-->"
+    + "<!--"
+    + "x" * 2400
+    + "-->"
     + "</document>\n"
 ).encode()
 

@@ -92,16 +92,38 @@ def postgres_cpu_seconds() -> float:
 
 
 def wrk(
-    name: str, port: int, users: int, duration: int, connections: int, *, first: int = FIRST,
+    name: str,
+    port: int,
+    users: int,
+    duration: int,
+    connections: int,
+    *,
+    first: int = FIRST,
     pid: int | None = None,
 ) -> Run:
     # Server CPU per request is steadier than req/s on a small VM that wrk and PostgreSQL share.
     cpu_before = None if pid is None else cpu_seconds(pid)
     pg_before = postgres_cpu_seconds()
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-         "-s", str(LUA), f"http://127.0.0.1:{port}/directory", "--", str(FORM), str(first), str(users)],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{port}/directory",
+            "--",
+            str(FORM),
+            str(first),
+            str(users),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if "Latency Distribution" not in out or "-nan" in out:
         raise SystemExit(f"{name}: wrk measured nothing:\n{out}")
@@ -118,8 +140,16 @@ def wrk(
         pg_cpu_us = max(0.0, postgres_cpu_seconds() - pg_before) / int(total.group(1)) * 1e6
     if cpu_before is not None and pid is not None and total is not None and int(total.group(1)):
         cpu_us = (cpu_seconds(pid) - cpu_before) / int(total.group(1)) * 1e6
-    return Run(name, rps, p50, p99, int(non2xx.group(1)) if non2xx else 0,
-               sum(map(int, errs.groups())) if errs else 0, cpu_us, pg_cpu_us)
+    return Run(
+        name,
+        rps,
+        p50,
+        p99,
+        int(non2xx.group(1)) if non2xx else 0,
+        sum(map(int, errs.groups())) if errs else 0,
+        cpu_us,
+        pg_cpu_us,
+    )
 
 
 async def seed(dsn: str, count: int) -> None:
@@ -139,7 +169,10 @@ async def seed(dsn: str, count: int) -> None:
                    md5(e || ':xswitch.test:Test1234pw'), md5(e || '@xswitch.test:xswitch.test:Test1234pw')
             FROM (SELECT ($2 + g)::text AS e FROM generate_series($3, $4 - 1) g) s
             """,
-            uid, FIRST, have, count,
+            uid,
+            FIRST,
+            have,
+            count,
         )
         await conn.execute("ANALYZE extensions")
     finally:
@@ -193,8 +226,12 @@ def cpu_model() -> str:
 
 def rss_mb(pid: int) -> float:
     """RSS of a process and its children (the workers), in MiB."""
-    pids = [pid] + [int(p) for p in subprocess.run(
-        ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True).stdout.split()]
+    pids = [pid] + [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True
+        ).stdout.split()
+    ]
     total = 0
     for p in pids:
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
@@ -209,11 +246,14 @@ async def warm(port: int, users: int, first: int = FIRST) -> None:
     async with aiohttp.ClientSession() as session:
 
         async def one(n: int) -> None:
-            async with sem, session.post(
-                f"http://127.0.0.1:{port}/directory",
-                data=template.replace("1001", str(first + n)),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            ) as r:
+            async with (
+                sem,
+                session.post(
+                    f"http://127.0.0.1:{port}/directory",
+                    data=template.replace("1001", str(first + n)),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                ) as r,
+            ):
                 await r.read()
 
         await asyncio.gather(*(one(n) for n in range(users)))
@@ -259,7 +299,11 @@ def main() -> None:
             asyncio.run(warm(port, 10_000))
             wrk("(warm-up)", port, 10_000, 2, c)
             runs["warm"] = wrk(
-                "bridge warm (10k users cached)", port, 10_000, d, c,
+                "bridge warm (10k users cached)",
+                port,
+                10_000,
+                d,
+                c,
                 pid=server.pid if args.workers == 1 else None,
             )
             print(asyncio.run(metric(port, "bridge_directory_cache_requests_total")))
@@ -271,7 +315,11 @@ def main() -> None:
             server = bridge(dsn, port, args.workers, "directory.cache_size=0", *args.cold_set)
             wrk("(cold warm-up: connections, plans)", port, n, 2, c)
             runs["cold"] = wrk(
-                f"bridge cold ({n // 1000}k users, no cache)", port, n, d, c,
+                f"bridge cold ({n // 1000}k users, no cache)",
+                port,
+                n,
+                d,
+                c,
                 pid=server.pid if args.workers == 1 else None,
             )
             stop(server)
@@ -288,8 +336,10 @@ def main() -> None:
             pg.start()
             stop(server)
 
-        print(f"\nmachine: {os.cpu_count()} CPUs ({cpu_model()}), {os.uname().sysname} {os.uname().release};"
-              f" wrk -t1 -c{c} -d{d}s; bridge --workers {args.workers}\n")
+        print(
+            f"\nmachine: {os.cpu_count()} CPUs ({cpu_model()}), {os.uname().sysname} {os.uname().release};"
+            f" wrk -t1 -c{c} -d{d}s; bridge --workers {args.workers}\n"
+        )
         for run in runs.values():
             print(run.line())
         w, b, cold = runs.get("warm"), runs.get("bare"), runs.get("cold")
@@ -311,8 +361,10 @@ def main() -> None:
             wrk("(fill the cache)", port, args.big, max(d * 3, 30), c)
             after = rss_mb(server.pid)
             entries = asyncio.run(metric(port, "bridge_directory_cache_entries"))
-            print(f"\n{args.big} extensions: RSS {before:.0f} MiB idle -> {after:.0f} MiB after random"
-                  f" lookups; {entries}")
+            print(
+                f"\n{args.big} extensions: RSS {before:.0f} MiB idle -> {after:.0f} MiB after random"
+                f" lookups; {entries}"
+            )
             stop(server)
     finally:
         pg.remove()

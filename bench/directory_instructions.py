@@ -77,11 +77,14 @@ async def post_forms(port: int, users: list[int], concurrency: int, *, strict: b
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(user: int) -> None:
-            async with sem, session.post(
-                f"http://127.0.0.1:{port}/directory",
-                data=template.replace("1001", str(user)),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            ) as response:
+            async with (
+                sem,
+                session.post(
+                    f"http://127.0.0.1:{port}/directory",
+                    data=template.replace("1001", str(user)),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                ) as response,
+            ):
                 await response.read()
                 statuses[response.status] = statuses.get(response.status, 0) + 1
 
@@ -131,25 +134,50 @@ def main() -> None:
     try:
         asyncio.run(wrkbench.seed(dsn, 100_000))
         bridge = [
-            wrkbench.PYTHON, "-m", "bridge", "--set", f"database.url={dsn}", "--set", "log.level=WARNING",
+            wrkbench.PYTHON,
+            "-m",
+            "bridge",
+            "--set",
+            f"database.url={dsn}",
+            "--set",
+            "log.level=WARNING",
             # Under valgrind everything is ~50x slower: no lookup may time out.
-            "--set", "database.query_timeout=120",
+            "--set",
+            "database.query_timeout=120",
         ]
         if "bare" in only:
             port = wrkbench.free_port()
             bare = [wrkbench.PYTHON, str(Path(__file__).with_name("directory_bare.py")), str(port)]
-            results["bare"] = measure("bare aiohttp, constant 2.5 KB", bare, port, warm_up=warm_users[:200],
-                                      users=warm_load, concurrency=args.concurrency)
+            results["bare"] = measure(
+                "bare aiohttp, constant 2.5 KB",
+                bare,
+                port,
+                warm_up=warm_users[:200],
+                users=warm_load,
+                concurrency=args.concurrency,
+            )
         if "warm" in only:
             port = wrkbench.free_port()
             cmd = [*bridge, "serve", "--port", str(port)]
-            results["warm"] = measure(f"bridge warm ({WARM_USERS} users cached)", cmd, port,
-                                      warm_up=warm_users, users=warm_load, concurrency=args.concurrency)
+            results["warm"] = measure(
+                f"bridge warm ({WARM_USERS} users cached)",
+                cmd,
+                port,
+                warm_up=warm_users,
+                users=warm_load,
+                concurrency=args.concurrency,
+            )
         if "cold" in only:
             port = wrkbench.free_port()
             cmd = [*bridge, "--set", "directory.cache_size=0", "serve", "--port", str(port)]
-            results["cold"] = measure("bridge cold (every lookup a query)", cmd, port,
-                                      warm_up=warm_users[:200], users=cold_load, concurrency=args.concurrency)
+            results["cold"] = measure(
+                "bridge cold (every lookup a query)",
+                cmd,
+                port,
+                warm_up=warm_users[:200],
+                users=cold_load,
+                concurrency=args.concurrency,
+            )
     finally:
         pg.remove()
 

@@ -42,19 +42,36 @@ class SyntheticRows:
     def __init__(self) -> None:
         self.template: dict[str, Any] = {name: None for name in Extension.__dataclass_fields__}
         self.template.update(
-            type="SIP", context="context-1", user_id=1, call_limit=1, called_limit=1,
-            call_authority=4, caller_display=1, priority="99", display_order="0",
-            deleted_at=None, user_login="admin", user_disabled="0", user_locked="false",
-            user_deleted_at=None, boss_extn=False,
+            type="SIP",
+            context="context-1",
+            user_id=1,
+            call_limit=1,
+            called_limit=1,
+            call_authority=4,
+            caller_display=1,
+            priority="99",
+            display_order="0",
+            deleted_at=None,
+            user_login="admin",
+            user_disabled="0",
+            user_locked="false",
+            user_deleted_at=None,
+            boss_extn=False,
         )
 
     async def get(self, domain: str, extn: str) -> Extension | None:
         row = dict(self.template)
         digest = hashlib.md5(f"{extn}:{domain}:pw".encode()).hexdigest()
         row.update(
-            id=int(extn), extn=extn, domain=domain, name=f"Extension {extn}",
-            password=f"Pw{extn}x9", ha1=digest, ha1b=digest[::-1],
-            cid_name=f"Extension {extn}", cid_number=str(extn),
+            id=int(extn),
+            extn=extn,
+            domain=domain,
+            name=f"Extension {extn}",
+            password=f"Pw{extn}x9",
+            ha1=digest,
+            ha1b=digest[::-1],
+            cid_name=f"Extension {extn}",
+            cid_number=str(extn),
         )
         return Extension.from_row(row)
 

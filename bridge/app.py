@@ -25,7 +25,18 @@ from bridge.registrations import setup as registrations
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=config.http.max_body_bytes)
+    app = web.Application(
+        client_max_size=config.http.max_body_bytes,
+        # aiohttp's keep-alive timer runs from a connection's opening (or its previous
+        # response) until a complete request head: a client dripping headers is cut after
+        # http.header_timeout (it overrides run_app's keepalive_timeout). After an early
+        # answer (408, 413) the rest of a body is read and dropped for at most
+        # http.body_timeout more (aiohttp's lingering close; its default is 10 s).
+        handler_args={
+            "keepalive_timeout": config.http.header_timeout,
+            "lingering_time": config.http.body_timeout,
+        },
+    )
     app[CONFIG] = config
     # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
     # to open, last to close).

@@ -38,6 +38,11 @@ class HttpConfig:
     max_body_bytes: int = 64 * 1024
     # Seconds graceful shutdown waits for in-flight requests.
     shutdown_timeout: float = 10.0
+    # Seconds a connection may take to send a complete request head, from its opening or
+    # its previous response (aiohttp's keep-alive timer: also the idle keep-alive limit).
+    header_timeout: float = 5.0
+    # Seconds a request may take to send its body once its head is in (then 408).
+    body_timeout: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,18 @@ class DirectoryConfig:
     # background, this many rows per statement (directory/warmup.py); false: off.
     warmup: bool = True
     warmup_page_size: int = 500
+    # Longest user, domain, realm or group a form may carry; longer: 400 before any query.
+    max_value_chars: int = 255
+    # extn_cidr restricts where a phone may register from (auth-acl). Also putting it in
+    # the "domains" network list, which FreeSWITCH's apply-inbound-acl trusts WITHOUT a
+    # password, is this explicit opt-in (docs/directory-hardening.md).
+    trust_extn_cidr: bool = False
+    # Whole-directory answers (list_users, network-list, group_call, ...: whole.py): built
+    # at most this many at once, at most this many more waiting (beyond: 503), and this
+    # many users decided or rendered between two turns of the event loop.
+    whole_max_building: int = 1
+    whole_max_waiting: int = 16
+    whole_slice_users: int = 100
 
 
 @dataclass(frozen=True, slots=True)

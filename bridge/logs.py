@@ -25,6 +25,7 @@ def id_for(headers: Mapping[str, str]) -> str:
     """A request's id: the caller's X-Request-Id (up to 64 characters), or a fresh one."""
     return headers.get("X-Request-Id", "")[:64] or f"{getrandbits(48):012x}"
 
+
 # key=value, "key": "value" and 'key': 'value' pairs whose value must never reach a log
 # (form fields, JSON, Python reprs, HTTP headers). A quoted value is redacted whole.
 _SECRET = re.compile(

@@ -63,6 +63,25 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.refused = Counter(
+            "bridge_directory_refused_total",
+            "Directory requests refused before any lookup, by code (bad_value, bad_escape,"
+            " value_too_long, slow_body, busy, ...)",
+            ["code"],
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "bridge_http_client_disconnects_total",
+            "Requests whose client went away before its answer was sent (not a lookup error)",
+            registry=r,
+        )
+        self.whole_answers = Counter(
+            "bridge_directory_whole_answers_total",
+            "Whole-directory answers (list_users, network-list, group_call, ...), by result"
+            " (built, shared with a build in progress, hit: reused, refused: too many at once)",
+            ["result"],
+            registry=r,
+        )
         self.invalidations = Counter(
             "bridge_directory_invalidations_total",
             "Directory cache invalidations, by source (notify, resync)",

@@ -303,3 +303,12 @@ def test_grafana_dashboard_is_importable_json() -> None:
     for panel in dashboard["panels"]:
         assert panel["targets"], panel["title"]
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_shipped_freeswitch_profiles_never_trust_an_address_without_a_password() -> None:
+    # issue 13 item 15: apply-inbound-acl with the directory-built "domains" list lets an
+    # INVITE from inside a user's cidr through without a digest challenge.
+    for path in sorted((FS / "sip_profiles").glob("*.xml")):
+        profile = etree.parse(str(path))
+        applied = [p.get("value") for p in profile.iterfind(".//settings/param[@name='apply-inbound-acl']")]
+        assert "domains" not in applied, path.name

@@ -25,6 +25,8 @@ PURE = [
     "bridge.directory.recency",
     "bridge.directory.store",
     "bridge.directory.answers",
+    "bridge.directory.rendered",
+    "bridge.directory.whole",
     "bridge.directory.cache",
     "bridge.directory.batch",
     "bridge.registrations.events",

@@ -31,28 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.directory import lookup, recency, render
+from bridge.directory import lookup, recency
 from bridge.directory.extension import Extension
-from bridge.directory.form import DirectoryRequest, Kind
+from bridge.directory.form import DirectoryRequest
+from bridge.directory.rendered import Rendered
 from bridge.directory.store import DirectoryStore
+from bridge.directory.whole import WholeAnswers
+
+__all__ = ["AnswerMemo", "Answerer", "MemoResult", "Rendered"]
 
 MemoResult = Literal["hit", "miss"]
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """What the edge needs of an answer: the bytes, and the outcome for metrics and logs."""
-
-    body: bytes
-    found: bool
-    # found, unknown, disabled, no_credential, realm_mismatch, ... (lookup.Answer.reason)
-    reason: str
-    # sip_auth only: "" (realm matched), "refused" or "password".
-    realm_mismatch: str = ""
-
-    @classmethod
-    def of(cls, answer: lookup.Answer) -> Rendered:
-        return cls(render.render(answer), answer.found, answer.reason, answer.realm_mismatch)
 
 
 @dataclass(slots=True)
@@ -96,15 +86,18 @@ class Answerer:
         policy: lookup.Policy,
         memo_size: int,
         count: Callable[[MemoResult], None] = lambda result: None,
+        whole: WholeAnswers | None = None,
     ) -> None:
         self._policy = policy
         self._count = count
         self.memo = AnswerMemo(memo_size)
+        # The domain-wide lookups: rare (profile start, reloadacl, API calls) but big.
+        self.whole = whole if whole is not None else WholeAnswers(policy)
 
     async def answer(self, store: DirectoryStore, request: DirectoryRequest) -> Rendered:
         """Raises DatabaseUnavailable when the store cannot answer."""
         if request.kind not in lookup.PER_USER:
-            return Rendered.of(await _decide_other(store, request))
+            return await self.whole.answer(store, request)
         if request.user_domain and request.user_domain != request.domain:
             return _UNKNOWN
         extension = await store.get(request.domain, request.extn)
@@ -121,19 +114,3 @@ class Answerer:
 
 
 _UNKNOWN = Rendered.of(lookup.not_found("unknown"))
-
-
-async def _decide_other(store: DirectoryStore, request: DirectoryRequest) -> lookup.Answer:
-    """The domain-wide lookups: rare (profile start, reloadacl, API calls), never memoised."""
-    if request.kind is Kind.GROUP_CALL:
-        return lookup.answer_group(request, await store.domain(request.domain))
-    if request.kind is Kind.NETWORK_LIST:
-        return lookup.answer_network_list(request, await store.domain(request.domain))
-    if request.kind is Kind.XML_LOCATE:
-        return lookup.answer_locate(request, await store.domains())
-    if request.kind is Kind.GATEWAYS:
-        return lookup.answer_gateways(await store.domains())
-    # list_users: FreeSWITCH filters the whole domain (or directory) itself.
-    names = [request.domain] if request.domain else list(await store.domains())
-    found = [lookup.answer_domain_users(name, await store.domain(name)) for name in names]
-    return lookup.answer_list_users([d for d in found if d is not None])

@@ -7,7 +7,9 @@ the same iteration, or while earlier statements still run, go out together. At m
 registration writes), each for at most ``max_keys`` distinct keys.
 
 Each caller waits at most ``timeout`` seconds in all, queueing included, then gets
-``DatabaseUnavailable``; a failed statement fails each of its callers the same way.
+``DatabaseUnavailable``; a statement that fails for an outage fails each of its callers
+the same way. A statement PostgreSQL refuses for its data is halved and retried until the
+key it refuses stands alone: one key's failure never fails the others in its batch.
 A caller that gives up never cancels the statement the others wait for; a key nobody
 waits for any more leaves the pending set.
 """
@@ -105,12 +107,29 @@ class Batcher:
         if self.on_batch is not None:
             self.on_batch(len(batch))
         try:
+            await self._settle(batch)
+        finally:
+            # Cancelled by close(): the callers still waiting hear it now, not at their deadline.
+            for wanted in batch.values():
+                _fail(wanted, DatabaseUnavailable("directory store closed"))
+
+    async def _settle(self, batch: dict[Key, _Wanted]) -> None:
+        try:
             found = await self._fetch(list(batch))
         except DatabaseUnavailable as exc:
             for wanted in batch.values():
                 _fail(wanted, _unavailable(str(exc), exc))
         except Exception as exc:
-            # Not an outage but a bug: logged here once, its callers answered like an outage.
+            if len(batch) > 1:
+                # Not an outage: PostgreSQL refused the statement, most likely for one key
+                # (a value it cannot take). Halve until that key stands alone, so one bad
+                # key never fails the others: a few more statements, only on this path.
+                keys = list(batch)
+                await self._settle({key: batch[key] for key in keys[: len(keys) // 2]})
+                await self._settle({key: batch[key] for key in keys[len(keys) // 2 :]})
+                return
+            # A bug (the form checks should keep such keys out): logged here once, its
+            # callers answered like an outage.
             log.exception("directory read failed keys=%d", len(batch))
             for wanted in batch.values():
                 _fail(wanted, _unavailable(f"directory read failed: {type(exc).__name__}", exc))
@@ -118,10 +137,6 @@ class Batcher:
             for key, wanted in batch.items():
                 if not wanted.future.done():
                     wanted.future.set_result(found.get(key))
-        finally:
-            # Cancelled by close(): the callers still waiting hear it now, not at their deadline.
-            for wanted in batch.values():
-                _fail(wanted, DatabaseUnavailable("directory store closed"))
 
 
 def _unavailable(message: str, cause: BaseException) -> DatabaseUnavailable:

@@ -129,7 +129,7 @@ FLAGS: tuple[FlagRule, ...] = (
         "extn_cidr",
         "CIDR the phone must come from",
         "sip_auth param `auth-acl` (sofia_reg.c refuses other addresses); network-list "
-        "`<user cidr=…>` (switch_core.c builds ACLs from it)",
+        "`<user cidr=…>` only with `directory.trust_extn_cidr` (a grant, not a restriction)",
         params=_cidr,
     ),
     FlagRule(

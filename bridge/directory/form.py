@@ -11,12 +11,15 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_plus
 
 from bridge.errors import RequestError
 
 # A real form has ~45 fields; anything far beyond that is not FreeSWITCH.
 MAX_FIELDS = 500
+# Longest user, domain, realm or group accepted (directory.max_value_chars): a DNS name
+# has at most 253 characters, an XUI extension number far fewer.
+MAX_VALUE_CHARS = 255
 
 
 class Kind(enum.Enum):
@@ -91,79 +94,86 @@ class DirectoryRequest:
         return self.user.partition("@")[2]
 
 
-# The only fields classify() reads; every other field is skipped without being decoded.
-_WANTED = (
-    "section",
-    "purpose",
-    "domain",
-    "tag_name",
-    "key_value",
-    "action",
-    "user",
-    "group_name",
-    "group",
-    "sip_auth_username",
-    "sip_auth_realm",
-    "tag_attr_val",
-    "type",
-    "Event-Name",
+# The only fields classify() reads.
+_WANTED = frozenset(
+    {
+        "section",
+        "purpose",
+        "domain",
+        "tag_name",
+        "key_value",
+        "action",
+        "user",
+        "group_name",
+        "group",
+        "sip_auth_username",
+        "sip_auth_realm",
+        "tag_attr_val",
+        "type",
+        "Event-Name",
+    }
 )
-# A wanted field of "&" + body + "&", named exactly (the whole part, or the part up to its
-# first "="), and its raw value ("" without "="). Every "&" separates two parts and a match
-# stops before the next one, so findall meets every part in order. One regex pass costs
-# half of splitting every part at its "=" (and far less than a bytes.find per name).
-_WANTED_FIELD = re.compile(rf"&({'|'.join(map(re.escape, _WANTED))})(?:=([^&]*+)|(?=&))")
-# A percent-escape of a byte >= 0x80: the only way an ASCII body can decode to non-UTF-8.
-_HIGH_ESCAPE = re.compile(rb"%[89a-fA-F]")
-# Every byte but the three that shape a form; deleting them leaves e.g. b"=&=&=%%&=".
-_NOT_PUNCTUATION = bytes(sorted(set(range(256)) - set(b"&=%")))
+# A "%" not followed by two hex digits: mod_xml_curl escapes every value with
+# switch_url_encode, so a real form never has one (parse_qsl would keep it verbatim).
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# What no directory value may hold: C0 controls (NUL included), DEL and C1 controls.
+# None is a valid user, domain or realm, and PostgreSQL refuses a NUL in text outright.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def parse_form(body: bytes) -> DirectoryRequest:
+def parse_form(body: bytes, *, max_value_chars: int = MAX_VALUE_CHARS) -> DirectoryRequest:
     """The request a form body asks for; FormError (400) when it is not a directory form.
 
-    mod_xml_curl URL-encodes every value (switch_url_encode), so a real body is ASCII, its
-    escapes are of ASCII bytes and its names are plain: for such a body only the fields
-    ``classify`` reads are found and unescaped. Anything else takes the general path, which
-    decodes (strictly) every field. Both give the same result: the first occurrence of a
-    field wins, ``+`` is a space, a field without ``=`` is empty, more than MAX_FIELDS
-    fields (or a value that is not UTF-8) is a 400.
+    The body must be UTF-8 with well-formed percent-escapes and at most MAX_FIELDS fields;
+    the first occurrence of a field wins, ``+`` is a space, a field without ``=`` is empty.
+    Every value the request carries (user, domain, realm, group ...) is then checked: no
+    control character, at most ``max_value_chars`` characters, so nothing a database
+    would refuse (a NUL) or a log line could be forged with ever goes further.
     """
-    if not body.isascii() or _HIGH_ESCAPE.search(body) is not None:
-        return classify(_all_fields(body))
-    punctuation = body.translate(None, _NOT_PUNCTUATION)
-    # Counted as parse_qsl counts them (an empty body has no field, but it has no "&" either).
-    if 1 + punctuation.count(b"&") > MAX_FIELDS:
-        raise FormError("body is not a form (too many fields or malformed)", code="bad_form")
-    # A name's first "%" follows its "&" (or opens the body) with no "=" between them. A "+"
-    # in a name needs no such care: it decodes to a space, and no wanted name has one.
-    if punctuation.startswith(b"%") or b"&%" in punctuation:
-        return classify(_all_fields(body))  # an escaped name: decode every field
-    fields: dict[str, str] = {}
-    # From the last field to the first, so the first occurrence of a name wins.
-    for name, value in reversed(_WANTED_FIELD.findall("&" + body.decode("ascii") + "&")):
-        text = value.replace("+", " ") if "+" in value else value
-        # Every escape is of an ASCII byte: this is unquote(text) without its splitting of
-        # text into ASCII and non-ASCII runs (a third of the cost).
-        fields[name] = unquote_to_bytes(text).decode("ascii") if "%" in text else text
-    return classify(fields)
-
-
-def _all_fields(body: bytes) -> dict[str, str]:
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_FIELDS
-        )
     except UnicodeDecodeError as exc:
         raise FormError("body is not UTF-8", code="bad_encoding") from exc
-    except ValueError as exc:
-        raise FormError("body is not a form (too many fields or malformed)", code="bad_form") from exc
+    # Counted as parse_qsl counts them: every "&" separates two fields.
+    if text.count("&") >= MAX_FIELDS:
+        raise FormError("body is not a form (too many fields)", code="bad_form")
+    if _BAD_ESCAPE.search(text) is not None:
+        raise FormError("malformed percent-escape", code="bad_escape")
     fields: dict[str, str] = {}
-    for key, value in pairs:
-        # xml_locate repeats section=directory; the first occurrence is mod_xml_curl's own.
-        fields.setdefault(key, value)
-    return fields
+    for part in text.split("&"):
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        # Only the fields classify() reads are decoded (a REGISTER form has ~45, it reads
+        # ~8); the first occurrence wins (xml_locate repeats section=directory, and
+        # mod_xml_curl's own comes first).
+        if name in _WANTED and name not in fields:
+            try:
+                fields[name] = unquote_plus(value, errors="strict") if "%" in value or "+" in value else value
+            except UnicodeDecodeError as exc:
+                raise FormError(f"{name} is not UTF-8", code="bad_encoding") from exc
+    request = classify(fields)
+    _check_values(request, max_value_chars)
+    return request
+
+
+def _check_values(request: DirectoryRequest, max_chars: int) -> None:
+    values = (
+        request.domain,
+        request.user,
+        request.auth_username,
+        request.realm,
+        request.group,
+        request.data_type,
+    )
+    for name, value in zip(_VALUE_NAMES, values, strict=True):
+        if len(value) > max_chars:
+            raise FormError(f"{name} longer than {max_chars} characters", code="value_too_long")
+        if _CONTROL.search(value) is not None:
+            raise FormError(f"{name} holds a control character", code="bad_value")
+
+
+_VALUE_NAMES = ("domain", "user", "sip_auth_username", "sip_auth_realm", "group_name", "type")
 
 
 def classify(fields: dict[str, str]) -> DirectoryRequest:

@@ -13,6 +13,7 @@ so this handler is its own edge; it tags its log lines with a request id only wh
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -30,6 +31,7 @@ from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import LOOKUP_ACTIONS, Kind, parse_form
 from bridge.directory.guarded import LookupGuard
 from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
 from bridge.logs import id_for, request_id
 from bridge.metrics import Metrics
@@ -41,25 +43,53 @@ XML_TYPE = "text/xml"
 
 
 class DirectoryEndpoint:
-    def __init__(self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(
+        self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics, body_timeout: float = 5.0
+    ) -> None:
         self._max_body = max_body_bytes
+        self._body_timeout = body_timeout
+        self._max_value_chars = config.max_value_chars
+        self._refused = _Children(metrics.refused.labels)
+        self._disconnects = metrics.disconnects
         self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
-        policy = lookup.Policy(config.send_password, config.realm_mismatch, config.fs_cacheable_ms)
+        policy = lookup.Policy(
+            config.send_password,
+            config.realm_mismatch,
+            cacheable_ms=config.fs_cacheable_ms,
+            trust_extn_cidr=config.trust_extn_cidr,
+        )
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
         # Without the extension cache every lookup reads a new Extension object, which a
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
-        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc())
+        whole_counts = _Children(metrics.whole_answers.labels)
+        whole = WholeAnswers(
+            policy,
+            max_building=config.whole_max_building,
+            max_waiting=config.whole_max_waiting,
+            slice_users=config.whole_slice_users,
+            count=lambda result: whole_counts[result].inc(),
+        )
+        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc(), whole)
         # The registration guard (bridge/guard/), when it is on: asked on every sip_auth lookup.
         self.guard: LookupGuard | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             return await self._handle(request)
+        except ConnectionError:
+            # The client went away mid-request (aiohttp raises a ConnectionResetError):
+            # nothing to answer and nothing wrong here, so no traceback, not a lookup error.
+            self._disconnects.inc()
+            if log.isEnabledFor(logging.DEBUG):
+                _tag(request)
+                log.debug("directory request abandoned: client disconnected")
+            # Nobody reads it; aiohttp drops the write to a closed connection quietly.
+            return web.Response(status=400, text="client disconnected\n")
         except Exception:
             _tag(request)
             log.exception("directory request failed: unexpected error")
@@ -71,15 +101,19 @@ class DirectoryEndpoint:
         try:
             self._admit(request)
             body = await self._body(request)
-            form = parse_form(body)
+            form = parse_form(body, max_value_chars=self._max_value_chars)
         except RequestError as exc:
             self._metrics.rejected.inc()
+            self._refused[exc.code].inc()
             _tag(request)
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
             )
             headers = {"WWW-Authenticate": 'Basic realm="bridge"'} if exc.status == 401 else None
-            return web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
+            response = web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
+            if exc.status == 408:
+                response.force_close()  # the rest of a dripped body is never read: cut
+            return response
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
         guard = self.guard if form.kind is Kind.SIP_AUTH else None
         if guard is not None and (refusal := guard.refused(body, form)) is not None:
@@ -99,6 +133,13 @@ class DirectoryEndpoint:
                 exc,
             )
             return web.Response(status=503, text="database unavailable\n")
+        except Busy as exc:
+            self._refused[exc.code].inc()
+            _tag(request)
+            log.warning(
+                "directory lookup refused action=%s domain=%s reason=%s", action, form.domain, exc.reason
+            )
+            return web.Response(status=exc.status, text=exc.reason + "\n")
         self._metrics.count(action, answer, time.perf_counter() - started)
         if guard is not None:
             guard.observe(body, form, answer.reason, answer.realm_mismatch)
@@ -141,9 +182,15 @@ class DirectoryEndpoint:
 
     async def _body(self, request: web.Request) -> bytes:
         try:
-            return await request.read()
+            async with asyncio.timeout(self._body_timeout):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise RequestError("body too large", status=413, code="too_large") from exc
+        except TimeoutError:
+            # A client dripping its body holds a connection and a task: cut it.
+            raise RequestError(
+                f"body not received within {self._body_timeout}s", status=408, code="slow_body"
+            ) from None
 
 
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
@@ -159,6 +206,7 @@ def _tag(request: web.Request) -> None:
     """
     if request_id.get() == "-":
         request_id.set(id_for(request.headers))
+
 
 Child = TypeVar("Child")
 

@@ -15,6 +15,7 @@ from bridge.directory.invalidation import InvalidationListener, ListenerState
 from bridge.directory.node_flush import FreeSwitchFlusher, NodeApi
 from bridge.directory.store import DirectoryStore
 from bridge.directory.warmup import FetchPage, Warmer, WarmupStatus
+from bridge.directory.whole import WholeAnswers
 from bridge.health import ComponentStatus
 from bridge.metrics import Metrics
 
@@ -49,6 +50,8 @@ class DirectoryCache:
         metrics: Metrics,
         nodes: Callable[[], NodeApi | None],
         warm_pages: FetchPage,
+        *,
+        whole: WholeAnswers | None = None,
     ) -> None:
         assert config.database.url is not None
         results = ("hit", "negative_hit", "miss", "stale")
@@ -64,6 +67,8 @@ class DirectoryCache:
             count=count,
         )
         self._invalidations = metrics.invalidations
+        # Whole-directory answers are reused only while changes are heard (whole.py).
+        self._whole = whole
         self.flusher: FreeSwitchFlusher | None = None
         if config.directory.fs_cacheable_ms > 0:
             self.flusher = FreeSwitchFlusher(nodes, metrics.fs_cache_flushes)
@@ -86,6 +91,8 @@ class DirectoryCache:
     # InvalidationSink: the listener's one door into the cache.
     def changed(self, keys: Sequence[Key]) -> None:
         self.store.invalidate(keys)
+        if self._whole is not None:
+            self._whole.invalidate()
         self._invalidations.labels(source="notify").inc(len(keys))
         if self.flusher is not None:
             self.flusher.flush(keys)
@@ -93,6 +100,8 @@ class DirectoryCache:
 
     def changed_all(self) -> None:
         dropped = self.store.invalidate_all()
+        if self._whole is not None:
+            self._whole.invalidate()
         self._invalidations.labels(source="notify_all").inc()
         if self.flusher is not None:
             self.flusher.flush_all()
@@ -100,6 +109,8 @@ class DirectoryCache:
 
     def resynced(self) -> None:
         self.store.set_coherent(True)
+        if self._whole is not None:
+            self._whole.set_reusable(True)
         if self.warmer is not None:
             self.warmer.start()  # at start-up, and again once entries became suspect
         self._invalidations.labels(source="resync").inc()
@@ -111,6 +122,8 @@ class DirectoryCache:
 
     def lost(self) -> None:
         self.store.set_coherent(False)
+        if self._whole is not None:
+            self._whole.set_reusable(False)
 
     async def health(self) -> ComponentStatus:
         """For /readyz: never "down" (the cache always answers what it knows); "degraded"

@@ -27,6 +27,8 @@ class Policy:
     realm_mismatch: Literal["refuse", "password"] = "refuse"
     # directory.fs_cacheable_ms: > 0 marks per-user answers cacheable for FreeSWITCH.
     cacheable_ms: int = 0
+    # directory.trust_extn_cidr: list extn_cidr in network-list answers (see answer_network_list).
+    trust_extn_cidr: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +186,22 @@ def answer_list_users(domains: Sequence[Domain]) -> Answer:
     return Answer(tuple(domains), "found") if domains else not_found("unknown")
 
 
-def answer_network_list(request: DirectoryRequest, extensions: Sequence[Extension]) -> Answer:
+def answer_network_list(
+    request: DirectoryRequest, extensions: Sequence[Extension], trust_cidr: bool
+) -> Answer:
+    """The users switch_core.c turns into ACL entries (``<user cidr=...>``), only on opt-in.
+
+    switch_load_network_lists adds each user's ``cidr`` attribute to the lists that name
+    the domain (the vanilla ``domains`` list), tagged with that user; a profile applying
+    such a list with ``apply-inbound-acl`` then takes a request from inside the CIDR as
+    that user WITHOUT a digest challenge (sofia.c/sofia_reg.c). extn_cidr is meant to
+    restrict, which the sip_auth param ``auth-acl`` does (flags.py); trusting an address
+    instead is ``directory.trust_extn_cidr``. Without it the domain is listed, no user.
+    """
     if not extensions:
         return not_found("unknown")
     users = []
-    for e in extensions:
+    for e in extensions if trust_cidr else ():
         if e.extn_cidr.strip():
             user = _listed_user(e, cidr=True)
             if user is not None:

@@ -11,6 +11,7 @@ escapes them (``_ESCAPES``) and everything else written as UTF-8.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from bridge.directory.lookup import Answer, Domain, Pairs, User
 
@@ -35,8 +36,7 @@ _ESCAPES = str.maketrans(
 _NEEDS_WORK = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
 
 _HEAD = (
-    "<?xml version='1.0' encoding='UTF-8'?>\n"
-    '<document type="freeswitch/xml"><section name="directory">'
+    "<?xml version='1.0' encoding='UTF-8'?>\n<document type=\"freeswitch/xml\"><section name=\"directory\">"
 )
 _TAIL = "</section></document>"
 
@@ -57,25 +57,44 @@ def clean(value: str) -> str:
 def render(answer: Answer) -> bytes:
     if not answer.found:
         return NOT_FOUND
-    return "".join([_HEAD, *map(_domain, answer.domains), _TAIL]).encode()
+    return "".join(fragments(answer)).encode()
 
 
-def _domain(domain: Domain) -> str:
-    children = []
-    if domain.params:
-        children.append(_pairs("params", _PARAM, domain.params))
+def fragments(answer: Answer) -> Iterator[str]:
+    """The text of a found answer's document, one user per fragment (after the first).
+
+    whole.py joins a whole directory's fragments a slice at a time, giving the event
+    loop back between slices.
+    """
+    yield _HEAD
+    for domain in answer.domains:
+        yield from _domain(domain)
+    yield _TAIL
+
+
+def _domain(domain: Domain) -> Iterator[str]:
+    opening = f'<domain name="{_attr(domain.name)}"'
+    if not (domain.params or domain.users or domain.groups):
+        yield opening + "/>"  # lxml wrote an element without children as <x/>
+        return
+    yield opening + ">" + (_pairs("params", _PARAM, domain.params) if domain.params else "")
     if domain.users:
-        children.append(_users(domain.users))
+        yield "<users>"
+        yield from map(_user, domain.users)
+        yield "</users>"
     if domain.groups:
-        groups = "".join(
-            f'<group name="{_attr(group.name)}">{_users(group.users)}</group>' for group in domain.groups
-        )
-        children.append(f"<groups>{groups}</groups>")
-    return _element("domain", f' name="{_attr(domain.name)}"', "".join(children))
-
-
-def _users(users: tuple[User, ...]) -> str:
-    return _element("users", "", "".join(map(_user, users)))
+        yield "<groups>"
+        for group in domain.groups:
+            yield f'<group name="{_attr(group.name)}">'
+            if group.users:
+                yield "<users>"
+                yield from map(_user, group.users)
+                yield "</users>"
+            else:
+                yield "<users/>"
+            yield "</group>"
+        yield "</groups>"
+    yield "</domain>"
 
 
 def _user(user: User) -> str:

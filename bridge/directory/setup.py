@@ -4,7 +4,8 @@ One ``cleanup_ctx`` entry, after the database and the registrations job (it flus
 FreeSWITCH's user cache through ``app[FREESWITCH]``):
 
     DatabaseStore (batched reads) -> CachedStore (app[DIRECTORY_STORE], set once)
-    InvalidationListener (LISTEN) -> DirectoryCache.changed -> the cache, FreeSwitchFlusher
+    InvalidationListener (LISTEN) -> DirectoryCache.changed -> the cache, FreeSwitchFlusher,
+                                                               WholeAnswers (app[WHOLE_ANSWERS])
     Listener.watch_nodes (node up/down) -> FreeSwitchFlusher; resync -> Warmer (warmup.py)
 
 and the route ``POST /directory`` (handler.py). Shutdown stops the listener and the flusher,
@@ -25,7 +26,7 @@ from bridge.directory import sql
 from bridge.directory.database_store import DatabaseStore
 from bridge.directory.guarded import LOOKUP_GUARD
 from bridge.directory.handler import DirectoryEndpoint
-from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
+from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE, WHOLE_ANSWERS
 from bridge.directory.live import DirectoryCache
 from bridge.directory.node_flush import FreeSwitchFlusher
 from bridge.keys import DATABASE, HEALTH, METRICS
@@ -39,7 +40,7 @@ async def _directory_ctx(config: Config, app: web.Application) -> AsyncIterator[
     backend = DatabaseStore(app[DATABASE])
     nodes = app.get(FREESWITCH)  # started by the registrations job's entry, before this one
     warm_pages = functools.partial(sql.fetch_page, app[DATABASE])
-    cache = DirectoryCache(backend, config, metrics, lambda: nodes, warm_pages)
+    cache = DirectoryCache(backend, config, metrics, lambda: nodes, warm_pages, whole=app.get(WHOLE_ANSWERS))
     app[DIRECTORY_CACHE] = cache
     app[DIRECTORY_STORE] = cache.store
     metrics.cache_entries.set_function(lambda: len(cache.store))
@@ -84,7 +85,11 @@ def _watch_nodes(app: web.Application, flusher: FreeSwitchFlusher) -> None:
 
 
 def setup(app: web.Application, config: Config) -> None:
-    endpoint = DirectoryEndpoint(config.directory, config.http.max_body_bytes, app[METRICS])
+    endpoint = DirectoryEndpoint(
+        config.directory, config.http.max_body_bytes, app[METRICS], config.http.body_timeout
+    )
+    # The directory cache's change listener tells it when answers may be reused (live.py).
+    app[WHOLE_ANSWERS] = endpoint.answerer.whole
     endpoint.guard = app.get(LOOKUP_GUARD)  # the registration guard, when on (set up before)
     app.cleanup_ctx.append(functools.partial(_directory_ctx, config))
     app.router.add_post("/directory", endpoint.handle)

@@ -231,9 +231,7 @@ def _event_seconds(headers: Mapping[str, str], now: float) -> int:
         return int(now)
 
 
-def to_change(
-    node: str, headers: Mapping[str, str], *, now: float, late_margin: int = 60
-) -> Change | None:
+def to_change(node: str, headers: Mapping[str, str], *, now: float, late_margin: int = 60) -> Change | None:
     """One parsed event -> the change it means, or None for events we do not track.
 
     Header names differ by subclass (see the fixtures README): register names the user in
@@ -260,13 +258,21 @@ def to_change(
         raise FrameError(f"sofia::{kind} without call-id or profile-name")
     if kind == "expire":
         return Unregistered(
-            node, kind, profile, headers.get("user", ""),
-            headers.get("realm") or headers.get("host", ""), call_id,
+            node,
+            kind,
+            profile,
+            headers.get("user", ""),
+            headers.get("realm") or headers.get("host", ""),
+            call_id,
         )
     if kind == "unregister":
         return Unregistered(
-            node, kind, profile, headers.get("from-user") or headers.get("username", ""),
-            headers.get("realm") or headers.get("from-host", ""), call_id,
+            node,
+            kind,
+            profile,
+            headers.get("from-user") or headers.get("username", ""),
+            headers.get("realm") or headers.get("from-host", ""),
+            call_id,
         )
     try:
         relative = int(headers.get("expires", "0"))
@@ -366,4 +372,3 @@ def parse_snapshot(node: str, body: str) -> Snapshot:
             )
         )
     return Snapshot(node, tuple(found))
-

@@ -193,8 +193,10 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         if content_type == "auth/request":
             self._auth_request_event.set()
         elif content_type in ("command/reply", "api/response"):
-            text = headers.get("Reply-Text", "") if content_type == "command/reply" else body.decode(
-                "utf-8", "replace"
+            text = (
+                headers.get("Reply-Text", "")
+                if content_type == "command/reply"
+                else body.decode("utf-8", "replace")
             )
             if self._commands_sent:
                 self._commands_sent.pop(0).set(Reply(content_type, text))

@@ -30,8 +30,21 @@ from bridge.registrations.state import RegistrationState
 log = logging.getLogger(__name__)
 
 _FIELDS = (
-    "url", "expires", "token", "reg_user", "network_proto", "metadata", "hostname",
-    "network_port", "realm", "network_ip", "node", "profile", "user_agent", "status", "contact",
+    "url",
+    "expires",
+    "token",
+    "reg_user",
+    "network_proto",
+    "metadata",
+    "hostname",
+    "network_port",
+    "realm",
+    "network_ip",
+    "node",
+    "profile",
+    "user_agent",
+    "status",
+    "contact",
 )
 _UPSERT = (
     f"INSERT INTO bridge_registrations ({', '.join(_FIELDS)}, updated_at) "
@@ -144,7 +157,8 @@ class RegistrationStore:
                 await self._db.execute(
                     "UPDATE bridge_esl_nodes SET lease_until = now() - interval '1 second' "
                     "WHERE owner = $1 AND node = ANY($2::text[])",
-                    self.instance, sorted(self.owned),
+                    self.instance,
+                    sorted(self.owned),
                 )
         except DatabaseUnavailable as exc:
             log.warning("registrations: could not release leases error=%s", exc)
@@ -155,7 +169,10 @@ class RegistrationStore:
             status = {s.name: s for s in self._state.nodes()}.get(node.name)
             state = status.state if status is not None else NodeState.NOT_STARTED
             owner = await self._db.fetchval(
-                _LEASE, node.name, self.instance, self._config.lease_ttl,
+                _LEASE,
+                node.name,
+                self.instance,
+                self._config.lease_ttl,
                 state.value if node.name in self.owned else NodeState.CONNECTING.value,
                 status.since if status is not None else time.time(),
                 status.last_heartbeat if status is not None else None,
@@ -185,12 +202,14 @@ class RegistrationStore:
                         await conn.execute(
                             "DELETE FROM bridge_registrations "
                             "WHERE node = $1 AND NOT (token = ANY($2::text[]))",
-                            node, list(pending.upserts),
+                            node,
+                            list(pending.upserts),
                         )
                     if pending.removes:
                         await conn.execute(
                             "DELETE FROM bridge_registrations WHERE node = $1 AND token = ANY($2::text[])",
-                            node, list(pending.removes),
+                            node,
+                            list(pending.removes),
                         )
                     if pending.upserts:
                         await conn.executemany(

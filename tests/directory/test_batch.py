@@ -274,3 +274,25 @@ async def test_given_reads_running_when_the_app_stops_then_they_fail_and_no_stat
     gc.collect()
     await asyncio.sleep(0)
     assert "never retrieved" not in caplog.text
+
+
+async def test_given_a_key_postgresql_refuses_in_a_batch_then_only_that_key_fails(
+    connect: Connect, phones: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # issue 13 item 3: a NUL reached PostgreSQL and failed every lookup batched with it.
+    store, sizes = store_counting(await connect())
+    keys = [(DOMAIN, extn) for extn in phones[:40]]
+    keys[7] = (DOMAIN, "1001\x00")
+    keys[31] = (DOMAIN + "\x00", "2031")
+
+    results = await asyncio.gather(*(outcome(store.get(*key)) for key in keys))
+
+    for at, (result, _) in enumerate(results):
+        if at in (7, 31):
+            assert isinstance(result, DatabaseUnavailable), at
+        else:
+            assert isinstance(result, Extension) and result.extn == keys[at][1], at
+    assert sizes[0] == 40
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "directory read failed keys=1"
+    ] * 2

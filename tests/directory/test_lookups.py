@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from lxml import etree
 
 from bridge.directory import flags
 from tests.conftest import AppClient
@@ -109,14 +110,39 @@ async def test_given_gateways_purpose_then_every_domain_is_listed_for_the_all_pr
 
 
 @pytest.mark.parametrize("name", ["startup_acl_network_list", "reloadacl_network_list"])
-async def test_given_network_list_then_each_enabled_user_with_a_cidr_carries_it_as_attribute(
+async def test_given_network_list_by_default_then_no_user_cidr_is_granted(
     app_client: AppClient, name: str
 ) -> None:
+    # issue 13 item 15: a <user cidr> in this answer lands in the "domains" ACL, which a
+    # profile's apply-inbound-acl trusts without a password. extn_cidr must restrict only.
     client = await app_client()
+    doc = await lookup(client, name)
+    assert [d.get("name") for d in doc.findall("section/domain")] == ["xswitch.test"]
+    assert doc.findall(".//user") == []
+    assert b"10.1.0.0/24" not in etree.tostring(doc)
+
+
+@pytest.mark.parametrize("name", ["startup_acl_network_list", "reloadacl_network_list"])
+async def test_given_trust_extn_cidr_opted_in_then_each_enabled_user_with_a_cidr_carries_it_as_attribute(
+    app_client: AppClient, name: str
+) -> None:
+    client = await app_client(directory__trust_extn_cidr="true")
     doc = await lookup(client, name)
     users = doc.findall("section/domain/users/user")
     assert [(u.get("id"), u.get("cidr")) for u in users] == [("1001", "10.1.0.0/24")]
     assert params(users[0])["a1-hash"]
+
+
+@pytest.mark.parametrize("trust", ["false", "true"])
+async def test_given_extn_cidr_then_sip_auth_restricts_the_phone_to_it_with_auth_acl(
+    app_client: AppClient, trust: str
+) -> None:
+    # sofia_reg.c: a user param auth-acl refuses (403) a REGISTER/INVITE from elsewhere;
+    # the digest is still asked for from inside (trust or not, sip_auth carries the hash).
+    client = await app_client(directory__trust_extn_cidr=trust)
+    user = user_node(await lookup(client, "register_1001"))
+    assert params(user)["auth-acl"] == "10.1.0.0/24"
+    assert params(user)["a1-hash"]
 
 
 def _group_call_form() -> bytes:

@@ -103,7 +103,7 @@ def every_answer(es: list[Extension], others: list[Extension]) -> dict[str, look
         "group_call": lookup.answer_group(
             DirectoryRequest(Kind.GROUP_CALL, "group_call", DOMAIN, "", group=group), es
         ),
-        "network_list": lookup.answer_network_list(_request("reloadacl_network_list"), es),
+        "network_list": lookup.answer_network_list(_request("reloadacl_network_list"), es, trust_cidr=True),
         "list_users": lookup.answer_list_users([d for d in listed if d is not None]),
         "xml_locate": lookup.answer_locate(_request("xml_locate_directory_domain"), [DOMAIN]),
         "gateways": lookup.answer_gateways([DOMAIN, OTHER]),

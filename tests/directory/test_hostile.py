@@ -1,0 +1,311 @@
+"""Hostile and unlucky traffic at the wire (issue 13 items 3, 4, 5): bad values, big answers, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from lxml import etree
+
+from bridge.app import create_app
+from bridge.config import Config
+from bridge.directory.keys import WHOLE_ANSWERS
+from bridge.keys import METRICS
+from tests.conftest import AppClient
+from tests.directory.helpers import FORM_TYPE, Client, form, params, post, user_node
+from tests.factories import add_extension, add_user
+
+DOMAIN = "xswitch.test"
+
+
+def with_value(name: str, field: str, raw: str) -> bytes:
+    """The captured form ``name`` with the raw (escaped) value of ``field`` replaced."""
+    parts = form(name).decode().split("&")
+    done = [f"{field}={raw}" if part.partition("=")[0] == field else part for part in parts]
+    assert done != parts, f"{name} has no {field}"
+    return "&".join(done).encode()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+def metric(client: Client, name: str, **labels: str) -> float:
+    value = client.app[METRICS].registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+POISONED = [
+    pytest.param("register_1001", "user", "1001%00", id="sip_auth-nul-user"),
+    pytest.param("register_1001", "sip_auth_username", "1001%0D%0Aadmin", id="sip_auth-crlf-username"),
+    pytest.param("register_1001", "user", "9" * 300, id="sip_auth-huge-number"),
+    pytest.param("register_1001", "user", "1001%G0", id="sip_auth-bad-escape"),
+    pytest.param("reloadacl_network_list", "domain", "xswitch.test%00", id="network-list-nul"),
+    pytest.param("xml_locate_directory_domain", "tag_attr_val", "xswitch.test%00", id="xml-locate-nul"),
+    pytest.param("list_users_domain", "key_value", "xswitch.test%00", id="list-users-nul"),
+    pytest.param("user_data_var", "user", "1001%01", id="user-data-control"),
+]
+
+
+@pytest.mark.parametrize(("name", "field", "raw"), POISONED)
+async def test_given_a_bad_value_then_400_before_any_query(
+    app_client: AppClient, conn: asyncpg.Connection, name: str, field: str, raw: str
+) -> None:
+    await add_extension(conn, "1001")
+    client = await app_client()
+    store = client.app[WHOLE_ANSWERS]
+    builds = store.builds
+
+    status, body = await post(client, with_value(name, field, raw))
+
+    assert status == 400, body
+    assert body.count(b"\n") == 1 and b"\x00" not in body
+    assert store.builds == builds
+    assert metric(client, "bridge_directory_lookups_total", action="other", result="rejected") == 1
+    assert metric(client, "bridge_directory_lookups_total", action="sip_auth", result="error") == 0
+
+
+async def test_given_one_poisoned_lookup_per_20_real_cold_ones_then_every_real_one_is_answered(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    # issue 13 item 3: 336 of 1,000 real cold lookups got 503 beside user=1001%00.
+    owner = await add_user(conn, "many")
+    extns = [str(3000 + n) for n in range(60)]
+    for extn in extns:
+        await add_extension(conn, extn, user_id=owner)
+    client = await app_client(directory__cache_size="0")
+    bodies = []
+    for at, extn in enumerate(extns):
+        bodies.append((extn, with_value("register_1001", "user", extn)))
+        if at % 20 == 0:
+            bodies.append(("poison", with_value("register_1001", "user", "1001%00")))
+
+    answers = await asyncio.gather(*(post(client, body) for _, body in bodies))
+
+    for (extn, _), (status, body) in zip(bodies, answers, strict=True):
+        if extn == "poison":
+            assert status == 400, body
+        else:
+            assert status == 200, (extn, body)
+            assert user_node(etree.fromstring(body)).get("id") == extn
+            assert params(user_node(etree.fromstring(body)))["a1-hash"]
+
+
+# ---- item 4: whole-directory answers ------------------------------------------------
+
+
+async def _directory_of(conn: asyncpg.Connection, size: int) -> None:
+    owner = await add_user(conn, "bulk")
+    await conn.execute(
+        "INSERT INTO extensions (extn, name, domain, password, context, user_id)"
+        " SELECT (10000 + n)::text, (10000 + n)::text, $1, 'pw' || n, 'default', $2"
+        " FROM generate_series(1, $3) AS n",
+        DOMAIN,
+        owner,
+        size,
+    )
+
+
+async def test_given_whole_directory_answers_building_then_sip_auth_is_answered_between_slices(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    await add_extension(conn, "1001")
+    await _directory_of(conn, 1000)
+    client = await app_client(directory__whole_slice_users="10", directory__whole_max_building="2")
+    whole = client.app[WHOLE_ANSWERS]
+    # Warm (cache and memo): answering it then waits on nothing but turns of the loop, so
+    # the slices counted below do not depend on how fast PostgreSQL is right now.
+    assert (await post(client, form("register_1001")))[0] == 200
+    # Different answers, so none is shared with another (list_users: all and by domain).
+    names = ["list_users", "list_users_domain"] * 4
+    wholes = [asyncio.create_task(post(client, form(name))) for name in names]
+    await eventually(lambda: whole.slices > 0)
+
+    started = whole.slices
+    status, body = await post(client, form("register_1001"))
+    sliced = whole.slices - started
+
+    assert status == 200 and b"a1-hash" in body
+    assert not all(task.done() for task in wholes)  # answered while they were still building
+    # Each build takes >= 200 slices (1,000 users decided, then rendered, 10 at a time);
+    # the loop let the lookup through after a few (two builds run side by side).
+    assert sliced < 60, sliced
+    answers = await asyncio.gather(*wholes)
+    assert {status for status, _ in answers} == {200}
+    users = etree.fromstring(answers[0][1]).findall(".//user")
+    assert len(users) == 1001
+
+
+async def test_given_many_ask_the_same_whole_directory_then_one_build_serves_them_until_a_change(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    await add_extension(conn, "1001")
+    await _directory_of(conn, 300)
+    client = await app_client()
+    whole = client.app[WHOLE_ANSWERS]
+
+    answers = await asyncio.gather(*(post(client, form("list_users")) for _ in range(8)))
+    again = await post(client, form("list_users"))
+
+    assert {body for _, body in [*answers, again]} == {answers[0][1]}
+    assert whole.builds == 1
+    assert metric(client, "bridge_directory_whole_answers_total", result="hit") == 1
+    # A change (the NOTIFY trigger) makes the next one build again, with the change in it.
+    await add_extension(conn, "1002")
+    await eventually(lambda: whole.builds == 1 and not whole._kept)
+    status, body = await post(client, form("list_users"))
+    assert status == 200 and b'id="1002"' in body
+    assert whole.builds == 2
+
+
+async def test_given_more_whole_directory_requests_than_allowed_then_503_busy_counted(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    await add_extension(conn, "1001")
+    await add_extension(conn, "2001", domain="other.test")
+    await _directory_of(conn, 300)
+    client = await app_client(
+        directory__whole_max_building="1", directory__whole_max_waiting="0", directory__whole_slice_users="5"
+    )
+    whole = client.app[WHOLE_ANSWERS]
+    first = asyncio.create_task(post(client, form("list_users")))
+    await eventually(lambda: whole.slices > 0)
+
+    status, body = await post(client, form("list_users_domain"))
+
+    assert status == 503 and body == b"too many whole-directory answers at once\n"
+    assert metric(client, "bridge_directory_refused_total", code="busy") == 1
+    assert (await first)[0] == 200
+
+
+# ---- item 5: slow and vanishing clients ----------------------------------------------
+
+
+@dataclass
+class Served:
+    """The real app served as ``bridge serve`` serves it (web.run_app's runner settings)."""
+
+    app: web.Application
+    host: str
+    port: int
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.app[METRICS].registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+
+Serve = Callable[..., Awaitable[Served]]
+
+
+@pytest.fixture
+async def serve(make_config: Callable[..., Config]) -> AsyncIterator[Serve]:
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: str) -> Served:
+        app = create_app(make_config(**overrides))
+        # What web.run_app builds for cli.py: no handler cancellation, its keep-alive default.
+        runner = web.AppRunner(app, handler_cancellation=False, keepalive_timeout=75.0, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        return Served(app, host, port)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _head(length: int) -> bytes:
+    return (
+        b"POST /directory HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: " + str(length).encode() + b"\r\n\r\n"
+    )
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bytes:
+    """What the server sent before it closed the connection (fails if it never does)."""
+    return await asyncio.wait_for(reader.read(), within)
+
+
+async def test_given_clients_dripping_headers_then_each_is_cut_after_header_timeout(serve: Serve) -> None:
+    served = await serve(http__header_timeout="0.5")
+    head = _head(10)[:-2]  # never the blank line that ends the head
+
+    async def drip() -> tuple[bytes, float]:
+        reader, writer = await asyncio.open_connection(served.host, served.port)
+        started = time.monotonic()
+        for at in range(len(head)):
+            if reader.at_eof() or writer.is_closing() or time.monotonic() - started > 5:
+                break
+            writer.write(head[at : at + 1])
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            # One byte per 20 ms: the whole head would take ~2 s, four times the limit.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(1), 0.02)
+        sent = await _closed_by_server(reader, 5)
+        writer.close()
+        return sent, time.monotonic() - started
+
+    results = await asyncio.gather(*(drip() for _ in range(20)))
+
+    assert {sent for sent, _ in results} == {b""}
+    assert max(took for _, took in results) < 1.9  # cut, not let through at the end
+
+
+async def test_given_a_client_dripping_its_body_then_408_and_counted(
+    serve: Serve, conn: asyncpg.Connection
+) -> None:
+    await add_extension(conn, "1001")
+    served = await serve(http__body_timeout="0.3")
+    body = form("register_1001")
+    reader, writer = await asyncio.open_connection(served.host, served.port)
+    writer.write(_head(len(body)) + body[:100])
+    await writer.drain()
+
+    answer = await _closed_by_server(reader, 5)
+
+    assert answer.startswith(b"HTTP/1.1 408") and answer.endswith(b"body not received within 0.3s\n")
+    assert served.metric("bridge_directory_refused_total", code="slow_body") == 1
+    writer.close()
+
+
+async def test_given_clients_that_disconnect_mid_body_then_counted_apart_and_logged_quietly(
+    serve: Serve, conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_extension(conn, "1001")
+    served = await serve()
+    caplog.set_level(logging.DEBUG)
+    body = form("register_1001")
+    for _ in range(3):
+        _, writer = await asyncio.open_connection(served.host, served.port)
+        writer.write(_head(len(body)) + body[:200])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    await eventually(lambda: served.metric("bridge_http_client_disconnects_total") == 3)
+    assert served.metric("bridge_directory_lookups_total", action="other", result="error") == 0
+    assert served.metric("bridge_directory_lookups_total", action="sip_auth", result="error") == 0
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == []
+    # The service goes on answering.
+    async with aiohttp.ClientSession() as session:
+        url = f"http://{served.host}:{served.port}/directory"
+        async with session.post(url, data=body, headers={"Content-Type": FORM_TYPE}) as resp:
+            assert resp.status == 200 and b"a1-hash" in await resp.read()
