@@ -12,7 +12,6 @@ from lxml import etree
 
 from tests.api.conftest import StartApi
 from tests.api.helpers import DOMAIN, Client, add_admin, auth, login
-from tests.cache.support import eventually
 from tests.directory.helpers import (
     FORM_TYPE,
     digest_response,
@@ -23,6 +22,7 @@ from tests.directory.helpers import (
     params,
     user_node,
 )
+from tests.support.poll import eventually_value
 
 PASSWORD = "Test1234pw"  # the password of the captured phones (tests/directory/helpers.py)
 
@@ -80,7 +80,9 @@ async def test_given_new_extension_when_its_register_arrives_then_ha1_and_ha1b_a
     assert a1_hash(await directory(client, rewritten("register_1001", "1077"))) is None  # cached as absent
     body = {"extns_start": 1070, "extns_end": 1079, "password": "Fresh9Pass", "user_id": 1}
     await api_call(client, token, "POST", "/api/extensions/muti_add", body)
-    plain = await eventually(lambda: directory(client, rewritten("register_1001", "1077")), a1_hash, 1.0)
+    plain = await eventually_value(
+        lambda: directory(client, rewritten("register_1001", "1077")), a1_hash, 1.0
+    )
     assert a1_hash(plain) == md5(f"1077:{DOMAIN}:Fresh9Pass")
     at_domain = await directory(client, rewritten("register_1001_at_domain_username", "1077"))
     assert a1_hash(at_domain) == md5(f"1077@{DOMAIN}:{DOMAIN}:Fresh9Pass")
@@ -98,12 +100,12 @@ async def test_given_extension_disabled_then_deleted_then_its_next_register_is_r
 
     assert a1_hash(await register()) is not None  # cached now
     await api_call(client, token, "PUT", f"/api/extensions/{ext_id}", {"disabled": 1})
-    await eventually(register, lambda doc: a1_hash(doc) is None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is None, 1.0)
     await api_call(client, token, "PUT", f"/api/extensions/{ext_id}", {"disabled": "0"})
-    await eventually(register, lambda doc: a1_hash(doc) is not None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is not None, 1.0)
     response = await client.delete(f"/api/extensions/{ext_id}", headers=auth(token))
     assert response.status == 200
-    await eventually(register, lambda doc: a1_hash(doc) is None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is None, 1.0)
 
 
 async def test_given_user_disabled_or_deleted_then_its_extensions_are_refused(
@@ -125,11 +127,11 @@ async def test_given_user_disabled_or_deleted_then_its_extensions_are_refused(
 
     assert a1_hash(await register()) is not None
     await api_call(client, token, "PUT", f"/api/users/{user_id}", {"disabled": 1})
-    await eventually(register, lambda doc: a1_hash(doc) is None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is None, 1.0)
     await api_call(client, token, "PUT", f"/api/users/{user_id}", {"disabled": 0})
-    await eventually(register, lambda doc: a1_hash(doc) is not None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is not None, 1.0)
     await api_call(client, token, "POST", "/api/users/delete", [user_id])
-    await eventually(register, lambda doc: a1_hash(doc) is None, 1.0)
+    await eventually_value(register, lambda doc: a1_hash(doc) is None, 1.0)
 
 
 async def test_given_two_instances_when_one_changes_a_password_then_the_other_answers_it_within_a_second(
@@ -143,9 +145,11 @@ async def test_given_two_instances_when_one_changes_a_password_then_the_other_an
     def register() -> Any:
         return directory(second, form("register_1001"))
 
-    before = await eventually(register, a1_hash, 1.0)
+    before = await eventually_value(register, a1_hash, 1.0)
     assert a1_hash(before) == md5(f"1001:{DOMAIN}:Before12pw")  # now in the second's cache
     await api_call(first, token, "PUT", f"/api/extensions/{ext_id}", {"password": PASSWORD})
-    after = await eventually(register, lambda doc: a1_hash(doc) == md5(f"1001:{DOMAIN}:{PASSWORD}"), 1.0)
+    after = await eventually_value(
+        register, lambda doc: a1_hash(doc) == md5(f"1001:{DOMAIN}:{PASSWORD}"), 1.0
+    )
     f = fields("register_1001")
     assert digest_response(a1_hash(after) or "", f) == f["sip_auth_response"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.cache.support import eventually
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_extension
+from tests.support.poll import eventually_value
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -28,4 +28,4 @@ async def test_given_a_cached_user_when_the_extension_is_disabled_then_the_next_
 
     await conn.execute("UPDATE extensions SET disabled = 1 WHERE extn = '1001'")
 
-    await eventually(post, lambda body: "<user" not in body, timeout=1.0)
+    await eventually_value(post, lambda body: "<user" not in body, timeout=1.0)

@@ -13,10 +13,10 @@ import pytest
 
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.directory.node_flush import flush_commands
-from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension
 from tests.fakes.esl_server import FakeEslServer
+from tests.support.poll import eventually_value
 
 DOMAIN = "xswitch.test"
 
@@ -47,12 +47,12 @@ async def test_given_fs_cacheable_when_an_extension_changes_then_the_node_gets_b
     client = await app_client(directory__fs_cacheable_ms="60000", freeswitch__nodes=esl.url("fs1"))
     await esl.wait_subscribed()
     # The node is up for the flusher once its connect-time whole flush went out.
-    await eventually(lambda: _flushes(esl), lambda c: "api xml_flush_cache" in c, timeout=2.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: "api xml_flush_cache" in c, timeout=2.0)
 
     await conn.execute("UPDATE extensions SET password = 'changed' WHERE extn = '1001'")
 
     expected = [f"api {c}" for c in flush_commands((DOMAIN, "1001")) or []]
-    await eventually(lambda: _flushes(esl), lambda c: c[-2:] == expected, timeout=1.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: c[-2:] == expected, timeout=1.0)
     text = await (await client.get("/metrics")).text()
     assert 'bridge_freeswitch_cache_flushes_total{node="fs1"' in text
     await client.close()  # before the test database is dropped (the ESL job writes on shutdown)
@@ -69,7 +69,9 @@ async def test_given_fs_cacheable_off_then_no_flush_is_sent(
 
     await conn.execute("UPDATE extensions SET disabled = 1 WHERE extn = '1001'")
 
-    await eventually(lambda: store.get(DOMAIN, "1001"), lambda e: e is not None and e.disabled, timeout=1.0)
+    await eventually_value(
+        lambda: store.get(DOMAIN, "1001"), lambda e: e is not None and e.disabled, timeout=1.0
+    )
     assert await _flushes(esl) == []
     await client.close()  # before the test database is dropped (the ESL job writes on shutdown)
 
@@ -88,12 +90,12 @@ async def test_given_fs_cacheable_when_the_node_connects_and_reconnects_then_its
     )
     await esl.wait_subscribed()
     # The first connection (a bridge restart): what the node cached may predate it.
-    await eventually(lambda: _flushes(esl), lambda c: _whole(c) == 1, timeout=2.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: _whole(c) == 1, timeout=2.0)
 
     await esl.drop()  # the node restarts, or the connection breaks: changes were missed
     await esl.wait_subscribed()
 
-    await eventually(lambda: _flushes(esl), lambda c: _whole(c) == 2, timeout=3.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: _whole(c) == 2, timeout=3.0)
     await client.close()
 
 
@@ -102,12 +104,12 @@ async def test_given_fs_cacheable_when_the_notify_connection_resyncs_then_the_no
 ) -> None:
     client = await app_client(directory__fs_cacheable_ms="60000", freeswitch__nodes=esl.url("fs1"))
     await esl.wait_subscribed()
-    await eventually(lambda: _flushes(esl), lambda c: _whole(c) == 1, timeout=2.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: _whole(c) == 1, timeout=2.0)
     cache = client.app[DIRECTORY_CACHE]
 
     await conn.execute("SELECT pg_terminate_backend($1)", cache.listener.backend_pid())
 
-    await eventually(lambda: _flushes(esl), lambda c: _whole(c) == 2, timeout=5.0)
+    await eventually_value(lambda: _flushes(esl), lambda c: _whole(c) == 2, timeout=5.0)
     assert cache.status().reconnects == 1
     await client.close()
 

@@ -10,9 +10,9 @@ import asyncpg
 from bridge.directory.extension import Extension
 from bridge.directory.invalidation import CHANNEL, parse_payload
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
-from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user
+from tests.support.poll import eventually_value
 
 DOMAIN = "xswitch.test"
 
@@ -34,7 +34,7 @@ async def test_given_two_instances_when_an_extension_is_disabled_by_sql_then_bot
         async def probe(s=store) -> Extension | None:  # type: ignore[no-untyped-def]
             return await s.get(DOMAIN, "1001")
 
-        await eventually(probe, lambda e: e is not None and e.disabled, timeout=1.0)
+        await eventually_value(probe, lambda e: e is not None and e.disabled, timeout=1.0)
 
 
 async def test_given_a_cached_extension_when_its_user_is_locked_then_the_next_lookup_sees_it(
@@ -52,7 +52,9 @@ async def test_given_a_cached_extension_when_its_user_is_locked_then_the_next_lo
     await conn.execute("UPDATE users SET is_locked = true WHERE id = $1", user_id)
 
     for extn in ("1001", "1002"):
-        await eventually(lambda x=extn: store.get(DOMAIN, x), lambda e: e is not None and e.user_locked, 1.0)
+        await eventually_value(
+            lambda x=extn: store.get(DOMAIN, x), lambda e: e is not None and e.user_locked, 1.0
+        )
 
 
 async def test_given_an_extension_deleted_then_it_is_unknown_on_the_next_lookup(
@@ -65,7 +67,7 @@ async def test_given_an_extension_deleted_then_it_is_unknown_on_the_next_lookup(
 
     await conn.execute("DELETE FROM extensions WHERE extn = '1001'")
 
-    await eventually(lambda: store.get(DOMAIN, "1001"), lambda e: e is None, timeout=1.0)
+    await eventually_value(lambda: store.get(DOMAIN, "1001"), lambda e: e is None, timeout=1.0)
 
 
 async def test_given_a_user_not_found_cached_when_the_extension_is_created_then_it_is_found_at_once(
@@ -77,7 +79,7 @@ async def test_given_a_user_not_found_cached_when_the_extension_is_created_then_
 
     await add_extension(conn, "1005")
 
-    await eventually(lambda: store.get(DOMAIN, "1005"), lambda e: e is not None, timeout=1.0)
+    await eventually_value(lambda: store.get(DOMAIN, "1005"), lambda e: e is not None, timeout=1.0)
 
 
 async def test_given_a_bulk_update_of_many_rows_then_every_payload_fits_and_names_every_key(
@@ -101,7 +103,7 @@ async def test_given_a_bulk_update_of_many_rows_then_every_payload_fits_and_name
                 keys.update(parse_payload(payload) or [])
             return keys
 
-        keys = await eventually(seen, lambda k: len(k) == 1200, timeout=2.0)
+        keys = await eventually_value(seen, lambda k: len(k) == 1200, timeout=2.0)
     finally:
         await listener.close()
     assert keys == {(DOMAIN, f"{n:05d}") for n in range(1200)}
@@ -125,7 +127,9 @@ async def test_given_a_statement_touching_thousands_of_keys_then_one_drop_everyt
 
     await conn.execute("UPDATE extensions SET cid_name = 'renamed'")
 
-    await eventually(lambda: store.get(DOMAIN, "00001"), lambda e: e is not None and e.cid_name == "renamed")
+    await eventually_value(
+        lambda: store.get(DOMAIN, "00001"), lambda e: e is not None and e.cid_name == "renamed"
+    )
     assert "notify_all" in (await (await client.get("/metrics")).text())
 
 
@@ -145,12 +149,14 @@ async def test_given_the_listening_connection_is_terminated_when_a_change_is_mis
         await conn.execute("UPDATE extensions SET disabled = 1 WHERE extn = '1001'")
         await conn.execute("SELECT pg_terminate_backend($1)", pid)
         # Commit while nobody listens: this NOTIFY is lost.
-        await eventually(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener != "listening")
+        await eventually_value(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener != "listening")
 
-    status = await eventually(
+    status = await eventually_value(
         lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener == "listening", timeout=3.0
     )
     assert status.reconnects == 1
-    await eventually(lambda: store.get(DOMAIN, "1001"), lambda e: e is not None and e.disabled, timeout=1.0)
+    await eventually_value(
+        lambda: store.get(DOMAIN, "1001"), lambda e: e is not None and e.disabled, timeout=1.0
+    )
     text = await (await client.get("/metrics")).text()
     assert 'bridge_directory_invalidations_total{source="resync"} 2.0' in text

@@ -17,8 +17,8 @@ from bridge.config import load_config
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable
 from bridge.pgserver import EmbeddedPostgres
-from tests.cache.support import eventually
 from tests.factories import add_extension
+from tests.support.poll import eventually_value
 
 DOMAIN = "xswitch.test"
 QUERY_TIMEOUT = 0.3
@@ -50,7 +50,7 @@ async def test_given_postgresql_stopped_then_cached_users_answer_others_fail_fas
     assert await store.get(DOMAIN, "1001") is not None
 
     await asyncio.to_thread(private_pg.stop)
-    await eventually(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener != "listening")
+    await eventually_value(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener != "listening")
 
     started = time.monotonic()
     cached = await store.get(DOMAIN, "1001")
@@ -69,7 +69,7 @@ async def test_given_postgresql_stopped_then_cached_users_answer_others_fail_fas
 
     await asyncio.to_thread(private_pg.start)
 
-    await eventually(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener == "listening", 10)
+    await eventually_value(lambda: asyncio.sleep(0, cache.status()), lambda s: s.listener == "listening", 10)
 
     async def lookup_1002() -> object:
         try:
@@ -77,7 +77,7 @@ async def test_given_postgresql_stopped_then_cached_users_answer_others_fail_fas
         except DatabaseUnavailable as exc:
             return exc
 
-    found = await eventually(lookup_1002, lambda e: e is not None and not isinstance(e, Exception), 5)
+    found = await eventually_value(lookup_1002, lambda e: e is not None and not isinstance(e, Exception), 5)
     assert found is not None
     ready = await client.get("/readyz")
     assert (await ready.json())["components"]["directory_cache"]["status"] == "up"

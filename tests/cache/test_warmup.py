@@ -16,9 +16,9 @@ from bridge.directory.database_store import DatabaseStore
 from bridge.directory.extension import Extension
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
 from bridge.directory.warmup import Warmer
-from tests.cache.support import eventually
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_user
+from tests.support.poll import eventually_value
 
 DOMAIN = "xswitch.test"
 FIRST = 100000
@@ -63,8 +63,8 @@ async def test_given_a_directory_when_bridge_starts_then_the_cache_fills_while_l
         answered += 1
         return len(client.app[DIRECTORY_STORE])  # type: ignore[arg-type]
 
-    await eventually(warmed, lambda entries: entries == 1000, timeout=20.0)
-    status = await eventually(
+    await eventually_value(warmed, lambda entries: entries == 1000, timeout=20.0)
+    status = await eventually_value(
         lambda: asyncio.sleep(0, cache.status().warmup), lambda w: w.state == "done", timeout=5.0
     )
     assert status.read == 1000
@@ -82,7 +82,7 @@ async def test_given_a_small_cache_bound_then_the_warm_up_stops_when_the_cache_i
     client = await app_client(directory__cache_size="250", directory__warmup_page_size="100")
     cache = client.app[DIRECTORY_CACHE]
 
-    status = await eventually(
+    status = await eventually_value(
         lambda: asyncio.sleep(0, cache.status().warmup), lambda w: w.state == "done", timeout=10.0
     )
 

@@ -17,9 +17,9 @@ from bridge.directory.database_store import DatabaseStore
 from bridge.directory.extension import Extension
 from bridge.directory.keys import DIRECTORY_STORE
 from bridge.errors import DatabaseUnavailable
-from tests.cache.support import eventually
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user
+from tests.support.poll import eventually_value
 
 DOMAIN = "xswitch.test"
 QUERY_TIMEOUT = 0.3
@@ -125,7 +125,7 @@ async def test_given_every_slot_busy_when_more_misses_arrive_then_they_go_out_to
     store, sizes = store_counting(await connect(pool_max=2, query_timeout=5.0))
     lock = await blocked_reads(conn)
     first = asyncio.create_task(store.get(DOMAIN, phones[0]))
-    await eventually(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+    await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
 
     later = []
     for wave in (phones[1:26], phones[26:51]):  # in two loop iterations
@@ -173,7 +173,7 @@ async def test_given_a_statement_slower_than_query_timeout_then_misses_queued_be
     lock = await blocked_reads(conn)
     try:
         first = asyncio.create_task(outcome(store.get(DOMAIN, phones[0])))
-        await eventually(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+        await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
         queued = await asyncio.gather(*(outcome(store.get(DOMAIN, extn)) for extn in phones[1:20]))
         results = [await first, *queued]
     finally:
@@ -189,7 +189,7 @@ async def test_given_queued_misses_given_up_then_their_keys_are_not_read(
     store, sizes = store_counting(await connect(pool_max=2, query_timeout=5.0))
     lock = await blocked_reads(conn)
     first = asyncio.create_task(store.get(DOMAIN, phones[0]))
-    await eventually(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+    await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
     queued = [asyncio.create_task(store.get(DOMAIN, extn)) for extn in phones[1:20]]
     await asyncio.sleep(0)
     for task in queued:
@@ -216,7 +216,7 @@ async def test_given_waiters_cancelled_mid_statement_then_the_others_get_its_out
     try:
         tasks = [asyncio.create_task(outcome(store.get(DOMAIN, extn))) for extn in phones[:4]]
         same_key = asyncio.create_task(outcome(store.get(DOMAIN, phones[1])))
-        await eventually(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+        await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
         tasks[1].cancel()  # phones[1] is still wanted by same_key
         tasks[3].cancel()  # phones[3] is wanted by nobody now
         await asyncio.sleep(0)
@@ -228,7 +228,7 @@ async def test_given_waiters_cancelled_mid_statement_then_the_others_get_its_out
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         results = [await tasks[0], await tasks[2], await same_key]
-        await eventually(lambda: asyncio.sleep(0, batches_running()), lambda n: n == 0)
+        await eventually_value(lambda: asyncio.sleep(0, batches_running()), lambda n: n == 0)
     finally:
         if conn.is_in_transaction():
             await lock.rollback()
@@ -259,7 +259,7 @@ async def test_given_reads_running_when_the_app_stops_then_they_fail_and_no_stat
     lock = await blocked_reads(conn)
     try:
         reads = [asyncio.create_task(outcome(store.get(DOMAIN, extn))) for extn in ("1001", "1002", "1003")]
-        await eventually(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+        await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
         started = time.monotonic()
 
         await client.close()

@@ -18,10 +18,11 @@ from lxml import etree
 from bridge.app import create_app
 from bridge.config import Config
 from bridge.directory.keys import WHOLE_ANSWERS
-from bridge.keys import METRICS
 from tests.conftest import AppClient
-from tests.directory.helpers import FORM_TYPE, Client, form, params, post, user_node
+from tests.directory.helpers import FORM_TYPE, form, params, post, user_node
 from tests.factories import add_extension, add_user
+from tests.support.metrics import app_sample
+from tests.support.poll import eventually
 
 DOMAIN = "xswitch.test"
 
@@ -32,19 +33,6 @@ def with_value(name: str, field: str, raw: str) -> bytes:
     done = [f"{field}={raw}" if part.partition("=")[0] == field else part for part in parts]
     assert done != parts, f"{name} has no {field}"
     return "&".join(done).encode()
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
-def metric(client: Client, name: str, **labels: str) -> float:
-    value = client.app[METRICS].registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
 
 
 POISONED = [
@@ -73,8 +61,8 @@ async def test_given_a_bad_value_then_400_before_any_query(
     assert status == 400, body
     assert body.count(b"\n") == 1 and b"\x00" not in body
     assert store.builds == builds
-    assert metric(client, "bridge_directory_lookups_total", action="other", result="rejected") == 1
-    assert metric(client, "bridge_directory_lookups_total", action="sip_auth", result="error") == 0
+    assert app_sample(client.app, "bridge_directory_lookups_total", action="other", result="rejected") == 1
+    assert app_sample(client.app, "bridge_directory_lookups_total", action="sip_auth", result="error") == 0
 
 
 async def test_given_one_poisoned_lookup_per_20_real_cold_ones_then_every_real_one_is_answered(
@@ -161,7 +149,7 @@ async def test_given_many_ask_the_same_whole_directory_then_one_build_serves_the
 
     assert {body for _, body in [*answers, again]} == {answers[0][1]}
     assert whole.builds == 1
-    assert metric(client, "bridge_directory_whole_answers_total", result="hit") == 1
+    assert app_sample(client.app, "bridge_directory_whole_answers_total", result="hit") == 1
     # A change (the NOTIFY trigger) makes the next one build again, with the change in it.
     await add_extension(conn, "1002")
     await eventually(lambda: whole.builds == 1 and not whole._kept)
@@ -186,7 +174,7 @@ async def test_given_more_whole_directory_requests_than_allowed_then_503_busy_co
     status, body = await post(client, form("list_users_domain"))
 
     assert status == 503 and body == b"too many whole-directory answers at once\n"
-    assert metric(client, "bridge_directory_refused_total", code="busy") == 1
+    assert app_sample(client.app, "bridge_directory_refused_total", code="busy") == 1
     assert (await first)[0] == 200
 
 
@@ -202,8 +190,7 @@ class Served:
     port: int
 
     def metric(self, name: str, **labels: str) -> float:
-        value = self.app[METRICS].registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
+        return app_sample(self.app, name, **labels)
 
 
 Serve = Callable[..., Awaitable[Served]]

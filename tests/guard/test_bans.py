@@ -19,7 +19,7 @@ from tests.api.helpers import auth, login
 from tests.directory.helpers import is_not_found, post
 from tests.guard.conftest import Client, StartGuarded, guard_of
 from tests.guard.helpers import DOMAIN, form, from_ip, unknown_user, wrong_password
-from tests.registrations.helpers import eventually
+from tests.support.poll import eventually
 
 SCANNER = "203.0.113.7"
 OFFICE = "198.51.100.20"

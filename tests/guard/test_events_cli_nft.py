@@ -29,7 +29,7 @@ from tests.directory.helpers import post
 from tests.fakes.esl_server import SNAPSHOT_NONE, FakeEslServer, event_frames, frame_body
 from tests.guard.conftest import StartGuarded, guard_of
 from tests.guard.helpers import DOMAIN, form
-from tests.registrations.helpers import eventually
+from tests.support.poll import eventually
 
 
 @pytest.fixture

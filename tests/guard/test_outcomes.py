@@ -14,7 +14,7 @@ from tests.api.helpers import auth, login
 from tests.directory.helpers import digest_response, fields, md5, post
 from tests.guard.conftest import StartGuarded, guard_of
 from tests.guard.helpers import DOMAIN, PASSWORD, derive, form
-from tests.registrations.helpers import eventually
+from tests.support.poll import eventually
 
 Setup = Callable[[asyncpg.Connection], Awaitable[Any]]
 

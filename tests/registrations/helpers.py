@@ -1,10 +1,10 @@
-"""Shared helpers for the registration tests: deadline polling and a listener harness."""
+"""Shared helpers for the registration tests: a listener harness."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -14,22 +14,6 @@ from bridge.registrations.events import Change
 from bridge.registrations.listener import Listener
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import FakeEslServer
-
-
-async def eventually(check: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``check`` (an assertion or a predicate) until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result is None or result:
-                return
-            error: Exception = AssertionError(what or "condition not met")
-        except AssertionError as exc:
-            error = exc
-        if time.monotonic() > deadline:
-            raise error
-        await asyncio.sleep(0.01)
 
 
 def fs_config(*servers: tuple[str, FakeEslServer], **settings: float) -> FreeSwitchConfig:
@@ -74,13 +58,3 @@ async def following(
     finally:
         await listener.stop()
 
-
-async def eventually_async(
-    check: Callable[[], Awaitable[bool]], timeout: float = 5.0, what: str = ""
-) -> None:
-    """``eventually`` for a coroutine check (a database query)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(what or "condition not met")
-        await asyncio.sleep(0.02)

@@ -15,7 +15,7 @@ from bridge.registrations.keys import FREESWITCH, REGISTRATION_CLOCK, REGISTRATI
 from bridge.registrations.model import NodeState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations import frames
-from tests.registrations.helpers import eventually, eventually_async
+from tests.support.poll import eventually, eventually_async
 
 D = "xswitch.test"
 FAST = {

@@ -21,7 +21,9 @@ from tests.fakes.esl_server import (
     FakeEslServer,
 )
 from tests.registrations import frames
-from tests.registrations.helpers import eventually, following, fs_config
+from tests.registrations.helpers import following, fs_config
+from tests.support.metrics import sample
+from tests.support.poll import eventually
 
 D = "xswitch.test"
 
@@ -48,8 +50,10 @@ async def test_given_snapshot_when_events_arrive_then_state_follows_them(fake: F
         assert fake.commands[1].endswith("HEARTBEAT")
         await fake.push(frames.UNREGISTER_1001, frames.REREGISTER_1002)
         await eventually(lambda: [r.token for r in h.state.all_registrations()] == ["fa1a9ec46ffef287"])
-        assert h.metrics.registration_events.labels("fs1", "unregister")._value.get() == 1
-        assert h.metrics.esl_snapshots.labels("fs1", "ok")._value.get() == 1
+        assert (
+            sample(h.metrics.registry, "bridge_registration_events_total", node="fs1", kind="unregister") == 1
+        )
+        assert sample(h.metrics.registry, "bridge_esl_snapshot_loads_total", node="fs1", result="ok") == 1
 
 
 async def test_given_event_racing_the_snapshot_then_the_event_wins(fake: FakeEslServer) -> None:
@@ -74,7 +78,7 @@ async def test_given_node_drops_then_bindings_hidden_and_reconnect_loads_fresh_s
         await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
         assert h.state.bindings_of_node("fs1") == []
         assert fake.connections == 2
-        assert h.metrics.esl_reconnects.labels("fs1")._value.get() == 1
+        assert sample(h.metrics.registry, "bridge_esl_reconnects_total", node="fs1") == 1
 
 
 async def test_given_heartbeat_silence_then_node_declared_down_and_reconnected(fake: FakeEslServer) -> None:
@@ -102,7 +106,7 @@ async def test_given_broken_frame_then_error_counted_and_connection_restarted(fa
         await fake.push_raw(broken)
         await eventually(lambda: fake.connections >= 2)
         await eventually(lambda: h.state.node_state("fs1") is NodeState.UP)
-        assert h.metrics.esl_frame_errors.labels("fs1")._value.get() == 1
+        assert sample(h.metrics.registry, "bridge_esl_frame_errors_total", node="fs1") == 1
 
 
 async def test_given_bad_event_body_then_it_is_skipped_and_the_stream_goes_on(fake: FakeEslServer) -> None:
@@ -113,7 +117,7 @@ async def test_given_bad_event_body_then_it_is_skipped_and_the_stream_goes_on(fa
         await fake.push(garbled, frames.REGISTER_1001)
         await eventually(lambda: users(h.state) == ["1001"])
         assert fake.connections == 1
-        assert h.metrics.esl_frame_errors.labels("fs1")._value.get() == 1
+        assert sample(h.metrics.registry, "bridge_esl_frame_errors_total", node="fs1") == 1
 
 
 async def test_given_forged_header_in_plain_frame_then_it_is_not_a_header(fake: FakeEslServer) -> None:
@@ -187,7 +191,10 @@ async def test_a_flood_of_events_arrives_whole_and_in_order(fake: FakeEslServer)
         flood = [frames.REGISTER_1001, frames.UNREGISTER_1001] * 2000 + [frames.REGISTER_1002]
         await fake.push(*flood)
         await eventually(lambda: users(h.state) == ["1002"], timeout=10)
-        assert h.metrics.registration_events.labels("fs1", "register")._value.get() == 2001
+        assert (
+            sample(h.metrics.registry, "bridge_registration_events_total", node="fs1", kind="register")
+            == 2001
+        )
         handed = [c for batch in h.batches for c in batch if isinstance(c, Registered | Unregistered)]
         assert [type(c).__name__ for c in handed] == ["Registered", "Unregistered"] * 2000 + ["Registered"]
         assert max(len(batch) for batch in h.batches) <= _BATCH_MAX
@@ -222,7 +229,10 @@ async def test_given_register_just_before_the_subscription_then_the_reconcile_ad
             assert users(h.state) == []
             await eventually(lambda: users(h.state) == ["1001", "1002"])
             assert "api sofia xmlstatus profile internal reg" in server.commands
-            assert h.metrics.registration_reconciles.labels("fs1", "ok")._value.get() >= 1
+            assert (
+                sample(h.metrics.registry, "bridge_registration_reconciles_total", node="fs1", result="ok")
+                >= 1
+            )
             agents = {r.user_agent for r in h.state.all_registrations()}
             assert agents == {"baresip v1.0.0 (x86_64/linux)"}
     finally:
@@ -244,7 +254,12 @@ async def test_given_event_racing_the_reconcile_then_the_event_is_applied_on_top
     fake.listing = LISTING_LIVE
     fake.before_listing = [frames.UNREGISTER_1001]
     async with following(fs_config(("fs1", fake), reconcile_delay=0.1, reconcile_interval=0)) as h:
-        await eventually(lambda: h.metrics.registration_reconciles.labels("fs1", "ok")._value.get() == 1)
+        await eventually(
+            lambda: (
+                sample(h.metrics.registry, "bridge_registration_reconciles_total", node="fs1", result="ok")
+                == 1
+            )
+        )
         await eventually(lambda: users(h.state) == ["1002"])
         reconcile_at = [i for i, b in enumerate(h.batches) if any(type(c).__name__ == "Reconcile" for c in b)]
         assert len(reconcile_at) == 1
@@ -255,7 +270,12 @@ async def test_given_unreadable_listing_then_reconcile_counted_as_error_and_stat
 ) -> None:
     fake.api_replies["sofia xmlstatus"] = API_VERSION
     async with following(fs_config(("fs1", fake), reconcile_delay=0.1, reconcile_interval=0.1)) as h:
-        await eventually(lambda: h.metrics.registration_reconciles.labels("fs1", "error")._value.get() >= 1)
+        await eventually(
+            lambda: (
+                sample(h.metrics.registry, "bridge_registration_reconciles_total", node="fs1", result="error")
+                >= 1
+            )
+        )
         assert users(h.state) == ["1001", "1002"]
         assert h.state.node_state("fs1") is NodeState.UP
 
@@ -328,5 +348,5 @@ async def test_given_frame_beyond_max_frame_bytes_then_the_connection_is_restart
     fake.listing = LISTING_LIVE
     config = fs_config(("fs1", fake), max_frame_bytes=1000, reconcile_delay=0.1)
     async with following(config) as h:
-        await eventually(lambda: h.metrics.esl_frame_errors.labels("fs1")._value.get() >= 1)
+        await eventually(lambda: sample(h.metrics.registry, "bridge_esl_frame_errors_total", node="fs1") >= 1)
         await eventually(lambda: fake.connections >= 2)

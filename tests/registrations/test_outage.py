@@ -21,8 +21,8 @@ from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, RE
 from bridge.registrations.model import NodeState, Registration
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations import frames
-from tests.registrations.helpers import eventually, eventually_async
 from tests.registrations.test_app import CAPTURE_TIME, FAST
+from tests.support.poll import eventually, eventually_async
 
 D = "xswitch.test"
 QUERY_TIMEOUT = 0.3

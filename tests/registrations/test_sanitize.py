@@ -13,8 +13,10 @@ from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import SNAPSHOT_NONE, FakeEslServer
 from tests.registrations import frames
 from tests.registrations.frames import respliced
-from tests.registrations.helpers import eventually, following, fs_config
+from tests.registrations.helpers import following, fs_config
 from tests.registrations.test_events_state import NOW, change_of
+from tests.support.metrics import sample
+from tests.support.poll import eventually
 
 LIMITS = Limits(max_expires=86400, max_field=512)
 
@@ -107,7 +109,10 @@ async def test_given_forged_event_then_it_is_refused_and_counted_and_the_stream_
             await server.wait_subscribed()
             await server.push(forged, frames.REGISTER_1002)
             await eventually(lambda: [r.reg_user for r in h.state.all_registrations()] == ["1002"])
-            assert h.metrics.registration_refused.labels("fs1", "invalid")._value.get() == 1
+            assert (
+                sample(h.metrics.registry, "bridge_registration_refused_total", node="fs1", reason="invalid")
+                == 1
+            )
             assert not any("127.0.0.1\r\n" in r.getMessage() for r in caplog.records)
     finally:
         await server.close()

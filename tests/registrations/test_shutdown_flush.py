@@ -14,7 +14,7 @@ from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import frame_body
 from tests.registrations import frames
-from tests.registrations.helpers import eventually_async
+from tests.support.poll import eventually_async
 
 
 def _registered(frame: bytes) -> events.Registered:

@@ -1,0 +1,1 @@
+"""Helpers every test package shares: polling with a deadline, reading metric samples."""
