@@ -1,4 +1,5 @@
-"""The README stays true: every setting and every exported metric is documented there."""
+"""The documentation stays true: every setting in the README's table, every exported metric in
+the README or docs/, every relative link pointing at a file that exists."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from bridge.config import Config
 from bridge.registrations.keys import REGISTRATIONS
 from tests.conftest import AppClient
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+PAGES = {path: path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+DOCUMENTED = "\n".join(PAGES.values())
 
 
 def settings() -> list[str]:
@@ -37,7 +41,7 @@ def test_every_setting_is_in_the_readme_configuration_table() -> None:
     assert unknown == set()
 
 
-async def test_every_exported_bridge_metric_is_in_the_readme(app_client: AppClient) -> None:
+async def test_every_exported_bridge_metric_is_documented(app_client: AppClient) -> None:
     client = await app_client()
     # The registration gauges appear once a node exists; the state is there regardless.
     assert client.server.app[REGISTRATIONS] is not None
@@ -48,5 +52,15 @@ async def test_every_exported_bridge_metric_is_in_the_readme(app_client: AppClie
         if f.name.startswith("bridge_") and not f.name.endswith("_created")  # counters' timestamps
     }
     assert "bridge_directory_lookups" in families  # parser strips _total
-    missing = [name for name in sorted(families) if not re.search(rf"`{name}(_total|_info)?`", README)]
+    missing = [name for name in sorted(families) if not re.search(rf"`{name}(_total|_info)?`", DOCUMENTED)]
     assert missing == []
+
+
+def test_every_relative_link_in_the_documentation_points_at_a_file() -> None:
+    broken = [
+        f"{page.name}: {target}"
+        for page, text in PAGES.items()
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text)
+        if not (page.parent / target).exists()
+    ]
+    assert broken == []

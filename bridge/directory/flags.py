@@ -4,7 +4,7 @@ Every rule names the XUI column, what XUI means by it, and a function from the
 extension to the FreeSWITCH ``<param>``s and ``<variable>``s it turns into. Where
 FreeSWITCH has its own name the rule uses it (sources cited per rule); the raw XUI value
 is always kept too, as ``xui_<column>``, so a dialplan can act on what FreeSWITCH cannot.
-README.md carries ``markdown_table()`` verbatim (a test keeps them equal).
+docs/directory.md carries ``markdown_table()`` verbatim (tests/directory/test_flags.py keeps them equal).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _no_pairs(_e: Extension) -> Pairs:
 class FlagRule:
     column: str
     meaning: str
-    # What FreeSWITCH (or the dialplan) acts on, in words, for the README table.
+    # What FreeSWITCH (or the dialplan) acts on, in words, for the docs/directory.md table.
     becomes: str
     variables: Callable[[Extension], Pairs] = _no_pairs
     params: Callable[[Extension], Pairs] = _no_pairs

@@ -2,7 +2,7 @@
 
 The answer is a small tree of values (``Answer``); ``render.py`` turns it into XML. An
 ``Answer`` with no domains is the not-found document. Which lookup gets what, and why,
-is written up in README.md ("The directory").
+is written up in docs/directory.md.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
         return readiness.freeswitch_status(state.nodes())
 
     if config.nodes:
-        # Not critical: lookups and the API keep working without the Event Socket (README).
+        # Not critical: lookups and the API keep working without the Event Socket (docs/operations.md)
         app[HEALTH].register("freeswitch", report, critical=False)
     store = RegistrationStore(
         app[DATABASE], state, config, instance=app[INSTANCE],

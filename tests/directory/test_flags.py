@@ -13,7 +13,7 @@ from tests.conftest import AppClient
 from tests.directory.helpers import lookup, params, user_node, variables
 from tests.factories import add_extension
 
-DOCS = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "directory.md"
 
 # (row values, form, expected params, expected variables)
 CASES: list[Any] = [
