@@ -87,7 +87,7 @@ async def delete_dev_key(request: web.Request) -> web.Response:
     """Deletes the key presented, or with ``?id=`` one of the caller's own keys."""
     principal = await authenticated(request)
     auth = request.config_dict[API_AUTHENTICATOR]
-    key_id = params.query_int(request, "id", 0)
+    key_id = params.query_int(request, "id", 0, low=0)
     if key_id == 0 and principal.kind != "dev_key":
         raise params.MISSING_ARGS
     if not await auth.revoke(key_id or principal.token_id, "dev_key", principal.user_id):
