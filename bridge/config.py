@@ -131,6 +131,17 @@ class ApiConfig:
     token_ttl: float = 24 * 3600.0
     # Failed logins before an account is locked (XUI: "超过 5 次后会锁定").
     max_login_attempts: int = 5
+    # Seconds a lock lasts (and failed attempts are remembered) after the last counted
+    # attempt; 0: until an operator unlocks (XUI's behaviour). Never affects SIP.
+    lock_seconds: float = 900.0
+    # Failed logins and dev-key requests one source address (IPv6: its /64) may make per
+    # source_window seconds, counted before any account is looked at; then 429.
+    max_source_failures: int = 20
+    source_window: float = 900.0
+    # What GET /api/... report for an extension not seen registered while its status is
+    # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
+    # or "offline" (for clients that know only the document's online/offline).
+    unknown_status: Literal["unknown", "offline"] = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,10 @@ class Config:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"directory.allow_from: not a CIDR: {cidr!r}") from exc
+        if self.api.max_login_attempts < 1 or self.api.max_source_failures < 1:
+            raise ConfigError("api.max_login_attempts and api.max_source_failures must be at least 1")
+        if self.api.lock_seconds < 0 or self.api.source_window <= 0:
+            raise ConfigError("api.lock_seconds must be >= 0 and api.source_window > 0")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
         names = [node.name for node in self.freeswitch.nodes]

@@ -34,7 +34,9 @@ def query_text(request: web.Request, name: str) -> str | None:
 MAX_INT = 2**31 - 1
 
 
-def query_int(request: web.Request, name: str, default: int, *, low: int = -MAX_INT, high: int = MAX_INT) -> int:
+def query_int(
+    request: web.Request, name: str, default: int, *, low: int = -MAX_INT, high: int = MAX_INT
+) -> int:
     """An integer parameter; one outside [low, high] (e.g. 2**64 as a page number) is 400."""
     value = query_text(request, name)
     if value is None:

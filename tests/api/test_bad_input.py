@@ -58,9 +58,7 @@ async def test_json_nested_20000_deep_is_400(api: Api) -> None:
         assert _is_xui_error(await response.json(), 400)
 
 
-@pytest.mark.parametrize(
-    "page", ["18446744073709551616", str(10**23)], ids=["2^64", "10^23"]
-)
+@pytest.mark.parametrize("page", ["18446744073709551616", str(10**23)], ids=["2^64", "10^23"])
 async def test_a_huge_page_number_is_400(api: Api, page: str) -> None:
     response = await api.client.get("/api/extensions", params={"page": page}, headers=auth(api.token))
     body = await response.json()
@@ -108,7 +106,9 @@ async def _raw(api: Api, request: bytes) -> tuple[int, dict[str, str], bytes]:
     ids=["query", "path-utf8", "query-latin1"],
 )
 async def test_raw_non_ascii_bytes_in_the_url_get_the_json_error_shape(api: Api, target: bytes) -> None:
-    request = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nX-XTRA-AUTH-ID: " + api.token.encode() + b"\r\n\r\n"
+    request = (
+        b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nX-XTRA-AUTH-ID: " + api.token.encode() + b"\r\n\r\n"
+    )
     status, headers, body = await _raw(api, request)
     assert 400 <= status < 500
     assert headers["content-type"].startswith("application/json")

@@ -1,0 +1,225 @@
+"""Login limits: atomic attempt counting, locks that lapse, per-source limits, token scopes
+and lifetimes (docs/admin-api-security.md). Real HTTP, real PostgreSQL, real concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from bridge.keys import METRICS
+from tests.api.conftest import Api, StartApi
+from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
+from tests.factories import add_extension
+
+WRONG_AUTH_ID = {"code": 403, "text": "Wrong Auth Id", "message": "Wrong Auth Id"}
+NO_PERMISSION = {"code": 403, "text": "no permission", "message": "no permission"}
+
+
+def metric(client: Client, name: str, **labels: str) -> float:
+    assert client.app is not None
+    return client.app[METRICS].registry.get_sample_value(name, labels) or 0.0
+
+
+async def attempt(client: Client, password: str, login_name: str = "admin") -> int:
+    response = await client.post("/api/sessions", data={"login": login_name, "password": password})
+    await response.read()
+    return response.status
+
+
+@pytest.mark.parametrize("position", [10, 30, 60], ids=["at-10", "at-30", "at-60"])
+async def test_given_200_concurrent_guesses_when_the_right_password_is_among_them_then_it_is_refused(
+    conn: asyncpg.Connection, start_api: StartApi, position: int
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_source_failures="1000", database__pool_max="20")
+    passwords = [f"guess-{i}" for i in range(200)]
+    passwords[position] = PASSWORD
+    statuses = await asyncio.gather(*(attempt(client, p) for p in passwords))
+    assert statuses.count(200) == 0, f"accepted at {[i for i, s in enumerate(statuses) if s == 200]}"
+    assert set(statuses) == {403}
+    row = await conn.fetchrow("SELECT login_attempts, is_locked FROM users WHERE login = 'admin'")
+    assert (row["login_attempts"], row["is_locked"]) == (5, True)
+    assert metric(client, "bridge_api_accounts_locked_total") == 1
+    assert metric(client, "bridge_api_login_refusals_total", reason="account_locked") == 195
+
+
+async def test_given_a_locked_account_when_lock_seconds_pass_then_the_right_password_logs_in(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_login_attempts="3", api__lock_seconds="600")
+    for _ in range(3):
+        assert await attempt(client, "wrong") == 403
+    assert await attempt(client, PASSWORD) == 403  # locked
+    await conn.execute(
+        "UPDATE users SET last_login_attempt_at = last_login_attempt_at - interval '601 seconds'"
+    )
+    assert await attempt(client, PASSWORD) == 200
+    row = await conn.fetchrow("SELECT login_attempts, is_locked FROM users WHERE login = 'admin'")
+    assert (row["login_attempts"], row["is_locked"]) == (0, False)
+
+
+async def test_given_a_locked_account_when_more_attempts_come_then_the_lock_is_not_extended(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_login_attempts="2", api__lock_seconds="600")
+    for _ in range(2):
+        await attempt(client, "wrong")
+    await conn.execute("UPDATE users SET last_login_attempt_at = now() - interval '500 seconds'")
+    locked_at = await conn.fetchval("SELECT last_login_attempt_at FROM users WHERE login = 'admin'")
+    for _ in range(5):
+        assert await attempt(client, "wrong") == 403
+    assert await conn.fetchval("SELECT last_login_attempt_at FROM users WHERE login = 'admin'") == locked_at
+
+
+async def test_given_lock_seconds_zero_then_a_lock_lasts_until_an_operator_lifts_it(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_login_attempts="2", api__lock_seconds="0")
+    for _ in range(2):
+        await attempt(client, "wrong")
+    await conn.execute("UPDATE users SET last_login_attempt_at = now() - interval '30 days'")
+    assert await attempt(client, PASSWORD) == 403
+
+
+async def test_given_one_source_over_its_limit_then_it_gets_429_before_any_account_is_touched(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    await add_admin(conn, "second")
+    client: Client = await start_api(api__max_source_failures="3", api__max_login_attempts="50")
+    for name in ("admin", "second", "ghost"):
+        assert await attempt(client, "wrong", name) == 403
+    response = await client.post("/api/sessions", data={"login": "second", "password": PASSWORD})
+    assert response.status == 429
+    assert (await response.json())["code"] == 429
+    assert await conn.fetchval("SELECT login_attempts FROM users WHERE login = 'second'") == 1
+    dev_key = await client.post(
+        "/api/users/dev_keys", json={"username": "1001", "password": "x", "domain": DOMAIN}
+    )
+    assert dev_key.status == 429
+    assert metric(client, "bridge_api_login_refusals_total", reason="source_limited") == 2
+
+
+async def test_given_a_source_window_passed_then_the_source_may_try_again(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_source_failures="2", api__source_window="60")
+    for _ in range(2):
+        await attempt(client, "wrong")
+    assert await attempt(client, PASSWORD) == 429
+    await conn.execute(
+        "UPDATE bridge_login_sources SET window_started = window_started - interval '61 seconds'"
+    )
+    assert await attempt(client, PASSWORD) == 200
+
+
+async def test_successful_logins_do_not_use_up_the_source_limit(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__max_source_failures="2")
+    for _ in range(5):
+        assert await attempt(client, PASSWORD) == 200
+    assert await conn.fetchval("SELECT failures FROM bridge_login_sources") == 0
+
+
+async def test_given_an_account_locked_by_strangers_then_its_open_session_keeps_working(
+    api: Api,
+) -> None:
+    for _ in range(5):
+        await attempt(api.client, "wrong")
+    api.client.session.cookie_jar.clear()
+    assert (await api.client.get("/api/users/list1", headers=auth(api.token))).status == 200
+
+
+async def test_a_key_from_sip_credentials_speaks_only_for_its_extension(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    owner = await add_admin(conn, "boss", is_super=1)
+    first = await add_extension(conn, "13201", DOMAIN, password="Ext1234pw", user_id=owner)
+    await add_extension(conn, "13202", DOMAIN, password="Ext5678pw", user_id=owner)
+    client: Client = await start_api()
+    keys = []
+    for extn, password in (("13201", "Ext1234pw"), ("13202", "Ext5678pw")):
+        response = await client.post(
+            "/api/users/dev_keys", json={"username": extn, "password": password, "domain": DOMAIN}
+        )
+        assert response.status == 200
+        keys.append((await response.json())["data"])
+    key = keys[0]["key"]
+    client.session.cookie_jar.clear()
+    for path in ("/api/extensions", "/api/users/list", "/api/users/list1", f"/api/extensions/{first}"):
+        response = await client.get(path, headers=auth(key))
+        assert (response.status, await response.json()) == (403, NO_PERMISSION), path
+    listed = await (await client.get("/api/users/dev_keys", headers=auth(key))).json()
+    assert [item["id"] for item in listed["data"]] == [keys[0]["id"]]
+    other = await client.delete("/api/users/dev_keys", params={"id": str(keys[1]["id"])}, headers=auth(key))
+    assert other.status == 404
+    assert (
+        await conn.fetchval("SELECT rights FROM bridge_api_tokens WHERE id = $1", keys[0]["id"])
+        == "extension"
+    )
+
+
+async def test_a_key_asked_for_with_a_web_session_carries_the_users_rights(api: Api) -> None:
+    response = await api.client.post(
+        "/api/users/dev_keys", json={"description": "ops"}, headers=auth(api.token)
+    )
+    body = await response.json()
+    assert response.status == 200, body
+    key = body["data"]["key"]
+    api.client.session.cookie_jar.clear()
+    assert (await api.client.get("/api/extensions", headers=auth(key))).status == 200
+    listed = await (await api.client.get("/api/users/dev_keys", headers=auth(api.token))).json()
+    assert [item["description"] for item in listed["data"]] == ["ops"]
+
+
+async def test_a_key_cannot_make_a_key_with_user_rights(api: Api, conn: asyncpg.Connection) -> None:
+    ext_id = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1001'")
+    assert ext_id
+    response = await api.client.post(
+        "/api/users/dev_keys", json={"username": "1001", "password": "Test1234pw", "domain": DOMAIN}
+    )
+    key = (await response.json())["data"]["key"]
+    api.client.session.cookie_jar.clear()
+    response = await api.client.post("/api/users/dev_keys", json={}, headers=auth(key))
+    assert (response.status, await response.json()) == (403, NO_PERMISSION)
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-XTRA-AUTH-ID": "319a18e6-98e0-4b7e-b2f1-10d85d4a1d3d"}],
+    ids=["missing", "unknown"],
+)
+async def test_a_bad_key_on_dev_keys_answers_403_wrong_auth_id(
+    api: Api, method: str, headers: dict[str, str]
+) -> None:
+    api.client.session.cookie_jar.clear()
+    response = await api.client.request(method, "/api/users/dev_keys", headers=headers)
+    assert (response.status, await response.json()) == (403, WRONG_AUTH_ID)
+
+
+async def test_each_session_expires_by_its_own_lifetime_not_the_readers(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    long_lived: Client = await start_api(api__token_ttl="86400")
+    short_lived: Client = await start_api(api__token_ttl="60")
+    long_token = await login(long_lived)
+    await conn.execute("UPDATE bridge_api_tokens SET last_used_at = now() - interval '2 hours'")
+    short_token = await login(short_lived)  # expires sessions idle past *their* lifetime only
+    for client in (long_lived, short_lived):
+        client.session.cookie_jar.clear()
+        assert (await client.get("/api/users/list1", headers=auth(long_token))).status == 200
+    await conn.execute(
+        "UPDATE bridge_api_tokens SET last_used_at = now() - interval '2 minutes' WHERE ttl_seconds = 60"
+    )
+    response = await long_lived.get("/api/users/list1", headers=auth(short_token))
+    assert (response.status, (await response.json())["code"]) == (401, 401)
