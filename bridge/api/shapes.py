@@ -47,8 +47,6 @@ EXTENSION_INTS: Mapping[str, int] = {
     "forced_insert": 0,
     "eavesdropped": 0,
     "intercepted": 0,
-    # VARCHAR in the table, a 0/1 flag in every typed example.
-    "enable_cb_onbusy": 0,
     "caller_display": 1,
     "enable_hotline": 0,
     "dtmf_type": 0,
@@ -76,6 +74,8 @@ EXTENSION_TEXTS: Mapping[str, str] = {
     "intercepted_group_name": "",
     "codec": "",
     "mac_address": "",
+    # VARCHAR in the table (the examples print a number): the stored text, 'yes' included.
+    "enable_cb_onbusy": "",
     "hotline_number": "",
     "hotline_type": "",
     "hotline_address": "",
