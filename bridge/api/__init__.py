@@ -31,7 +31,7 @@ PREFIX = "/api"
 async def _api_ctx(api: web.Application, app: web.Application) -> AsyncIterator[None]:
     api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], app[CONFIG].api, app[METRICS])
     api[API_CATALOG] = CatalogStore(app[DATABASE])
-    api[API_PRESENCE] = PresenceCache()
+    api[API_PRESENCE] = PresenceCache(app[CONFIG].api.unknown_status)
     yield
 
 

@@ -200,9 +200,13 @@ def extn_status(extn: str, status: Status) -> dict[str, str]:
 UNCERTAIN_STATES = frozenset({NodeState.NOT_STARTED, NodeState.CONNECTING, NodeState.SYNCING, NodeState.DOWN})
 
 
-def offline_word(nodes: Iterable[NodeStatus]) -> Status:
-    """What "not seen registered" means right now: offline, or unknown while a node is not in sync."""
-    return "unknown" if any(node.state in UNCERTAIN_STATES for node in nodes) else "offline"
+def offline_word(nodes: Iterable[NodeStatus], unknown_as: Status = "unknown") -> Status:
+    """What "not seen registered" means right now: offline, or unknown while a node is not in
+    sync or when there is no node at all (status then has no source). ``unknown_as`` is
+    ``api.unknown_status``: "offline" serves clients that know only online/offline."""
+    listed = list(nodes)
+    uncertain = not listed or any(node.state in UNCERTAIN_STATES for node in listed)
+    return unknown_as if uncertain else "offline"
 
 
 def node(status: NodeStatus) -> dict[str, Any]:

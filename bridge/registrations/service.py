@@ -35,6 +35,8 @@ from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
 
+NO_NODES = "no FreeSWITCH configured (freeswitch.nodes): registration status has no source"
+
 async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG].freeswitch
     metrics = app[METRICS]
@@ -52,9 +54,12 @@ async def _registrations_ctx(app: web.Application) -> AsyncIterator[None]:
     async def report() -> ComponentStatus:
         return freeswitch_status(state.nodes())
 
-    if config.nodes:
-        # Not critical: lookups and the API keep working without the Event Socket (README).
-        app[HEALTH].register("freeswitch", report, critical=False)
+    async def no_source() -> ComponentStatus:
+        return ComponentStatus("degraded", {"nodes": {}, "error": NO_NODES})
+
+    # Not critical: lookups and the API keep working without the Event Socket (README).
+    # Without any node, say so: the API's statuses then have no source ("unknown").
+    app[HEALTH].register("freeswitch", report if config.nodes else no_source, critical=False)
     store = RegistrationStore(
         app[DATABASE], state, config, instance=app[INSTANCE],
         follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
