@@ -25,3 +25,5 @@ CREATE TABLE IF NOT EXISTS bridge_login_sources (
     failures        INTEGER NOT NULL,
     window_started  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- Old windows are deleted whenever a source starts a new one (bridge/api/attempts.py).
+CREATE INDEX IF NOT EXISTS bridge_login_sources_window_idx ON bridge_login_sources (window_started);

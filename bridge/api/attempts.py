@@ -123,6 +123,10 @@ class Attempts:
             c.lock_seconds,
         )
         assert row is not None  # the LEFT JOIN on the source's one row always gives a row
+        if row["source_failures"] == 1:
+            # A source starting a window: drop the windows that are over, so addresses that
+            # tried once and left (an IPv6 sweep) do not pile up.
+            await self.prune()
         if row["source_failures"] > c.max_source_failures:
             return Attempt(source_limited=True)
         if row["id"] is None:
@@ -147,6 +151,8 @@ class Attempts:
     async def source(self, source: str) -> bool:
         """Reserve an attempt of a source with no account (dev keys); False: over its limit."""
         failures = await self.db.fetchval(_SOURCE, source, self.config.source_window)
+        if failures == 1:
+            await self.prune()
         return bool(failures <= self.config.max_source_failures)
 
     async def refund(self, source: str) -> None:

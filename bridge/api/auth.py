@@ -172,7 +172,6 @@ class Authenticator:
         ttl = None
         if kind == "session":
             await self.db.execute(_EXPIRE_SESSIONS)
-            await self.attempts.prune()
             ttl = self.config.token_ttl
         rights = "user" if extension_id is None else "extension"
         token = str(uuid.uuid4())

@@ -8,6 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from bridge.api.attempts import source_key
 from bridge.keys import METRICS
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
@@ -223,3 +224,31 @@ async def test_each_session_expires_by_its_own_lifetime_not_the_readers(
     )
     response = await long_lived.get("/api/users/list1", headers=auth(short_token))
     assert (response.status, (await response.json())["code"]) == (401, 401)
+
+
+async def test_sources_whose_window_is_over_are_deleted_when_another_source_starts_one(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client: Client = await start_api(api__source_window="60")
+    await conn.execute(
+        "INSERT INTO bridge_login_sources (source, failures, window_started)"
+        " VALUES ('2001:db8::/64', 3, now() - interval '2 minutes'), ('192.0.2.7', 1, now())"
+    )
+    assert await attempt(client, "wrong") == 403
+    rows = await conn.fetch("SELECT source FROM bridge_login_sources ORDER BY source")
+    assert [r["source"] for r in rows] == ["127.0.0.1", "192.0.2.7"]
+
+
+@pytest.mark.parametrize(
+    ("remote", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        (None, "unknown"),
+    ],
+    ids=["ipv4", "ipv6-per-64", "ipv4-mapped", "none"],
+)
+def test_attempts_are_counted_per_address_and_per_ipv6_64(remote: str | None, key: str) -> None:
+    assert source_key(remote) == key
