@@ -186,6 +186,18 @@ class ApiConfig:
     # Seconds one provisioning transaction may take (a 10,000-row muti_add takes ~1 s).
     write_timeout: float = 30.0
 
+    # Seconds a lock lasts (and failed attempts are remembered) after the last counted
+    # attempt; 0: until an operator unlocks (XUI's behaviour). Never affects SIP.
+    lock_seconds: float = 900.0
+    # Failed logins and dev-key requests one source address (IPv6: its /64) may make per
+    # source_window seconds, counted before any account is looked at; then 429.
+    max_source_failures: int = 20
+    source_window: float = 900.0
+    # What GET /api/... report for an extension not seen registered while its status is
+    # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
+    # or "offline" (for clients that know only the document's online/offline).
+    unknown_status: Literal["unknown", "offline"] = "unknown"
+
 
 # User agents scanners are commonly seen with (substrings, case-insensitive): SIPVicious
 # (friendly-scanner is its default), sipcli, the VaxSIPUserAgent SDK, sundayddr, iWar,
@@ -272,6 +284,10 @@ class Config:
                 raise ConfigError(f"guard.allow: not a CIDR: {cidr!r}") from exc
         if self.guard.nft_set and len(self.guard.nft_set.split()) != 3:
             raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
+        if self.api.max_login_attempts < 1 or self.api.max_source_failures < 1:
+            raise ConfigError("api.max_login_attempts and api.max_source_failures must be at least 1")
+        if self.api.lock_seconds < 0 or self.api.source_window <= 0:
+            raise ConfigError("api.lock_seconds must be >= 0 and api.source_window > 0")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
         if self.database.embedded_check_interval <= 0 or self.database.embedded_restart_backoff_max <= 0:

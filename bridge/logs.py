@@ -2,6 +2,11 @@
 
 Secrets are kept out at the call site (log the user and domain, never the form). The
 filter below is a last line of defence for the few names that must never appear.
+
+Control characters in anything logged, by any module, are escaped here (``escape``): a
+newline in a login name, a directory ``user`` or a request id cannot start a forged line.
+A traceback keeps its lines, each continuation prefixed with ``  | `` so none of them can
+pass for a record of its own.
 """
 
 from __future__ import annotations
@@ -50,15 +55,41 @@ def redact(text: str) -> str:
     return _SECRET.sub(_hide, _CREDENTIALS.sub(r"\1\2<redacted>", text))
 
 
+# C0 controls, DEL, C1 controls (NEL among them) and the Unicode line/paragraph separators.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {
+    code: _NAMED.get(chr(code), f"\\x{code:02x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def escape(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``)."""
+    return text if text.isprintable() else text.translate(_ESCAPES)
+
+
+def _continued(block: str) -> str:
+    """A multi-line block (a traceback) under its record: each line escaped and marked."""
+    return "".join("\n  | " + escape(line) for line in block.splitlines())
+
+
 class _Context(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        record.request_id = escape(request_id.get())
         return True
 
 
 class _PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        record.message = escape(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info:
+            line += _continued(self.formatException(record.exc_info))
+        if record.stack_info:
+            line += _continued(self.formatStack(record.stack_info))
+        return redact(line)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -69,10 +100,11 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),
-            "message": redact(record.getMessage()),
+            "message": redact(escape(record.getMessage())),
         }
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+            lines = self.formatException(record.exc_info).splitlines()
+            entry["exception"] = redact("\n".join(escape(line) for line in lines))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -162,6 +162,17 @@ class Metrics:
             "Failed admin logins",
             registry=r,
         )
+        self.login_refusals = Counter(
+            "bridge_api_login_refusals_total",
+            "Refused logins and dev-key requests by reason: bad_credentials, account_locked, source_limited",
+            ["reason"],
+            registry=r,
+        )
+        self.accounts_locked = Counter(
+            "bridge_api_accounts_locked_total",
+            "Web accounts locked after api.max_login_attempts failed logins",
+            registry=r,
+        )
 
         # Admin API provisioning (bridge/api/provision_*.py)
         self.provision_rows = Counter(

@@ -88,3 +88,20 @@ def test_bad_toml_is_refused(tmp_path: Path) -> None:
     toml.write_text("[http\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(toml_path=toml, environ={})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("api.max_login_attempts", "0", "at least 1"),
+        ("api.max_source_failures", "0", "at least 1"),
+        ("api.lock_seconds", "-1", "lock_seconds"),
+        ("api.source_window", "0", "source_window"),
+        ("api.unknown_status", "gone", "unknown_status must be one of"),
+    ],
+)
+def test_login_limits_and_status_word_refuse_values_that_cannot_work(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides={key: value})

@@ -6,15 +6,16 @@ import base64
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import asyncpg
 import pytest
 
 from bridge.config import LogConfig
 from bridge.hashes import ha1, ha1b, login_sha1
-from bridge.logs import redact, setup_logging
+from bridge.logs import redact, request_id, setup_logging
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_extension, add_user
 
@@ -159,3 +160,101 @@ async def test_no_secret_reaches_the_log_at_debug(
         # And not just hidden by the last-resort filter: not in any message as logged.
         for record in records:
             assert secret not in record.getMessage(), f"{what} logged by {record.name}"
+
+
+# A line an attacker would like to see in the log: a plain record of its own.
+FORGED = "2026-11-23 00:23:41,560 INFO bridge.api.sessions request_id=1 login user=admin"
+_RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+ request_id=")
+
+
+def _plain_records(output: str) -> list[str]:
+    """Every line of plain output, checked to be a record or a marked traceback line."""
+    lines = output.splitlines()
+    for line in lines:
+        assert _RECORD_START.match(line) or line.startswith("  | "), f"not a record: {line!r}"
+    return lines
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["plain", "json"])
+@pytest.mark.parametrize(
+    "breaker", ["\n", "\r\n", "\r", "\x85", "\u2028"], ids=["lf", "crlf", "cr", "nel", "ls"]
+)
+async def test_a_newline_in_a_login_name_cannot_forge_a_log_line(
+    app_client: AppClient, conn: asyncpg.Connection, captured: io.StringIO, as_json: bool, breaker: str
+) -> None:
+    setup_logging(LogConfig(level="DEBUG", json=as_json), stream=captured)
+    # A known account (its name is logged) whose login carries the forged line.
+    name = "mallory" + breaker + FORGED
+    await add_user(conn, name, password_plain="whatever-1", salt=SALT)
+    client = await app_client()
+    response = await client.post("/api/sessions", data={"login": name, "password": "wrong-1"})
+    assert response.status == 403
+    output = captured.getvalue()
+    assert "login failed user=mallory" in output
+    if as_json:
+        entries = [json.loads(line) for line in output.splitlines()]
+        assert all("\n" not in e["message"] and breaker not in e["message"] for e in entries)
+    else:
+        lines = _plain_records(output)
+        assert not any(line.startswith(FORGED) for line in lines)
+        # Only the newlines that end records remain: no CR, NEL or separator anywhere.
+        assert output.count("\n") == len(lines)
+        assert breaker == "\n" or breaker.replace("\n", "") not in output
+
+
+async def test_a_newline_in_a_directory_user_cannot_forge_a_log_line(
+    app_client: AppClient, conn: asyncpg.Connection, captured: io.StringIO
+) -> None:
+    setup_logging(LogConfig(level="DEBUG"), stream=captured)
+    await add_extension(conn, "1001", password=EXTENSION_PASSWORD)
+    client = await app_client()
+    # The captured REGISTER with its user (and the digest username) carrying a forged record.
+    form = fixture_bytes("xml_curl", "register_1001.form").decode()
+    forged = quote("1001\n" + FORGED + " action=sip_auth")
+    body = form.replace("user=1001&", f"user={forged}&").replace(
+        "sip_auth_username=1001&", f"sip_auth_username={forged}&"
+    )
+    assert body != form
+    response = await client.post(
+        "/directory", data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    await response.read()
+    # A control character in a value is refused before any lookup (docs/directory-hardening.md);
+    # the refusal is logged, and nothing the form carried starts a record of its own.
+    assert response.status == 400
+    output = captured.getvalue()
+    assert "directory request refused status=400 code=bad_value" in output
+    assert not any(line.startswith(FORGED) for line in _plain_records(output))
+
+
+async def test_a_password_typed_into_the_login_field_is_not_logged(
+    app_client: AppClient, conn: asyncpg.Connection, captured: io.StringIO
+) -> None:
+    setup_logging(LogConfig(level="DEBUG"), stream=captured)
+    await add_user(conn, "admin", password_plain=ADMIN_PASSWORD, salt=SALT)
+    client = await app_client()
+    response = await client.post("/api/sessions", data={"login": ADMIN_PASSWORD, "password": "admin"})
+    assert response.status == 403
+    output = captured.getvalue()
+    assert "login failed user=<unknown>" in output
+    assert ADMIN_PASSWORD not in output
+
+
+def test_control_characters_are_escaped_in_every_module_and_in_tracebacks(captured: io.StringIO) -> None:
+    setup_logging(LogConfig(level="DEBUG"), stream=captured)
+    token = request_id.set("id\n" + FORGED)
+    try:
+        logging.getLogger("aiohttp.server").warning("peer %s", "x\x1b[2J\r" + FORGED)
+        try:
+            raise ValueError("bad value\n" + FORGED)
+        except ValueError:
+            logging.getLogger("bridge.anything").exception("failed user=%s", "a\x00b")
+    finally:
+        request_id.reset(token)
+    output = captured.getvalue()
+    lines = _plain_records(output)
+    assert not any(line.startswith(FORGED) for line in lines)
+    assert "\x1b" not in output and "\r" not in output and "\x00" not in output
+    assert "peer x\\x1b[2J\\r" + FORGED in output and "failed user=a\\x00b" in output
+    assert "request_id=id\\n" + FORGED in output
+    assert any(line.startswith("  | ValueError: bad value") for line in lines)

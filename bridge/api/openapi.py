@@ -138,9 +138,10 @@ def _errors(*codes: int) -> dict[str, Schema]:
     words = {
         400: "bad parameter",
         401: "no or unknown token",
-        403: "wrong login, or no permission",
+        403: "wrong login, no permission, or (dev_keys) \"Wrong Auth Id\"",
         404: "not found",
         406: "missing arguments",
+        429: "too many failed attempts from this address (api.max_source_failures)",
     }
     return {str(code): _json(ref("Error"), words[code]) for code in codes}
 
@@ -173,7 +174,7 @@ PATHS: dict[str, Schema] = {
                     "application/x-www-form-urlencoded": {"schema": _CREDENTIALS},
                 },
             },
-            "responses": {"200": _json(ref("Session"), "logged in"), **_errors(403, 406)},
+            "responses": {"200": _json(ref("Session"), "logged in"), **_errors(400, 403, 406, 429)},
         },
         "delete": {
             "summary": "Log out: the presented session token stops working",
@@ -182,21 +183,22 @@ PATHS: dict[str, Schema] = {
     },
     "/api/users/dev_keys": {
         "post": {
-            "summary": "A permanent key for the owner of the extension whose SIP credentials are given",
+            "summary": "A permanent key: from SIP credentials it speaks only for that extension (no admin"
+            " rights); with a web session's token and no credentials, with the user's rights",
             "security": [],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
-            "responses": {"200": _json(ref("DevKeyCreated"), "key created"), **_errors(403, 406)},
+            "responses": {"200": _json(ref("DevKeyCreated"), "key created"), **_errors(400, 403, 406, 429)},
         },
         "get": {
             "summary": "The caller's developer keys (each key shown by its first 8 characters)",
-            "responses": {"200": _json(ref("DevKeyList"), "keys"), **_errors(401)},
+            "responses": {"200": _json(ref("DevKeyList"), "keys"), **_errors(403)},
         },
         "delete": {
             "summary": "Delete the presented developer key, or ?id= one of the caller's keys",
             "parameters": [_query("id", INTEGER, "a key id from GET; default: the presented key")],
             "responses": {
                 "200": _json(ref("Done"), "deleted (code 0, as documented)"),
-                **_errors(401, 404, 406),
+                **_errors(400, 403, 404, 406),
             },
         },
     },

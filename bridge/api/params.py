@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from bridge.errors import RequestError
@@ -29,14 +29,30 @@ def query_text(request: web.Request, name: str) -> str | None:
     return clean(value, name)
 
 
-def query_int(request: web.Request, name: str, default: int) -> int:
+# The largest value a SERIAL key, a page number or a page size may take (int4), so no
+# client number reaches PostgreSQL or a list slice out of range.
+MAX_INT = 2**31 - 1
+
+
+def query_int(
+    request: web.Request, name: str, default: int, *, low: int = -MAX_INT, high: int = MAX_INT
+) -> int:
+    """An integer parameter; one outside [low, high] (e.g. 2**64 as a page number) is 400."""
     value = query_text(request, name)
     if value is None:
         return default
+    # At most 20 digits are parsed: int() of a 4,300-digit string raises, of a longer one
+    # costs quadratic time; anything this long is out of range anyway.
+    digits = value.strip()
+    if len(digits) > 20:
+        raise RequestError(f"{name} out of range", code="bad_parameter")
     try:
-        return int(value, 10)
+        number = int(digits, 10)
     except ValueError:
         raise RequestError(f"{name} must be an integer", code="bad_parameter") from None
+    if not low <= number <= high:
+        raise RequestError(f"{name} out of range", code="bad_parameter")
+    return number
 
 
 def query_bool(request: web.Request, name: str) -> bool:
@@ -45,11 +61,21 @@ def query_bool(request: web.Request, name: str) -> bool:
 
 
 async def body_fields(request: web.Request) -> Mapping[str, Any]:
-    """Fields of a JSON object or a www-form-urlencoded body (XUI accepts both for logins)."""
-    if request.content_type == "application/json" or (await request.read())[:1] == b"{":
+    """Fields of a JSON object, a www-form-urlencoded or a multipart/form-data body (XUI
+    accepts JSON and forms for logins; curl -d sends JSON labelled as a form, hence the peek).
+
+    A body that is none of these, or JSON nested deeper than orjson's limit (1024), is 400.
+    """
+    if request.content_type == "multipart/form-data":
         try:
-            document = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            return await request.post()
+        except ValueError:  # no boundary, a broken part: aiohttp's multipart reader refuses it
+            raise RequestError("body is not a readable multipart form", code="bad_body") from None
+    body = await request.read()
+    if request.content_type == "application/json" or body.lstrip()[:1] in (b"{", b"["):
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:  # also "recursion limit exceeded": never a RecursionError
             raise RequestError("body is not JSON", code="bad_body") from None
         if not isinstance(document, dict):
             raise RequestError("body must be a JSON object", code="bad_body")

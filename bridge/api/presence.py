@@ -75,7 +75,9 @@ class _Scoped:
 class PresenceCache:
     """Per app: the picture of the visible bindings, kept current from the state's Deltas."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown_as: shapes.Status = "unknown") -> None:
+        # api.unknown_status: what an absent extension is called while status is uncertain.
+        self._unknown_as = unknown_as
         self._view: RegistrationView | None = None
         self._pending: list[Delta] | None = None  # None: rebuild on the next read
         self._node_states: tuple[tuple[str, NodeState], ...] = ()
@@ -92,13 +94,14 @@ class PresenceCache:
     def read(self, view: RegistrationView | None, domain_scope: str | None) -> Presence:
         if view is None:
             # Registrations are not wired into this app: nothing is known to be online.
-            return Presence(frozenset(), "unknown", [])
+            return Presence(frozenset(), self._unknown_as, [])
         statuses = view.nodes()
         self._follow(view, tuple((s.name, s.state) for s in statuses))
         scoped = self._scoped.get(domain_scope)
         if scoped is None:
             scoped = self._scoped[domain_scope] = _Scoped(self, domain_scope)
-        return Presence(self._online, shapes.offline_word(statuses), shapes.nodes(statuses), scoped)
+        absent = shapes.offline_word(statuses, self._unknown_as)
+        return Presence(self._online, absent, shapes.nodes(statuses), scoped)
 
     def encoded(self, reg: Registration) -> bytes:
         entry = self._encoded.get(id(reg))

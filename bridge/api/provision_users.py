@@ -21,6 +21,7 @@ from aiohttp import web
 from bridge import hashes, xui_values
 from bridge.api import params, shapes, user_reads, validate, writes
 from bridge.api import provision_shapes as shaped
+from bridge.api.attempts import source_key
 from bridge.api.auth import WRONG_LOGIN
 from bridge.api.keys import API_AUTHENTICATOR
 from bridge.api.provision import (
@@ -368,7 +369,8 @@ async def _set_password(request: web.Request, scope: Scope, target: int, fields:
         if not isinstance(old, str):
             raise Invalid("old_password: must be a string")
         authenticator = request.config_dict[API_AUTHENTICATOR]
-        if await authenticator.login(scope.login, old) != scope.user_id:
+        # Counted toward the account's lock and the source's limit like any login.
+        if await authenticator.login(scope.login, old, source_key(request.remote)) != scope.user_id:
             raise Forbidden(WRONG_LOGIN)
     elif not scope.provisions:
         raise Forbidden(NO_PERMISSION)

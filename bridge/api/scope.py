@@ -2,7 +2,9 @@
 anyone else only their own password (pure: decided from the Principal's fields alone).
 
 The one seam between provisioning and authentication: ``Scope.of(principal)``. A developer
-key acts as its user and so gets that user's scope.
+key made with the web password acts as its user and so gets that user's scope; a key made
+from an extension's SIP credentials acts only as that extension and provisions nothing,
+not even its owner's password (docs/admin-api-security.md).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Scope:
 
     @classmethod
     def of(cls, principal: Principal) -> Scope:
+        if not principal.user_rights:
+            raise Forbidden(NO_PERMISSION)
         return cls(
             user_id=principal.user_id,
             login=principal.login,

@@ -35,7 +35,7 @@ PREFIX = "/api"
 async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application) -> AsyncIterator[None]:
     api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], config, app[METRICS])
     api[API_CATALOG] = CatalogStore(app[DATABASE])
-    api[API_PRESENCE] = PresenceCache()
+    api[API_PRESENCE] = PresenceCache(config.unknown_status)
     yield
 
 

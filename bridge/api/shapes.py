@@ -50,8 +50,6 @@ EXTENSION_INTS: Mapping[str, int] = {
         "forced_insert",
         "eavesdropped",
         "intercepted",
-        # VARCHAR in the table, a 0/1 flag in every typed example.
-        "enable_cb_onbusy",
         "caller_display",
         "enable_hotline",
         "dtmf_type",
@@ -82,6 +80,8 @@ EXTENSION_TEXTS: Mapping[str, str] = {
         "intercepted_group_name",
         "codec",
         "mac_address",
+        # VARCHAR in the table (the examples print a number): the stored text, 'yes' included.
+        "enable_cb_onbusy",
         "hotline_number",
         "hotline_type",
         "hotline_address",
@@ -171,9 +171,13 @@ def extn_status(extn: str, status: Status) -> dict[str, str]:
 UNCERTAIN_STATES = frozenset({NodeState.NOT_STARTED, NodeState.CONNECTING, NodeState.SYNCING, NodeState.DOWN})
 
 
-def offline_word(nodes: Iterable[NodeStatus]) -> Status:
-    """What "not seen registered" means right now: offline, or unknown while a node is not in sync."""
-    return "unknown" if any(node.state in UNCERTAIN_STATES for node in nodes) else "offline"
+def offline_word(nodes: Iterable[NodeStatus], unknown_as: Status = "unknown") -> Status:
+    """What "not seen registered" means right now: offline, or unknown while a node is not in
+    sync or when there is no node at all (status then has no source). ``unknown_as`` is
+    ``api.unknown_status``: "offline" serves clients that know only online/offline."""
+    listed = list(nodes)
+    uncertain = not listed or any(node.state in UNCERTAIN_STATES for node in listed)
+    return unknown_as if uncertain else "offline"
 
 
 def node(status: NodeStatus) -> dict[str, Any]:

@@ -84,10 +84,12 @@ class Extension:
 
     @property
     def can_authenticate(self) -> bool:
-        """Disabled or deleted extensions and disabled, locked or deleted users never log in."""
-        return not (
-            self.deleted or self.disabled or self.user_disabled or self.user_locked or self.user_deleted
-        )
+        """Disabled or deleted extensions and disabled or deleted users never authenticate.
+
+        ``user_locked`` (users.is_locked) is the web login's lock after failed logins (XUI:
+        "超过 5 次后会锁定"), which anyone can cause: it never refuses SIP.
+        """
+        return not (self.deleted or self.disabled or self.user_disabled or self.user_deleted)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Extension:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from bridge.health import ComponentStatus, Status
 from bridge.registrations.model import NodeState, NodeStatus
 
+NO_NODES = "no FreeSWITCH configured (freeswitch.nodes): registration status has no source"
+
 
 def freeswitch_status(nodes: Sequence[NodeStatus], now: float | None = None) -> ComponentStatus:
     """The FreeSWITCH component's report from the registration state's node list.

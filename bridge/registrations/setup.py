@@ -60,9 +60,12 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
     async def report() -> ComponentStatus:
         return readiness.freeswitch_status(state.nodes())
 
-    if config.nodes:
-        # Not critical: lookups and the API keep working without the Event Socket (docs/operations.md)
-        app[HEALTH].register("freeswitch", report, critical=False)
+    async def no_source() -> ComponentStatus:
+        return ComponentStatus("degraded", {"nodes": {}, "error": readiness.NO_NODES})
+
+    # Not critical: lookups and the API keep working without the Event Socket (docs/operations.md).
+    # Without any node, say so: the API's statuses then have no source ("unknown").
+    app[HEALTH].register("freeswitch", report if config.nodes else no_source, critical=False)
     store = RegistrationStore(
         app[DATABASE], state, config, instance=app[INSTANCE],
         follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,

@@ -136,7 +136,7 @@ async def test_dev_key_from_extension_credentials_lists_masked_and_deletes(
     assert (response.status, body["code"], body["text"]) == (200, 200, "success")
     key = body["data"]["key"]
     assert (body["data"]["user_id"], body["data"]["description"]) == (owner, "ci")
-    assert (await client.get("/api/extensions", headers=auth(key))).status == 200
+    assert (await client.get("/api/users/dev_keys", headers=auth(key))).status == 200
 
     listed = await (await client.get("/api/users/dev_keys", headers=auth(key))).json()
     assert [item["key"][:8] for item in listed["data"]] == [key[:8]]
@@ -144,10 +144,10 @@ async def test_dev_key_from_extension_credentials_lists_masked_and_deletes(
 
     deleted = await client.delete("/api/users/dev_keys", headers=auth(key))
     assert await deleted.json() == {"code": 0, "text": "success"}
-    assert (await client.get("/api/extensions", headers=auth(key))).status == 401
+    assert (await client.get("/api/users/dev_keys", headers=auth(key))).status == 403
 
 
-async def test_dev_key_with_a_wrong_extension_password_is_refused_and_counted(
+async def test_dev_key_with_a_wrong_extension_password_is_refused_and_counted_against_the_source(
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
     owner = await add_user(conn, "t2", domain=DOMAIN)
@@ -157,7 +157,9 @@ async def test_dev_key_with_a_wrong_extension_password_is_refused_and_counted(
         "/api/users/dev_keys", json={"username": "13202", "password": "guess", "domain": DOMAIN}
     )
     assert (response.status, await response.json()) == (403, WRONG)
-    assert await conn.fetchval("SELECT login_attempts FROM users WHERE id = $1", owner) == 1
+    # A SIP password guess opens no web account, so it never counts toward the owner's lock.
+    assert await conn.fetchval("SELECT login_attempts FROM users WHERE id = $1", owner) == 0
+    assert await conn.fetchval("SELECT failures FROM bridge_login_sources WHERE source = '127.0.0.1'") == 1
 
 
 async def test_logs_never_carry_tokens_or_passwords(api: Api, caplog: pytest.LogCaptureFixture) -> None:

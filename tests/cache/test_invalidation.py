@@ -37,7 +37,7 @@ async def test_given_two_instances_when_an_extension_is_disabled_by_sql_then_bot
         await eventually_value(probe, lambda e: e is not None and e.disabled, timeout=1.0)
 
 
-async def test_given_a_cached_extension_when_its_user_is_locked_then_the_next_lookup_sees_it(
+async def test_given_a_cached_extension_when_its_user_is_disabled_then_the_next_lookup_sees_it(
     app_client: AppClient, conn: asyncpg.Connection
 ) -> None:
     user_id = await add_user(conn, "alice")
@@ -47,14 +47,36 @@ async def test_given_a_cached_extension_when_its_user_is_locked_then_the_next_lo
     store = client.app[DIRECTORY_STORE]
     for extn in ("1001", "1002"):
         found = await store.get(DOMAIN, extn)
-        assert found is not None and not found.user_locked
+        assert found is not None and not found.user_disabled
 
-    await conn.execute("UPDATE users SET is_locked = true WHERE id = $1", user_id)
+    await conn.execute("UPDATE users SET disabled = 1 WHERE id = $1", user_id)
 
     for extn in ("1001", "1002"):
         await eventually_value(
-            lambda x=extn: store.get(DOMAIN, x), lambda e: e is not None and e.user_locked, 1.0
+            lambda x=extn: store.get(DOMAIN, x), lambda e: e is not None and e.user_disabled, 1.0
         )
+
+
+async def test_given_a_user_locked_by_failed_logins_then_no_cache_entry_is_invalidated(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    # users.is_locked changes no directory answer (sql/041), and anyone can set it: it must
+    # not make every instance re-read (and flush FreeSWITCH's cache for) the owner's phones.
+    locked = await add_user(conn, "alice")
+    await add_extension(conn, "1001", user_id=locked)
+    await add_extension(conn, "1002", user_id=await add_user(conn, "bob"))
+    client = await app_client()
+    store = client.app[DIRECTORY_STORE]
+    before = await store.get(DOMAIN, "1001")
+    assert before is not None and await store.get(DOMAIN, "1002") is not None
+
+    await conn.execute("UPDATE users SET is_locked = true, login_attempts = 5 WHERE id = $1", locked)
+    # A later change that does notify: once it has arrived, the lock's would have too.
+    await conn.execute("UPDATE extensions SET disabled = 1 WHERE extn = '1002'")
+    await eventually_value(
+        lambda: store.get(DOMAIN, "1002"), lambda e: e is not None and e.disabled == 1, 1.0
+    )
+    assert await store.get(DOMAIN, "1001") is before
 
 
 async def test_given_an_extension_deleted_then_it_is_unknown_on_the_next_lookup(

@@ -141,7 +141,6 @@ async def test_given_send_password_when_sip_auth_then_password_param_is_sent(
         pytest.param({"disabled": 1}, {}, id="extension-disabled"),
         pytest.param({"deleted_at": "now"}, {}, id="extension-soft-deleted"),
         pytest.param({}, {"disabled": 1}, id="user-disabled"),
-        pytest.param({}, {"is_locked": True}, id="user-locked"),
         pytest.param({}, {"deleted_at": "now"}, id="user-soft-deleted"),
     ],
 )
@@ -155,6 +154,18 @@ async def test_given_extension_or_owner_not_allowed_when_sip_auth_then_not_found
     )
     client = await app_client()
     assert is_not_found(await lookup(client, "register_1001"))
+
+
+async def test_given_owner_web_login_locked_when_sip_auth_then_the_phone_still_gets_its_hash(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
+    # users.is_locked is what failed web logins set (anyone can cause it): never a SIP refusal.
+    user_id = await add_user(conn, "admin", is_super=1, is_locked=True, login_attempts=5)
+    await add_extension(conn, "1001", user_id=user_id)
+    client = await app_client()
+    doc = await lookup(client, "register_1001")
+    f = fields("register_1001")
+    assert digest_response(params(user_node(doc))["a1-hash"], f) == f["sip_auth_response"]
 
 
 async def test_given_same_extension_in_two_domains_when_sip_auth_then_the_requested_domain_answers(
