@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.config import GuardConfig
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.lookup import credentials
 from bridge.directory.store import DirectoryStore
@@ -62,6 +63,8 @@ class _Lookup:
     body: bytes
     reason: str
     realm_mismatch: str
+    # The record the answer came from; None: read it from the directory store.
+    extension: Extension | None = None
 
 
 def settings_of(config: GuardConfig) -> RuleSettings:
@@ -120,8 +123,15 @@ class Guard:
                 return "limited"
         return None
 
-    def observe(self, body: bytes, request: DirectoryRequest, reason: str, realm_mismatch: str) -> None:
-        self._put(_Lookup(self._clock(), body, reason, realm_mismatch))
+    def observe(
+        self,
+        body: bytes,
+        request: DirectoryRequest,
+        reason: str,
+        realm_mismatch: str,
+        extension: Extension | None = None,
+    ) -> None:
+        self._put(_Lookup(self._clock(), body, reason, realm_mismatch, extension))
 
     def changes(self, batch: Sequence[Change]) -> None:
         """The registration events (bridge/registrations/observers.py): queued like lookups."""
@@ -189,10 +199,12 @@ class Guard:
             return Reason.OUTSIDE_CIDR, ""
         if item.reason not in ("found", "disabled") or self.directory is None:
             return Reason.UNCHECKED, f"answer: {item.reason}"
-        try:
-            extension = await self.directory().get(form.domain, form.extn)
-        except DatabaseUnavailable:
-            return Reason.UNCHECKED, "database unavailable when the digest was checked"
+        extension = item.extension
+        if extension is None:
+            try:
+                extension = await self.directory().get(form.domain, form.extn)
+            except DatabaseUnavailable:
+                return Reason.UNCHECKED, "database unavailable when the digest was checked"
         if extension is None:
             return Reason.UNKNOWN_USER, "deleted since the lookup"
         if item.reason == "disabled" or not extension.can_authenticate:

@@ -135,3 +135,30 @@ async def test_the_api_serves_attempts_newest_first_with_words(
     assert (await why.json())["attempts"] == body["attempts"]
     bad = await client.get("/api/guard/why", params={"user": "no-domain"}, headers=auth(token))
     assert bad.status == 400
+
+
+class _GoneStore:
+    """A directory store that can no longer answer: what a second read would meet."""
+
+    async def get(self, domain: str, extn: str) -> None:
+        raise AssertionError(f"the guard read {extn}@{domain} again")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param("register_1001", Reason.REGISTERED, id="right"),
+        pytest.param("register_1001_wrong_password", Reason.WRONG_PASSWORD, id="wrong"),
+    ],
+)
+async def test_given_no_extension_cache_the_digest_is_judged_from_the_record_the_lookup_read(
+    start_guarded: StartGuarded, extensions: dict[str, int], body: str, reason: Reason
+) -> None:
+    # cache_size=0: every read is a database statement; the guard must not double them.
+    client = await start_guarded(directory__cache_size="0")
+    guard = guard_of(client)
+    guard.directory = _GoneStore
+    status, _ = await post(client, form(body))
+    assert status == 200
+    await eventually(lambda: guard.history.of(key_of("1001", DOMAIN)), what="attempt recorded")
+    assert [a.reason for a in guard.history.of(key_of("1001", DOMAIN))] == [reason]
