@@ -57,6 +57,24 @@ def printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
+def outside_cidr(ip: str, extn_cidr: str) -> bool:
+    """Whether ``ip`` is outside every CIDR of ``extn_cidr`` (the answer's ``auth-acl``).
+
+    sofia splits ``auth-acl`` at commas and lets an address in when any entry admits it
+    (sofia_reg.c, sofia_reg_parse_auth); an entry that is not a CIDR names an ACL list that
+    bridge cannot see, so then nothing is concluded (False).
+    """
+    entries = [entry.strip() for entry in extn_cidr.split(",") if entry.strip()]
+    if not entries:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+        networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+    except ValueError:
+        return False
+    return not any(address.version == net.version and address in net for net in networks)
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookup:
     at: float
@@ -231,6 +249,10 @@ class Guard:
             return Reason.UNCHECKED, f"qop {printable(d.qop)!r}"
         if not verdict:
             return Reason.WRONG_PASSWORD, detail
+        if outside_cidr(form.ip, extension.extn_cidr):
+            # The answer carried auth-acl: sofia refuses a right digest from elsewhere (403).
+            cidr = printable(extension.extn_cidr)
+            return Reason.OUTSIDE_CIDR, f"{printable(form.ip)} is not in extn_cidr {cidr!r}"
         if d.method.upper() == "REGISTER":
             return Reason.REGISTERED, detail
         return Reason.AUTHENTICATED, detail

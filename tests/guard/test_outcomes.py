@@ -52,8 +52,19 @@ def other_realm_right_password() -> bytes:
     return derive(form("register_1001"), sip_auth_realm="other.test", sip_auth_response=response)
 
 
+async def restrict_to_office(conn: asyncpg.Connection) -> None:
+    office = "192.0.2.0/24, 198.51.100.7/32"
+    await conn.execute("UPDATE extensions SET extn_cidr = $1 WHERE extn = '1001'", office)
+
+
+async def restrict_to_here(conn: asyncpg.Connection) -> None:
+    await conn.execute("UPDATE extensions SET extn_cidr = '192.0.2.0/24,127.0.0.0/8' WHERE extn = '1001'")
+
+
 # fmt: off
 CASES = [
+    pytest.param("register_1001", restrict_to_office, "1001", Reason.OUTSIDE_CIDR, {}, id="outside-cidr"),
+    pytest.param("register_1001", restrict_to_here, "1001", Reason.REGISTERED, {}, id="inside-cidr"),
     pytest.param("register_1001", nothing, "1001", Reason.REGISTERED, {}, id="registered"),
     pytest.param("register_1001_wrong_password", nothing, "1001", Reason.WRONG_PASSWORD, {}, id="wrong"),
     pytest.param("register_unknown_user_1009", nothing, "1009", Reason.UNKNOWN_USER, {}, id="unknown-user"),
