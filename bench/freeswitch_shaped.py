@@ -306,17 +306,18 @@ def main() -> None:
                 requests = Requests(port, bench.FIRST, args.warm_users)
             elif scenario == "warm":
                 server = bench.bridge(dsn, port, args.workers, *args.settings)
-                wait_warmed(port)
                 requests = Requests(port, bench.FIRST, args.warm_users)
-                fill(port, requests)
             elif scenario == "cold":
                 server = bench.bridge(dsn, port, args.workers, "directory.cache_size=0", *args.settings)
-                wait_warmed(port)
                 requests = Requests(port, bench.FIRST, args.extensions)
             else:
                 raise SystemExit(f"unknown scenario {scenario!r}")
             pid = server.pid if scenario == "bare" or args.workers == 1 else None
-            try:
+            try:  # from here on the server is stopped whatever happens
+                if scenario != "bare":
+                    wait_warmed(port)
+                if scenario == "warm":
+                    fill(port, requests)
                 for level in levels:
                     result = run(
                         scenario, port, requests, level, args.duration, shuffle=scenario == "cold", pid=pid

@@ -107,7 +107,7 @@ class Answerer:
         if rendered is not None:
             self._count("hit")
             return rendered
-        rendered = Rendered.of(lookup.answer_user(request, extension, self._policy))
+        rendered = Rendered.of(lookup.answer_user(request, extension, self._policy), extension)
         self.memo.put(request, extension, rendered)
         self._count("miss")
         return rendered

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 
 
@@ -20,8 +21,16 @@ class LookupGuard(Protocol):
         """"banned" or "limited" when this lookup must be answered not-found at once, else None."""
         ...
 
-    def observe(self, body: bytes, request: DirectoryRequest, reason: str, realm_mismatch: str) -> None:
-        """Queue the lookup and its answer's reason for the guard; never blocks, never raises."""
+    def observe(
+        self,
+        body: bytes,
+        request: DirectoryRequest,
+        reason: str,
+        realm_mismatch: str,
+        extension: Extension | None = None,
+    ) -> None:
+        """Queue the lookup, its answer's reason and the record it was decided from (when
+        there was one) for the guard; never blocks, never raises."""
         ...
 
 

@@ -142,7 +142,7 @@ class DirectoryEndpoint:
             return web.Response(status=exc.status, text=exc.reason + "\n")
         self._metrics.count(action, answer, time.perf_counter() - started)
         if guard is not None:
-            guard.observe(body, form, answer.reason, answer.realm_mismatch)
+            guard.observe(body, form, answer.reason, answer.realm_mismatch, answer.extension)
         # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
         # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
         if log.isEnabledFor(logging.DEBUG):

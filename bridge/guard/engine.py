@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.config import GuardConfig
+from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.lookup import credentials
 from bridge.directory.store import DirectoryStore
@@ -56,12 +57,32 @@ def printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
+def outside_cidr(ip: str, extn_cidr: str) -> bool:
+    """Whether ``ip`` is outside every CIDR of ``extn_cidr`` (the answer's ``auth-acl``).
+
+    sofia splits ``auth-acl`` at commas and lets an address in when any entry admits it
+    (sofia_reg.c, sofia_reg_parse_auth); an entry that is not a CIDR names an ACL list that
+    bridge cannot see, so then nothing is concluded (False).
+    """
+    entries = [entry.strip() for entry in extn_cidr.split(",") if entry.strip()]
+    if not entries:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+        networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+    except ValueError:
+        return False
+    return not any(address.version == net.version and address in net for net in networks)
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookup:
     at: float
     body: bytes
     reason: str
     realm_mismatch: str
+    # The record the answer came from; None: read it from the directory store.
+    extension: Extension | None = None
 
 
 def settings_of(config: GuardConfig) -> RuleSettings:
@@ -120,8 +141,15 @@ class Guard:
                 return "limited"
         return None
 
-    def observe(self, body: bytes, request: DirectoryRequest, reason: str, realm_mismatch: str) -> None:
-        self._put(_Lookup(self._clock(), body, reason, realm_mismatch))
+    def observe(
+        self,
+        body: bytes,
+        request: DirectoryRequest,
+        reason: str,
+        realm_mismatch: str,
+        extension: Extension | None = None,
+    ) -> None:
+        self._put(_Lookup(self._clock(), body, reason, realm_mismatch, extension))
 
     def changes(self, batch: Sequence[Change]) -> None:
         """The registration events (bridge/registrations/observers.py): queued like lookups."""
@@ -189,10 +217,12 @@ class Guard:
             return Reason.OUTSIDE_CIDR, ""
         if item.reason not in ("found", "disabled") or self.directory is None:
             return Reason.UNCHECKED, f"answer: {item.reason}"
-        try:
-            extension = await self.directory().get(form.domain, form.extn)
-        except DatabaseUnavailable:
-            return Reason.UNCHECKED, "database unavailable when the digest was checked"
+        extension = item.extension
+        if extension is None:
+            try:
+                extension = await self.directory().get(form.domain, form.extn)
+            except DatabaseUnavailable:
+                return Reason.UNCHECKED, "database unavailable when the digest was checked"
         if extension is None:
             return Reason.UNKNOWN_USER, "deleted since the lookup"
         if item.reason == "disabled" or not extension.can_authenticate:
@@ -219,6 +249,10 @@ class Guard:
             return Reason.UNCHECKED, f"qop {printable(d.qop)!r}"
         if not verdict:
             return Reason.WRONG_PASSWORD, detail
+        if outside_cidr(form.ip, extension.extn_cidr):
+            # The answer carried auth-acl: sofia refuses a right digest from elsewhere (403).
+            cidr = printable(extension.extn_cidr)
+            return Reason.OUTSIDE_CIDR, f"{printable(form.ip)} is not in extn_cidr {cidr!r}"
         if d.method.upper() == "REGISTER":
             return Reason.REGISTERED, detail
         return Reason.AUTHENTICATED, detail

@@ -52,8 +52,19 @@ def other_realm_right_password() -> bytes:
     return derive(form("register_1001"), sip_auth_realm="other.test", sip_auth_response=response)
 
 
+async def restrict_to_office(conn: asyncpg.Connection) -> None:
+    office = "192.0.2.0/24, 198.51.100.7/32"
+    await conn.execute("UPDATE extensions SET extn_cidr = $1 WHERE extn = '1001'", office)
+
+
+async def restrict_to_here(conn: asyncpg.Connection) -> None:
+    await conn.execute("UPDATE extensions SET extn_cidr = '192.0.2.0/24,127.0.0.0/8' WHERE extn = '1001'")
+
+
 # fmt: off
 CASES = [
+    pytest.param("register_1001", restrict_to_office, "1001", Reason.OUTSIDE_CIDR, {}, id="outside-cidr"),
+    pytest.param("register_1001", restrict_to_here, "1001", Reason.REGISTERED, {}, id="inside-cidr"),
     pytest.param("register_1001", nothing, "1001", Reason.REGISTERED, {}, id="registered"),
     pytest.param("register_1001_wrong_password", nothing, "1001", Reason.WRONG_PASSWORD, {}, id="wrong"),
     pytest.param("register_unknown_user_1009", nothing, "1009", Reason.UNKNOWN_USER, {}, id="unknown-user"),
@@ -135,3 +146,30 @@ async def test_the_api_serves_attempts_newest_first_with_words(
     assert (await why.json())["attempts"] == body["attempts"]
     bad = await client.get("/api/guard/why", params={"user": "no-domain"}, headers=auth(token))
     assert bad.status == 400
+
+
+class _GoneStore:
+    """A directory store that can no longer answer: what a second read would meet."""
+
+    async def get(self, domain: str, extn: str) -> None:
+        raise AssertionError(f"the guard read {extn}@{domain} again")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param("register_1001", Reason.REGISTERED, id="right"),
+        pytest.param("register_1001_wrong_password", Reason.WRONG_PASSWORD, id="wrong"),
+    ],
+)
+async def test_given_no_extension_cache_the_digest_is_judged_from_the_record_the_lookup_read(
+    start_guarded: StartGuarded, extensions: dict[str, int], body: str, reason: Reason
+) -> None:
+    # cache_size=0: every read is a database statement; the guard must not double them.
+    client = await start_guarded(directory__cache_size="0")
+    guard = guard_of(client)
+    guard.directory = _GoneStore
+    status, _ = await post(client, form(body))
+    assert status == 200
+    await eventually(lambda: guard.history.of(key_of("1001", DOMAIN)), what="attempt recorded")
+    assert [a.reason for a in guard.history.of(key_of("1001", DOMAIN))] == [reason]
