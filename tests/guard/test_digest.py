@@ -83,3 +83,23 @@ def test_form_reading_takes_source_and_node() -> None:
     assert source_ip(form("register_1001")) == "127.0.0.1"
     assert source_ip(derive(form("register_1001"), ip="2001:db8::7")) == "2001:db8::7"
     assert read_form(form("invite_1001_to_1002_user_call")) is None  # not a sip_auth
+
+
+def test_the_form_reader_takes_the_first_of_a_repeated_field_and_reads_escaped_names() -> None:
+    body = form("register_1001")
+    assert read_form(body + b"&ip=203.0.113.9").ip == "127.0.0.1"  # type: ignore[union-attr]
+    escaped = body.replace(b"&sip_user_agent=", b"&sip%5Fuser%5Fagent=")
+    assert escaped != body
+    assert read_form(escaped).user_agent == "baresip v1.0.0 (x86_64/linux)"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(form("register_1001").replace(b"user=1001&", b"user=%FF&"), id="bad-utf8-escape"),
+        pytest.param(form("register_1001") + b"&x=1" * 1000, id="too-many-fields"),
+        pytest.param(form("register_1001").replace(b"=sip_auth&", b"=user_call&"), id="not-sip-auth"),
+    ],
+)
+def test_the_form_reader_refuses_what_it_cannot_read(body: bytes) -> None:
+    assert read_form(body) is None
