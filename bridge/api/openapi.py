@@ -6,39 +6,14 @@ added there is described here; tests validate real answers against this document
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from bridge.api import openapi_provision, shapes
+from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
 
-Schema = dict[str, Any]
-
-STRING: Schema = {"type": "string"}
-INTEGER: Schema = {"type": "integer"}
-BOOLEAN: Schema = {"type": "boolean"}
-TIMESTAMP: Schema = {"type": "string", "pattern": r"^(|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$"}
 STATUS: Schema = {"type": "string", "enum": list(shapes.STATUSES)}
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def closed(properties: dict[str, Schema]) -> Schema:
-    """An object with exactly these keys."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-def array(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
 
 
 def _extension() -> dict[str, Schema]:

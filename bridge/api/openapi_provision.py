@@ -5,34 +5,10 @@ Row schemas come from the column tables provision_shapes.py answers from.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.api import provision_shapes, shapes, validate
+from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
-Schema = dict[str, Any]
-
-STRING: Schema = {"type": "string"}
-INTEGER: Schema = {"type": "integer"}
-BOOLEAN: Schema = {"type": "boolean"}
-TIMESTAMP: Schema = {"type": "string", "pattern": r"^(|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$"}
 TEXT_OR_NUMBER: Schema = {"oneOf": [STRING, INTEGER]}
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def closed(properties: dict[str, Schema]) -> Schema:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-def array(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
 
 
 def _extension_row() -> dict[str, Schema]:
