@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from bridge import __version__, db, gc_tuning
+from bridge import __version__, db, gc_tuning, http_server
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
@@ -161,14 +161,12 @@ def _serve_workers(config: Config, workers: int, supervisor: Supervisor | None) 
         os.setpgrp()
         code = 0
         try:
-            web.run_app(
+            http_server.run(
                 gc_tuning.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=port,
                 reuse_port=True,
                 shutdown_timeout=config.http.shutdown_timeout,
-                print=None,
-                access_log=None,
             )
         except BaseException:
             log.exception("worker failed pid=%d", os.getpid())
@@ -207,7 +205,7 @@ def _serve_workers(config: Config, workers: int, supervisor: Supervisor | None) 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     embedded = None
     supervisor = None
-    # Until web.run_app installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
+    # Until http_server.run installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
     # does, so the finally below still stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -246,13 +244,11 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         else:
             if supervisor is not None:
                 supervisor.start_thread()
-            web.run_app(
+            http_server.run(
                 gc_tuning.serving(_app(config, supervisor)),
                 host=config.http.host,
                 port=config.http.port,
                 shutdown_timeout=config.http.shutdown_timeout,
-                print=None,
-                access_log=None,
             )
         log.info("bridge stopped")
         return 0

@@ -23,6 +23,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HTTP_REASONS = {404: "not found", 405: "method not allowed", 413: "request too large"}
 
 
+def error_response(status: int, reason: str) -> web.Response:
+    """The admin API's answer to a refused request: XUI's error JSON (shapes.error)."""
+    return json_response(shapes.error(status, reason), status=status)
+
+
 def route_template(request: web.Request) -> str:
     """The route as registered ("/api/extensions/{id}"), never the raw path: a bounded label."""
     resource = request.match_info.route.resource
@@ -44,17 +49,17 @@ async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         response = await handler(request)
     except RequestError as exc:
-        response = json_response(shapes.error(exc.status, exc.reason), status=exc.status)
+        response = error_response(exc.status, exc.reason)
     except DatabaseUnavailable as exc:
         log.warning("database unavailable path=%s error=%s", request.path, exc)
-        response = json_response(shapes.error(503, "database unavailable"), status=503)
+        response = error_response(503, "database unavailable")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         reason = _HTTP_REASONS.get(exc.status, exc.reason.lower())
-        response = json_response(shapes.error(exc.status, reason), status=exc.status)
+        response = error_response(exc.status, reason)
     except Exception:
         log.exception("unhandled error path=%s", request.path)
-        response = json_response(shapes.error(500, "internal error"), status=500)
+        response = error_response(500, "internal error")
     request.config_dict[METRICS].api_requests.labels(route_template(request), str(response.status)).inc()
     return response

@@ -110,7 +110,7 @@ class DirectoryEndpoint:
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
             )
             headers = {"WWW-Authenticate": 'Basic realm="bridge"'} if exc.status == 401 else None
-            response = web.Response(status=exc.status, text=exc.reason + "\n", headers=headers)
+            response = text_refusal(exc.status, exc.reason, headers)
             if exc.status == 408:
                 response.force_close()  # the rest of a dripped body is never read: cut
             return response
@@ -191,6 +191,11 @@ class DirectoryEndpoint:
             raise RequestError(
                 f"body not received within {self._body_timeout}s", status=408, code="slow_body"
             ) from None
+
+
+def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The directory's answer to a refused request: the status and a one-line text reason."""
+    return web.Response(status=status, text=reason + "\n", headers=headers)
 
 
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}

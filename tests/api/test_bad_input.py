@@ -100,12 +100,6 @@ async def _raw(api: Api, request: bytes) -> tuple[int, dict[str, str], bytes]:
         writer.close()
 
 
-@pytest.mark.xfail(
-    reason="aiohttp's llhttp parser refuses the request line and answers text/plain before any"
-    " application code runs (aio-libs/aiohttp#3287: no hook); needs bridge's own RequestHandler."
-    " README, Known limits",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "target",
     [b"/api/extensions?name=\xff\xfe", b"/api/ext\xc3\xa9nsions", b"/api/users/list?extn=10\x80"],
@@ -119,3 +113,4 @@ async def test_raw_non_ascii_bytes_in_the_url_get_the_json_error_shape(api: Api,
     assert 400 <= status < 500
     assert headers["content-type"].startswith("application/json")
     assert _is_xui_error(json.loads(body), status)
+

@@ -18,6 +18,7 @@ from lxml import etree
 from bridge.app import create_app
 from bridge.config import Config
 from bridge.directory.keys import WHOLE_ANSWERS
+from bridge.http_server import serving_runner
 from tests.conftest import AppClient
 from tests.directory.helpers import FORM_TYPE, form, params, post, user_node
 from tests.factories import add_extension, add_user
@@ -183,7 +184,7 @@ async def test_given_more_whole_directory_requests_than_allowed_then_503_busy_co
 
 @dataclass
 class Served:
-    """The real app served as ``bridge serve`` serves it (web.run_app's runner settings)."""
+    """The real app served as ``bridge serve`` serves it (http_server.serving_runner)."""
 
     app: web.Application
     host: str
@@ -202,8 +203,8 @@ async def serve(make_config: Callable[..., Config]) -> AsyncIterator[Serve]:
 
     async def start(**overrides: str) -> Served:
         app = create_app(make_config(**overrides))
-        # What web.run_app builds for cli.py: no handler cancellation, its keep-alive default.
-        runner = web.AppRunner(app, handler_cancellation=False, keepalive_timeout=75.0, access_log=None)
+        # What bridge serve runs: no handler cancellation, bridge's edge under the app.
+        runner = serving_runner(app, shutdown_timeout=10.0)
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)
