@@ -7,7 +7,8 @@ BridgeError
 │   │                      safe one-line reason (never a secret, never a traceback)
 │   ├── Unauthorized       401
 │   ├── Forbidden          403
-│   └── NotFound           404
+│   ├── NotFound           404
+│   └── SlowBody           408: a body not received within http.body_timeout
 └── EslError               a FreeSWITCH Event Socket problem
     ├── NodeUnavailable    the node is not connected
     └── CommandTimeout     a command got no reply within freeswitch.command_timeout
@@ -54,6 +55,14 @@ class Forbidden(RequestError):
 class NotFound(RequestError):
     status = 404
     code = "not_found"
+
+
+class SlowBody(RequestError):
+    status = 408
+    code = "slow_body"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"body not received within {seconds}s")
 
 
 class EslError(BridgeError):

@@ -199,7 +199,8 @@ class Metrics:
         )
         self.provision_refused = Counter(
             "bridge_api_provision_refused_total",
-            "Provisioning requests refused, by reason (invalid, scope, conflict, too_many, not_found)",
+            "Provisioning requests refused, by reason"
+            " (invalid, scope, conflict, too_many, not_found, slow_body)",
             ["reason"],
             registry=r,
         )

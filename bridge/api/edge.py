@@ -50,6 +50,8 @@ async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse
         response = await handler(request)
     except RequestError as exc:
         response = error_response(exc.status, exc.reason)
+        if exc.status == 408:
+            response.force_close()  # the rest of a dripped body is never read: cut
     except DatabaseUnavailable as exc:
         log.warning("database unavailable path=%s error=%s", request.path, exc)
         response = error_response(503, "database unavailable")

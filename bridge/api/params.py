@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
-from bridge.errors import RequestError
+from bridge.errors import RequestError, SlowBody
+from bridge.keys import CONFIG
 
 MISSING_ARGS = RequestError("Missing Args", status=406, code="missing_args")
 _MAX_TEXT = 256
@@ -60,6 +62,24 @@ def query_bool(request: web.Request, name: str) -> bool:
     return value is not None and value.strip().lower() in ("1", "true", "t", "yes", "on")
 
 
+T = TypeVar("T")
+
+
+async def within_body_timeout(request: web.Request, read: Awaitable[T]) -> T:
+    """``read`` (of the request's body), bounded by http.body_timeout: a client dripping its
+    body holds a connection and a task, so it gets 408 (SlowBody; the edge then cuts it)."""
+    seconds = request.config_dict[CONFIG].http.body_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            return await read
+    except TimeoutError:
+        raise SlowBody(seconds) from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    return await within_body_timeout(request, request.read())
+
+
 async def body_fields(request: web.Request) -> Mapping[str, Any]:
     """Fields of a JSON object, a www-form-urlencoded or a multipart/form-data body (XUI
     accepts JSON and forms for logins; curl -d sends JSON labelled as a form, hence the peek).
@@ -68,10 +88,10 @@ async def body_fields(request: web.Request) -> Mapping[str, Any]:
     """
     if request.content_type == "multipart/form-data":
         try:
-            return await request.post()
+            return await within_body_timeout(request, request.post())
         except ValueError:  # no boundary, a broken part: aiohttp's multipart reader refuses it
             raise RequestError("body is not a readable multipart form", code="bad_body") from None
-    body = await request.read()
+    body = await read_body(request)
     if request.content_type == "application/json" or body.lstrip()[:1] in (b"{", b"["):
         try:
             document = orjson.loads(body)
@@ -80,7 +100,7 @@ async def body_fields(request: web.Request) -> Mapping[str, Any]:
         if not isinstance(document, dict):
             raise RequestError("body must be a JSON object", code="bad_body")
         return document
-    return await request.post()
+    return await request.post()  # the body read above: parsed from memory
 
 
 def required_text(fields: Mapping[str, Any], name: str) -> str:

@@ -12,10 +12,11 @@ import orjson
 from aiohttp import web
 
 from bridge.api.auth import authenticated
+from bridge.api.params import read_body
 from bridge.api.scope import Scope
 from bridge.api.validate import Invalid, Limits, TooMany
 from bridge.api.writes import Conflict
-from bridge.errors import Forbidden, NotFound, RequestError, Unauthorized
+from bridge.errors import Forbidden, NotFound, RequestError, SlowBody, Unauthorized
 from bridge.keys import CONFIG, METRICS
 
 log = logging.getLogger("bridge.api.provision")
@@ -45,7 +46,7 @@ async def body(request: web.Request) -> Any:
     """The JSON body, whatever the Content-Type says (the document's own curl examples send
     JSON as form-urlencoded, and one spells it "applcation/json"). Size is bounded by
     http.max_body_bytes (413) before this reads it."""
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         return None
     try:
@@ -94,6 +95,8 @@ def changed(
 
 
 def _reason(exc: RequestError) -> str:
+    if isinstance(exc, SlowBody):
+        return "slow_body"
     if isinstance(exc, TooMany):
         return "too_many"
     if isinstance(exc, Forbidden | Unauthorized):

@@ -32,7 +32,7 @@ from bridge.directory.form import LOOKUP_ACTIONS, Kind, parse_form
 from bridge.directory.guarded import LookupGuard
 from bridge.directory.keys import DIRECTORY_STORE
 from bridge.directory.whole import Busy, WholeAnswers
-from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, Unauthorized
+from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, SlowBody, Unauthorized
 from bridge.logs import id_for, request_id
 from bridge.metrics import Metrics
 
@@ -188,9 +188,7 @@ class DirectoryEndpoint:
             raise RequestError("body too large", status=413, code="too_large") from exc
         except TimeoutError:
             # A client dripping its body holds a connection and a task: cut it.
-            raise RequestError(
-                f"body not received within {self._body_timeout}s", status=408, code="slow_body"
-            ) from None
+            raise SlowBody(self._body_timeout) from None
 
 
 def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import aiohttp
+import asyncpg
 import pytest
 
-from tests.api.conftest import Api
-from tests.api.helpers import PASSWORD, auth
+from tests.api.conftest import Api, StartApi
+from tests.api.helpers import PASSWORD, add_admin, auth, login
+from tests.support.metrics import app_sample
 
 
 def _is_xui_error(body: object, status: int) -> bool:
@@ -114,3 +116,65 @@ async def test_raw_non_ascii_bytes_in_the_url_get_the_json_error_shape(api: Api,
     assert headers["content-type"].startswith("application/json")
     assert _is_xui_error(json.loads(body), status)
 
+
+# ---- a body dripped slower than http.body_timeout ----------------------------------------
+
+SLOW_BODIES = [
+    pytest.param(
+        "/api/sessions", "application/x-www-form-urlencoded", b"login=admin&password=", id="login-form"
+    ),
+    pytest.param(
+        "/api/sessions",
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="lo',
+        id="login-multipart",
+    ),
+    pytest.param(
+        "/api/extensions", "application/json", b'{"extn": "1009", "domain": "xsw', id="provision-json"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "content_type", "start"), SLOW_BODIES)
+async def test_given_a_client_dripping_its_body_then_408_in_the_json_shape_and_others_are_served(
+    conn: asyncpg.Connection, start_api: StartApi, path: str, content_type: str, start: bytes
+) -> None:
+    await add_admin(conn)
+    client = await start_api(http__body_timeout="0.3")
+    token = await login(client)
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nX-XTRA-AUTH-ID: {token}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: 1000\r\n\r\n".encode()
+        + start
+    )
+
+    async def drip() -> bytes:
+        """One byte every 50 ms (the body would take ~50 s) until the server answers and cuts."""
+        received = b""
+        for _ in range(200):
+            try:
+                chunk = await asyncio.wait_for(reader.read(4096), 0.05)
+            except TimeoutError:
+                writer.write(b"x")
+                continue
+            except ConnectionError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+    dripping = asyncio.create_task(drip())
+    # Meanwhile other requests are served.
+    served = await client.get("/api/users/list", headers=auth(token))
+    assert served.status == 200 and not dripping.done()
+    answer = await asyncio.wait_for(dripping, 10)
+    writer.close()
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b"application/json" in head
+    document = json.loads(body)
+    assert _is_xui_error(document, 408) and document["text"] == "body not received within 0.3s"
+    assert app_sample(client.app, "bridge_api_requests_total", route=path, status="408") == 1
