@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -230,38 +230,81 @@ async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> byte
     return await asyncio.wait_for(reader.read(), within)
 
 
-async def test_given_clients_dripping_headers_then_each_is_cut_after_header_timeout(serve: Serve) -> None:
-    served = await serve(http__header_timeout="0.5")
-    head = _head(10)[:-2]  # never the blank line that ends the head
+DRIPPERS = 1000  # issue 13 item 5: 1,000 connections dripping headers stayed open for 30 s
+
+
+@pytest.fixture
+def open_files_for_drippers() -> Iterator[None]:
+    """Enough file descriptors for both ends of every dripping connection, in this process."""
+    needed = 2 * DRIPPERS + 1000  # client and server side of each; the pool, pytest, the rest
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed} descriptors for {DRIPPERS} connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_given_1000_clients_dripping_headers_then_all_are_cut_and_counted_while_lookups_are_answered(
+    serve: Serve, conn: asyncpg.Connection, open_files_for_drippers: None
+) -> None:
+    await add_extension(conn, "1001")
+    served = await serve(http__header_timeout="1")
+    give_up = 10.0  # a dripper the server never cuts stops here (and fails the test)
+    head = _head(10)[:-2] + b"X-Drip: "  # then a header value that never ends
+    connecting = asyncio.Semaphore(100)  # below the listen backlog (128): no SYN retries
+    connected = 0
+    dripping = 0
 
     async def drip() -> tuple[bytes, float]:
-        reader, writer = await asyncio.open_connection(served.host, served.port)
+        nonlocal connected, dripping
+        async with connecting:
+            reader, writer = await asyncio.open_connection(served.host, served.port)
         started = time.monotonic()
-        for at in range(len(head)):
-            if reader.at_eof() or writer.is_closing() or time.monotonic() - started > 5:
-                break
-            writer.write(head[at : at + 1])
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
-            # One byte per 20 ms: the whole head would take ~2 s, four times the limit.
-            try:
-                await asyncio.wait_for(reader.read(1), 0.02)
-            except TimeoutError:
-                continue
-            except ConnectionError:  # the server's cut arrived as a reset: cut all the same
-                writer.close()
-                return b"", time.monotonic() - started
+        connected += 1
+        dripping += 1
+        sent = b"never cut"
         try:
-            sent = await _closed_by_server(reader, 5)
-        except ConnectionError:
-            sent = b""
-        writer.close()
-        return sent, time.monotonic() - started
+            writer.write(head)
+            while time.monotonic() - started < give_up:
+                try:
+                    # The server's cut is the end of the stream (b""); anything else an answer.
+                    sent = await asyncio.wait_for(reader.read(100), 0.2)
+                    break
+                except TimeoutError:
+                    writer.write(b"x")  # one more byte every 0.2 s
+                except ConnectionError:  # the cut arrived as a reset: cut all the same
+                    sent = b""
+                    break
+            return sent, time.monotonic() - started
+        finally:
+            dripping -= 1
+            writer.close()
 
-    results = await asyncio.gather(*(drip() for _ in range(20)))
+    drippers = [asyncio.create_task(drip()) for _ in range(DRIPPERS)]
+    await eventually(lambda: connected >= DRIPPERS // 2)
+    # A real lookup meanwhile, on its own new connection as mod_xml_curl sends it.
+    async with aiohttp.ClientSession() as session:
+        url = f"http://{served.host}:{served.port}/directory"
+        async with session.post(url, data=form("register_1001"), headers={"Content-Type": FORM_TYPE}) as resp:
+            status, body = resp.status, await resp.read()
+            dripping_meanwhile = dripping
+    results = await asyncio.gather(*drippers)
 
-    assert {sent for sent, _ in results} == {b""}
-    assert max(took for _, took in results) < 1.9  # cut, not let through at the end
+    assert status == 200 and params(user_node(etree.fromstring(body)))["a1-hash"]
+    assert dripping_meanwhile > 0  # answered while connections were still dripping
+    assert {sent for sent, _ in results} == {b""}  # every one cut, none answered
+    # Cut after ~1 s each (header_timeout), far before they would give up.
+    assert max(took for _, took in results) < give_up / 2
+    await eventually(
+        lambda: served.metric("bridge_http_header_timeouts_total", state="partial_head") == DRIPPERS
+    )
+    assert served.metric("bridge_http_header_timeouts_total", state="no_request") == 0
 
 
 async def test_given_a_client_dripping_its_body_then_408_and_counted(
