@@ -36,7 +36,9 @@ Private aiohttp names relied on, verified in aiohttp 3.14.4 and 3.14.5 (pyprojec
 * that aiohttp calls ``RequestHandler.handle_error(request, 400, exc)`` with the parser's
   ``HttpProcessingError`` for a request it could not parse (``_make_error_handler``), and
   the text of the C parser's errors, which quote the offending line as a bytes literal
-  (read back, best effort, to find the request target: ``refused_target``);
+  (read back, best effort, to find the request target: ``refused_target``). The C parser
+  is aiohttp's default; with ``AIOHTTP_NO_EXTENSIONS`` its pure-Python parser accepts
+  some of these requests and quotes nothing, so a refusal then gets the API's shape;
 * in the tests only, ``test_utils.TestServer._make_runner`` (tests/conftest.py overrides it).
 """
 
