@@ -154,6 +154,7 @@ class Database:
         self.config = config
         # Called with the seconds each pool acquire waited (the metrics histogram).
         self.on_acquire: Callable[[float], None] | None = None
+        self._held: list[HeldConnections] = []
 
     @classmethod
     async def connect(cls, dsn: str, config: DatabaseConfig) -> Database:
@@ -173,6 +174,8 @@ class Database:
         return cls(pool, config)
 
     async def close(self) -> None:
+        for held in self._held:
+            await held.close()  # else pool.close() would wait for them
         try:
             await asyncio.wait_for(self.pool.close(), timeout=5)
         except TimeoutError:
@@ -206,6 +209,12 @@ class Database:
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
+    def held(self, most: int) -> HeldConnections:
+        """Connections kept out of the pool between statements (see ``HeldConnections``)."""
+        held = HeldConnections(self, most)
+        self._held.append(held)
+        return held
+
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._bounded(timeout, lambda conn: conn.fetch(query, *args))
         return rows
@@ -226,3 +235,67 @@ class Database:
         self, query: str, args: Sequence[Sequence[Any]], timeout: float | None = None
     ) -> None:
         await self._bounded(timeout, lambda conn: conn.executemany(query, args))
+
+
+class HeldConnections:
+    """Up to ``most`` pool connections kept between statements, for one hot read path.
+
+    A pooled read pays for the pool on every statement: asyncpg's acquire (its own
+    timeout, a queue) and release (a task under ``asyncio.shield``), about as much CPU
+    as the statement itself (bench/freeswitch_shaped.py, cold lookups). The directory's
+    misses instead take a connection from here: one kept since the previous statement
+    when there is one, else one from the pool. A statement that succeeds puts its
+    connection back here; one that fails in any way (outage, timeout, cancellation)
+    hands it back to the pool, which closes or resets it. ``close()`` returns them all
+    before the pool closes (``Database.close()`` calls it too). Held connections count as busy
+    in the pool's metrics.
+    """
+
+    def __init__(self, db: Database, most: int) -> None:
+        self._db = db
+        self._most = max(1, most)
+        self._idle: list[asyncpg.Connection] = []
+        self._closed = False
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """``query`` within ``database.query_timeout``, acquire included; DatabaseUnavailable otherwise."""
+        if self._closed:
+            raise DatabaseUnavailable("database closed")
+        pool = self._db.pool
+        conn: asyncpg.Connection | None = None
+        try:
+            async with asyncio.timeout(self._db.config.query_timeout):
+                if self._idle:
+                    conn = self._idle.pop()
+                else:
+                    started = time.perf_counter()
+                    conn = await pool.acquire()
+                    if self._db.on_acquire is not None:
+                        self._db.on_acquire(time.perf_counter() - started)
+                rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+        except BaseException as exc:
+            if conn is not None:
+                await _give_back(pool, conn)
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+            raise
+        if self._closed or len(self._idle) >= self._most:
+            await _give_back(pool, conn)
+        else:
+            self._idle.append(conn)
+        return rows
+
+    async def close(self) -> None:
+        """Hand every held connection back to the pool (call before the pool closes)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await _give_back(self._db.pool, conn)
+
+
+async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    try:
+        # Shielded (a cancelled caller still returns what it took); bounded (a dead server).
+        await asyncio.shield(asyncio.wait_for(pool.release(conn), timeout=5))
+    except Exception:
+        conn.terminate()

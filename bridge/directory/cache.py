@@ -26,7 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.directory import recency
@@ -52,7 +52,10 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Flight:
-    future: asyncio.Future[Extension | None]
+    """A read of one key in progress: the first caller's, which the others wait for."""
+
+    # The later callers, each on a future of its own (one giving up cancels only its own).
+    followers: list[asyncio.Future[Extension | None]] = field(default_factory=list)
     # Set when an invalidation of this key arrives while the query runs: the answer may
     # predate the change, so it is handed to the waiters but never stored.
     dirty: bool = False
@@ -215,24 +218,52 @@ class CachedStore:
             yield entry
 
     async def _fetch(self, key: Key) -> Extension | None:
+        """Concurrent misses of a key share one read: the first caller's own ``backend.get``
+        (no task of its own on the lookup path); the others wait for its outcome. Should the
+        first caller give up (cancelled: FreeSWITCH hung up, shutdown), the read carries on
+        in a task for the others."""
         flight = self._flights.get(key)
-        if flight is None:
-            task = asyncio.ensure_future(self._backend.get(*key))
-            flight = _Flight(task)
-            self._flights[key] = flight
-            task.add_done_callback(functools.partial(self._landed, key, flight))
-        # Shielded: a requester that gives up (FreeSWITCH hung up) does not cancel the
-        # query the other requesters wait for.
-        return await asyncio.shield(flight.future)
+        if flight is not None:
+            return await _follow(flight)
+        flight = self._flights[key] = _Flight()
+        try:
+            value = await self._backend.get(*key)
+        except asyncio.CancelledError:
+            if flight.followers:
+                task = asyncio.ensure_future(self._backend.get(*key))
+                task.add_done_callback(functools.partial(self._handed_over, key, flight))
+            else:
+                self._landed(key, flight)
+            raise
+        except BaseException as exc:
+            self._landed(key, flight, error=exc)
+            raise
+        self._landed(key, flight, value)
+        return value
 
-    def _landed(self, key: Key, flight: _Flight, _done: object) -> None:
+    def _handed_over(self, key: Key, flight: _Flight, task: asyncio.Task[Extension | None]) -> None:
+        if task.cancelled():
+            self._landed(key, flight, error=DatabaseUnavailable("directory read cancelled"))
+        elif (error := task.exception()) is not None:
+            self._landed(key, flight, error=error)
+        else:
+            self._landed(key, flight, task.result())
+
+    def _landed(
+        self, key: Key, flight: _Flight, value: Extension | None = None, *, error: BaseException | None = None
+    ) -> None:
+        """The read is over: answer the followers, and store the value unless it may be stale."""
         if self._flights.get(key) is flight:
             del self._flights[key]
-        future = flight.future
-        if future.cancelled() or future.exception() is not None:
-            return  # the exception is now retrieved; each waiter re-raises it
-        if not flight.dirty:
-            self._store(key, future.result())
+        for follower in flight.followers:
+            if follower.done():
+                continue
+            if error is None:
+                follower.set_result(value)
+            else:
+                follower.set_exception(_copy(error))
+        if error is None and not flight.dirty:
+            self._store(key, value)
 
     def _store(self, key: Key, value: Extension | None) -> None:
         if self._capacity == 0:
@@ -244,3 +275,24 @@ class CachedStore:
         self._entries.pop(key, None)
         recency.make_room(self._entries, self._capacity)
         self._entries[key] = _Entry(value, expires, self._generation)
+
+
+async def _follow(flight: _Flight) -> Extension | None:
+    follower: asyncio.Future[Extension | None] = asyncio.get_running_loop().create_future()
+    flight.followers.append(follower)
+    try:
+        return await follower
+    finally:
+        if follower.cancelled():
+            flight.followers.remove(follower)
+        elif follower.done():
+            follower.exception()  # answered as it was cancelled: mark the outcome read
+
+
+def _copy(error: BaseException) -> BaseException:
+    """One exception per follower: re-raising a shared one would grow its traceback with each."""
+    if isinstance(error, DatabaseUnavailable):
+        copy = DatabaseUnavailable(str(error))
+        copy.__cause__ = error.__cause__
+        return copy
+    return error

@@ -1,6 +1,8 @@
 """The uncached DirectoryStore: PostgreSQL every time, one indexed statement per batch of misses.
 
-Lookups of different users that miss at the same moment share one statement (batch.py).
+Lookups of different users that miss at the same moment share one statement (batch.py),
+run on connections held between statements (``HeldConnections`` in bridge/db.py) rather
+than taken from the pool and handed back each time.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from bridge.directory.extension import Extension
 class DatabaseStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Half the pool at most: the admin API and registration writes share it.
+        most = max(1, db.config.pool_max // 2)
+        self._held = db.held(most)
         self.batcher = Batcher(
-            functools.partial(sql.fetch_extensions, db),
+            functools.partial(sql.fetch_extensions, self._held),
             timeout=db.config.query_timeout,
-            # Half the pool at most: the admin API and registration writes share it.
-            max_in_flight=max(1, db.config.pool_max // 2),
+            max_in_flight=most,
         )
 
     async def get(self, domain: str, extn: str) -> Extension | None:
@@ -34,5 +38,7 @@ class DatabaseStore:
         return await sql.fetch_domains(self._db)
 
     async def close(self) -> None:
-        """Stop the reads still pending or running; call before the pool closes."""
+        """Stop the reads still pending or running, then hand the held connections back; call
+        before the pool closes."""
         await self.batcher.close()
+        await self._held.close()

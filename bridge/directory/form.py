@@ -121,14 +121,19 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def parse_form(body: bytes, *, max_value_chars: int = MAX_VALUE_CHARS) -> DirectoryRequest:
-    """The request a form body asks for; FormError (400) when it is not a directory form.
+# Where read_fields names the first ``also`` field it could not decode (bad UTF-8).
+UNREADABLE = "\x00unreadable"
 
-    The body must be UTF-8 with well-formed percent-escapes and at most MAX_FIELDS fields;
-    the first occurrence of a field wins, ``+`` is a space, a field without ``=`` is empty.
-    Every value the request carries (user, domain, realm, group ...) is then checked: no
-    control character, at most ``max_value_chars`` characters, so nothing a database
-    would refuse (a NUL) or a log line could be forged with ever goes further.
+
+def read_fields(body: bytes, also: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The fields of a form body that classify() reads, plus ``also``, decoded once.
+
+    The body must be UTF-8 with well-formed percent-escapes and at most MAX_FIELDS fields
+    (FormError otherwise); the first occurrence of a field wins, ``+`` is a space, a field
+    without ``=`` is empty. Only the fields asked for are decoded (a REGISTER form has ~45;
+    classify() reads ~8, the registration guard ~18 more, passed as ``also``). An ``also``
+    field that is not UTF-8 once decoded is left out and named under ``UNREADABLE``: the
+    lookup is still answered (it does not read that field); its reader decides.
     """
     try:
         text = body.decode("utf-8")
@@ -144,17 +149,37 @@ def parse_form(body: bytes, *, max_value_chars: int = MAX_VALUE_CHARS) -> Direct
         name, _, value = part.partition("=")
         if "%" in name or "+" in name:
             name = unquote_plus(name)
-        # Only the fields classify() reads are decoded (a REGISTER form has ~45, it reads
-        # ~8); the first occurrence wins (xml_locate repeats section=directory, and
+        # The first occurrence wins (xml_locate repeats section=directory, and
         # mod_xml_curl's own comes first).
-        if name in _WANTED and name not in fields:
-            try:
-                fields[name] = unquote_plus(value, errors="strict") if "%" in value or "+" in value else value
-            except UnicodeDecodeError as exc:
+        if name in fields or (name not in _WANTED and name not in also):
+            continue
+        if "%" not in value and "+" not in value:
+            fields[name] = value
+            continue
+        try:
+            fields[name] = unquote_plus(value, errors="strict")
+        except UnicodeDecodeError as exc:
+            if name in _WANTED:
                 raise FormError(f"{name} is not UTF-8", code="bad_encoding") from exc
+            fields.setdefault(UNREADABLE, name)
+    return fields
+
+
+def request_of(fields: dict[str, str], *, max_value_chars: int = MAX_VALUE_CHARS) -> DirectoryRequest:
+    """The request ``read_fields`` found; FormError (400) when it is not a directory form.
+
+    Every value the request carries (user, domain, realm, group ...) is checked: no
+    control character, at most ``max_value_chars`` characters, so nothing a database
+    would refuse (a NUL) or a log line could be forged with ever goes further.
+    """
     request = classify(fields)
     _check_values(request, max_value_chars)
     return request
+
+
+def parse_form(body: bytes, *, max_value_chars: int = MAX_VALUE_CHARS) -> DirectoryRequest:
+    """The request a form body asks for: ``request_of(read_fields(body))``."""
+    return request_of(read_fields(body), max_value_chars=max_value_chars)
 
 
 def _check_values(request: DirectoryRequest, max_chars: int) -> None:

@@ -28,7 +28,7 @@ from aiohttp import web
 from bridge.config import DirectoryConfig
 from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
-from bridge.directory.form import LOOKUP_ACTIONS, Kind, parse_form
+from bridge.directory.form import LOOKUP_ACTIONS, Kind, read_fields, request_of
 from bridge.directory.guarded import LookupGuard
 from bridge.directory.keys import DIRECTORY_STORE
 from bridge.directory.whole import Busy, WholeAnswers
@@ -101,7 +101,8 @@ class DirectoryEndpoint:
         try:
             self._admit(request)
             body = await self._body(request)
-            form = parse_form(body, max_value_chars=self._max_value_chars)
+            fields = read_fields(body, self.guard.fields if self.guard is not None else _NONE)
+            form = request_of(fields, max_value_chars=self._max_value_chars)
         except RequestError as exc:
             self._metrics.rejected.inc()
             self._refused[exc.code].inc()
@@ -116,8 +117,8 @@ class DirectoryEndpoint:
             return response
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
         guard = self.guard if form.kind is Kind.SIP_AUTH else None
-        if guard is not None and (refusal := guard.refused(body, form)) is not None:
-            guard.observe(body, form, refusal, "")
+        if guard is not None and (refusal := guard.refused(fields, form)) is not None:
+            guard.observe(fields, form, refusal, "")
             self._metrics.count(action, _REFUSED, time.perf_counter() - started)
             return web.Response(body=_REFUSED.body, headers=_XML_HEADERS)
         try:
@@ -142,7 +143,7 @@ class DirectoryEndpoint:
             return web.Response(status=exc.status, text=exc.reason + "\n")
         self._metrics.count(action, answer, time.perf_counter() - started)
         if guard is not None:
-            guard.observe(body, form, answer.reason, answer.realm_mismatch, answer.extension)
+            guard.observe(fields, form, answer.reason, answer.realm_mismatch, answer.extension)
         # One line per lookup at debug: FreeSWITCH asks on every REGISTER, INVITE and
         # SUBSCRIBE, and at info the line costs more than the answer (redaction included).
         if log.isEnabledFor(logging.DEBUG):
@@ -196,6 +197,7 @@ def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None
     return web.Response(status=status, text=reason + "\n", headers=headers)
 
 
+_NONE: frozenset[str] = frozenset()
 _XML_HEADERS = {"Content-Type": f"{XML_TYPE}; charset=utf-8"}
 # A banned source's lookup: not found at once (FreeSWITCH then answers 403).
 _REFUSED = Rendered.of(lookup.not_found("banned"))

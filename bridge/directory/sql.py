@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any, Protocol
+
+import asyncpg
 
 from bridge.db import Database
 from bridge.directory.extension import Extension, Key
@@ -61,12 +64,18 @@ ORDER BY e.extn
 DOMAINS = "SELECT DISTINCT domain FROM extensions WHERE deleted_at IS NULL AND domain <> '' ORDER BY 1"
 
 
-async def fetch_extension(db: Database, domain: str, extn: str) -> Extension | None:
-    row = await db.fetchrow(EXTENSION_BY_KEY, domain, extn)
-    return None if row is None else Extension.from_row(row)
+class Reader(Protocol):
+    """Where a read runs: the pool (``Database``) or the lookup path's ``HeldConnections``."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
 
 
-async def fetch_extensions(db: Database, keys: Sequence[Key]) -> dict[Key, Extension]:
+async def fetch_extension(db: Reader, domain: str, extn: str) -> Extension | None:
+    rows = await db.fetch(EXTENSION_BY_KEY, domain, extn)
+    return Extension.from_row(rows[0]) if rows else None
+
+
+async def fetch_extensions(db: Reader, keys: Sequence[Key]) -> dict[Key, Extension]:
     """What ``fetch_extension`` answers for each key, in one statement; unknown keys are absent.
 
     A lone key (FreeSWITCH's one sofia thread asks one at a time) uses the single-key

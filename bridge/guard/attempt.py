@@ -2,22 +2,22 @@
 
 A sip_auth form names everything (mod_xml_curl README in ../shared/fixtures/freeswitch):
 the digest (``sip_auth_*``), the source (``ip``, ``client_port``, ``sip_user_agent``) and
-the node (``hostname``). The form is read here in full, off the lookup's path (the guard's
-worker); the path itself only ever reads ``ip`` (``source_ip``), and only while a ban exists.
+the node (``hostname``). The directory endpoint decodes these fields once, with its own
+(``read_fields(body, FIELDS)``, bridge/directory/form.py); the attempt is built from them
+off the lookup's path, in the guard's worker.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, unquote_plus
 
+from bridge.directory.form import UNREADABLE, FormError, read_fields
 from bridge.guard.digest import Digest
 from bridge.guard.outcome import Reason
 
 # A value longer than this is cut before it is kept (a user agent is the client's to choose).
 MAX_TEXT = 200
-_IP_FIELD = re.compile(rb"(?:^|&)ip=([^&]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,16 @@ def _cut(text: str) -> str:
 def read_form(body: bytes) -> FormAttempt | None:
     """The attempt a sip_auth form body describes; None when it is not one (or not readable)."""
     try:
-        fields = _wanted_fields(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        fields = read_fields(body, FIELDS)
+    except FormError:
         return None
-    if fields.get("action") != "sip_auth":
+    return attempt_of(fields)
+
+
+def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:
+    """The attempt in a form's fields as ``read_fields(body, FIELDS)`` decoded them (the
+    directory endpoint decodes them once, for the lookup and for the guard)."""
+    if fields.get("action") != "sip_auth" or UNREADABLE in fields:
         return None
     get = fields.get
     user = get("user", "")
@@ -94,8 +100,8 @@ def read_form(body: bytes) -> FormAttempt | None:
     )
 
 
-# The fields read_form uses; the first of each name wins, as parse_qsl + setdefault did.
-_WANTED = frozenset(
+# The fields attempt_of reads (the first of each name wins).
+FIELDS = frozenset(
     (
         "action", "user", "domain", "hostname", "FreeSWITCH-Hostname", "ip", "client_port",
         "sip_user_agent", "sip_call_id", "sip_auth_username", "sip_auth_realm", "sip_auth_nonce",
@@ -103,34 +109,3 @@ _WANTED = frozenset(
         "sip_auth_cnonce",
     )
 )  # fmt: skip
-_MAX_FIELDS = 1000
-
-
-def _wanted_fields(text: str) -> dict[str, str]:
-    """The wanted fields of a urlencoded form, only those decoded: a REGISTER form has ~50
-    fields, and decoding them all (parse_qsl) was most of the guard's cost per lookup.
-    Raises ValueError past _MAX_FIELDS fields and UnicodeDecodeError on bad UTF-8."""
-    parts = text.split("&")
-    if len(parts) > _MAX_FIELDS:
-        raise ValueError("too many fields")
-    fields: dict[str, str] = {}
-    for part in parts:
-        key, _, value = part.partition("=")
-        if "%" in key or "+" in key:
-            key = unquote_plus(key, errors="strict")
-        if key in _WANTED and key not in fields:
-            fields[key] = unquote_plus(value, errors="strict")
-    return fields
-
-
-def source_ip(body: bytes) -> str:
-    """The ``ip`` field of a form, read without parsing the rest (the lookup path's one read)."""
-    match = _IP_FIELD.search(body)
-    if match is None:
-        return ""
-    raw = match.group(1)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        return ""
-    return unquote(text) if "%" in text else text

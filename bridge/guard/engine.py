@@ -1,9 +1,9 @@
 """The guard at work: the lookup path's probe, the bounded queue, and the task that judges.
 
-    lookup path:  refused(body, request)   one dict probe (nothing parsed while no ban exists)
-                  observe(body, ...)       one deque append; the body is read later
+    lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
+                  observe(fields, ...)     one deque append of the fields the endpoint decoded
     events:       changes(batch)           register / register_attempt / register_failure
-    guard task:   read_form -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
+    guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
     poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
 
 Everything here runs on the asyncio loop; nothing waits on the lookup path.
@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.config import GuardConfig
@@ -26,7 +26,7 @@ from bridge.directory.lookup import credentials
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
-from bridge.guard.attempt import Attempt, FormAttempt, read_form, source_ip
+from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of
 from bridge.guard.history import History, key_of
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
@@ -78,7 +78,7 @@ def outside_cidr(ip: str, extn_cidr: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class _Lookup:
     at: float
-    body: bytes
+    fields: Mapping[str, str]
     reason: str
     realm_mismatch: str
     # The record the answer came from; None: read it from the directory store.
@@ -125,10 +125,13 @@ class Guard:
 
     # -- the lookup path (O(1), never waits) ----------------------------------------
 
-    def refused(self, body: bytes, request: DirectoryRequest) -> str | None:
+    # The form fields the guard reads: the directory endpoint decodes them with its own.
+    fields = FIELDS
+
+    def refused(self, fields: Mapping[str, str], request: DirectoryRequest) -> str | None:
         if not self._any or not self.config.enforce:
             return None
-        ip = source_ip(body)
+        ip = fields.get("ip", "")
         now = self._clock()
         until = self._sources.get(ip)
         if until is not None and until > now:
@@ -143,13 +146,13 @@ class Guard:
 
     def observe(
         self,
-        body: bytes,
+        fields: Mapping[str, str],
         request: DirectoryRequest,
         reason: str,
         realm_mismatch: str,
         extension: Extension | None = None,
     ) -> None:
-        self._put(_Lookup(self._clock(), body, reason, realm_mismatch, extension))
+        self._put(_Lookup(self._clock(), fields, reason, realm_mismatch, extension))
 
     def changes(self, batch: Sequence[Change]) -> None:
         """The registration events (bridge/registrations/observers.py): queued like lookups."""
@@ -190,7 +193,7 @@ class Guard:
                 log.exception("guard could not judge an attempt")
 
     async def _lookup(self, item: _Lookup) -> None:
-        form = read_form(item.body)
+        form = attempt_of(item.fields)
         if form is None:
             return
         key = key_of(form.extn, form.domain)

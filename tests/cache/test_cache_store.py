@@ -13,6 +13,7 @@ from bridge.db import Database
 from bridge.directory.cache import CachedStore, Result
 from bridge.directory.database_store import DatabaseStore
 from bridge.directory.keys import DIRECTORY_STORE
+from bridge.errors import DatabaseUnavailable
 from bridge.keys import METRICS
 from tests.cache.support import CountingStore
 from tests.conftest import AppClient
@@ -70,6 +71,10 @@ async def test_given_a_requester_cancelled_when_others_wait_for_the_same_key_the
     await add_extension(conn, "1001")
     cache, backend, _ = make_cache(database)
 
+    statements: list[int] = []
+    inner = backend.inner
+    assert isinstance(inner, DatabaseStore)
+    inner.batcher.on_batch = statements.append
     first = asyncio.create_task(cache.get("xswitch.test", "1001"))
     second = asyncio.create_task(cache.get("xswitch.test", "1001"))
     await asyncio.sleep(0)
@@ -77,7 +82,13 @@ async def test_given_a_requester_cancelled_when_others_wait_for_the_same_key_the
 
     answer = await second
     assert answer is not None and answer.extn == "1001"
-    assert backend.gets == 1
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # The first caller's read is carried on for the second (a second get of the store, which
+    # joins the first one's key): one statement in all, and the answer is kept.
+    assert statements == [1]
+    assert await cache.get("xswitch.test", "1001") is answer
+    assert backend.gets == 2
 
 
 async def test_given_more_users_than_capacity_then_the_oldest_unread_goes_and_a_read_one_gets_a_second_chance(
@@ -147,3 +158,26 @@ async def test_given_the_app_when_a_user_is_looked_up_twice_then_metrics_count_a
     assert 'bridge_directory_cache_requests_total{result="hit"} 1.0' in text
     assert "bridge_directory_cache_entries 2.0" in text
     assert client.app[METRICS] is not None
+
+
+async def test_given_concurrent_misses_when_the_read_fails_then_each_caller_gets_its_own_error(
+    database_url: str, conn: asyncpg.Connection
+) -> None:
+    await add_extension(conn, "1001")
+    db = await Database.connect(database_url, DatabaseConfig(pool_min=1, pool_max=2, query_timeout=0.3))
+    try:
+        cache, _, _ = make_cache(db)
+        held = [await db.pool.acquire() for _ in range(2)]  # no connection for the read
+
+        outcomes = await asyncio.gather(
+            *(cache.get("xswitch.test", "1001") for _ in range(3)), return_exceptions=True
+        )
+
+        assert all(isinstance(o, DatabaseUnavailable) for o in outcomes), outcomes
+        assert len({id(o) for o in outcomes}) == 3
+        for connection in held:
+            await db.pool.release(connection)
+        found = await cache.get("xswitch.test", "1001")  # nothing of the failure was kept
+        assert found is not None and found.extn == "1001"
+    finally:
+        await db.close()

@@ -149,6 +149,23 @@ async def test_given_same_user_missed_twice_at_once_then_the_key_is_read_once(
     assert sizes == [1]
 
 
+async def test_given_a_key_in_a_running_statement_when_missed_again_then_it_waits_for_that_statement(
+    connect: Connect, phones: list[str], conn: asyncpg.Connection
+) -> None:
+    store, sizes = store_counting(await connect(query_timeout=5.0))
+    lock = await blocked_reads(conn)
+    first = asyncio.create_task(store.get(DOMAIN, phones[0]))
+    await eventually_value(lambda: reads_waiting_on_the_lock(conn), lambda n: n == 1)
+
+    again = asyncio.create_task(store.get(DOMAIN, phones[0]))
+    await asyncio.sleep(0)
+    await lock.rollback()
+
+    one, two = await first, await again
+    assert one is not None and one is two
+    assert sizes == [1]
+
+
 async def test_given_every_pool_connection_held_then_each_miss_fails_within_query_timeout_and_all_recovers(
     connect: Connect, phones: list[str]
 ) -> None:

@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
+from bridge.directory.form import UNREADABLE, read_fields, request_of
 from bridge.guard import digest
-from bridge.guard.attempt import read_form, source_ip
+from bridge.guard.attempt import FIELDS, read_form
 from tests.guard.helpers import DOMAIN, PASSWORD, derive, form
 
 
@@ -80,8 +81,8 @@ def test_form_reading_takes_source_and_node() -> None:
         "127.0.0.1", "5091", "vm", "1001", DOMAIN,
     )  # fmt: skip
     assert attempt.user_agent == "baresip v1.0.0 (x86_64/linux)"
-    assert source_ip(form("register_1001")) == "127.0.0.1"
-    assert source_ip(derive(form("register_1001"), ip="2001:db8::7")) == "2001:db8::7"
+    assert read_form(form("register_1001")).ip == "127.0.0.1"  # type: ignore[union-attr]
+    assert read_form(derive(form("register_1001"), ip="2001:db8::7")).ip == "2001:db8::7"  # type: ignore[union-attr]
     assert read_form(form("invite_1001_to_1002_user_call")) is None  # not a sip_auth
 
 
@@ -103,3 +104,15 @@ def test_the_form_reader_takes_the_first_of_a_repeated_field_and_reads_escaped_n
 )
 def test_the_form_reader_refuses_what_it_cannot_read(body: bytes) -> None:
     assert read_form(body) is None
+
+
+def test_a_guard_field_that_is_not_utf8_leaves_the_lookup_answerable_and_the_attempt_unread() -> None:
+    agent = derive(form("register_1001"), sip_user_agent="x")
+    body = agent.replace(b"sip_user_agent=x", b"sip_user_agent=%FF")
+
+    fields = read_fields(body, FIELDS)
+
+    assert request_of(fields).user == "1001"  # the lookup reads no user agent: answered
+    assert fields[UNREADABLE] == "sip_user_agent"
+    assert read_form(body) is None
+    assert read_form(form("register_1001")) is not None

@@ -16,7 +16,7 @@ import pytest
 
 from bridge import cli
 from bridge.config import GuardConfig
-from bridge.directory.form import parse_form
+from bridge.directory.form import read_fields, request_of
 from bridge.guard.engine import Guard
 from bridge.guard.history import key_of
 from bridge.guard.metrics import GuardMetrics
@@ -124,10 +124,10 @@ async def test_bridge_why_prints_the_verdict(start_guarded: StartGuarded, extens
 def test_the_queue_is_bounded_and_drops_are_counted() -> None:
     metrics = Metrics()
     guard = Guard(GuardConfig(queue_size=3), GuardMetrics(metrics.registry))
-    body = form("register_1001")
-    request = parse_form(body)
+    fields = read_fields(form("register_1001"), guard.fields)
+    request = request_of(fields)
     for _ in range(5):
-        guard.observe(body, request, "found", "")
+        guard.observe(fields, request, "found", "")
     assert guard.queue_depth() == 3
     assert b"bridge_guard_queue_dropped_total 2.0" in metrics.exposition()
 
