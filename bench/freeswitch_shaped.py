@@ -9,12 +9,14 @@ are the captured REGISTER forms (plain ``1001``, ``1002`` and the ``1001@domain`
 username), each rewritten for many different users.
 
     .venv/bin/python bench/freeswitch_shaped.py [--duration 10] [--in-flight 1,16]
-        [--only bare,warm,cold] [--extensions 100000] [--warm-users 10000]
+        [--only bare,bare-db,warm,cold] [--extensions 100000] [--warm-users 10000]
         [--workers 1] [--set section.key=value ...]   # extra settings for both bridge runs
 
 Scenarios, all in the same run, each at every --in-flight level:
   bare  the yardstick: bench/directory_bare.py (reads the form, answers a constant
         2.5 KB document), also on a new connection per lookup;
+  bare-db  the cold yardstick: the same handler plus one read of the user with bridge's
+        statement on a plain asyncpg pool (bare + one database round trip);
   warm  bridge with --warm-users users, every one looked up once before measuring;
   cold  bridge with directory.cache_size=0: every lookup a database read, users picked
         at random among --extensions rows in PostgreSQL.
@@ -279,7 +281,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement")
     parser.add_argument("--in-flight", default="1,16", help="comma-separated lookups in flight")
-    parser.add_argument("--only", default="bare,warm,cold", help="comma-separated scenarios")
+    parser.add_argument("--only", default="bare,bare-db,warm,cold", help="comma-separated scenarios")
     parser.add_argument(
         "--extensions", type=int, default=100_000, help="rows in PostgreSQL (cold picks among all)"
     )
@@ -304,6 +306,9 @@ def main() -> None:
             if scenario == "bare":
                 server = bench.start([bench.PYTHON, str(HERE / "directory_bare.py"), str(port)], port)
                 requests = Requests(port, bench.FIRST, args.warm_users)
+            elif scenario == "bare-db":
+                server = bench.start([bench.PYTHON, str(HERE / "directory_bare.py"), str(port), dsn], port)
+                requests = Requests(port, bench.FIRST, args.extensions)
             elif scenario == "warm":
                 server = bench.bridge(dsn, port, args.workers, *args.settings)
                 requests = Requests(port, bench.FIRST, args.warm_users)
@@ -312,16 +317,15 @@ def main() -> None:
                 requests = Requests(port, bench.FIRST, args.extensions)
             else:
                 raise SystemExit(f"unknown scenario {scenario!r}")
-            pid = server.pid if scenario == "bare" or args.workers == 1 else None
+            pid = server.pid if scenario.startswith("bare") or args.workers == 1 else None
             try:  # from here on the server is stopped whatever happens
-                if scenario != "bare":
+                if not scenario.startswith("bare"):
                     wait_warmed(port)
                 if scenario == "warm":
                     fill(port, requests)
                 for level in levels:
-                    result = run(
-                        scenario, port, requests, level, args.duration, shuffle=scenario == "cold", pid=pid
-                    )
+                    shuffle = scenario in ("cold", "bare-db")
+                    result = run(scenario, port, requests, level, args.duration, shuffle=shuffle, pid=pid)
                     results[scenario, level] = result
                     print(result.line(), flush=True)
             finally:
@@ -335,7 +339,7 @@ def main() -> None:
         f" {' '.join('--set ' + s for s in args.settings)}"
     )
     for level in levels:
-        bare, warm, cold = (results.get((s, level)) for s in ("bare", "warm", "cold"))
+        bare, floor, warm, cold = (results.get((s, level)) for s in ("bare", "bare-db", "warm", "cold"))
         if bare and warm:
             print(
                 f"in flight {level:>2}: warm p50 - bare p50 {warm.pct(50) - bare.pct(50):+.2f} ms"
@@ -349,6 +353,12 @@ def main() -> None:
                 "  (targets p50 < 1, p99 < 3)" if level == 1 else "  (target p99 < 5)" if level == 16 else ""
             )
             print(f"in flight {level:>2}: cold p50 {cold.pct(50):.2f} ms, p99 {cold.pct(99):.2f} ms{target}")
+            if floor:
+                print(
+                    f"in flight {level:>2}: cold p50 - bare-db p50 {cold.pct(50) - floor.pct(50):+.2f} ms;"
+                    f" cold/bare-db p99 {cold.pct(99) / floor.pct(99):.2f}x;"
+                    f" cold/bare-db lookups/s {cold.rate / floor.rate:.2f}x"
+                )
 
 
 if __name__ == "__main__":
