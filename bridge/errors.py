@@ -26,7 +26,13 @@ class ConfigError(BridgeError):
 
 
 class DatabaseUnavailable(BridgeError):
-    pass
+    @classmethod
+    def caused_by(cls, message: str, cause: BaseException | None) -> DatabaseUnavailable:
+        """A new one with ``cause`` as its ``__cause__``: one per waiting caller (re-raising a
+        shared exception would grow its traceback with each)."""
+        error = cls(message)
+        error.__cause__ = cause
+        return error
 
 
 class RequestError(BridgeError):

@@ -169,12 +169,9 @@ class EdgeHandler(web.RequestHandler):
         _data_received(self, data)
 
     def _process_keepalive(self) -> None:
-        if self._force_close:
-            super()._process_keepalive()
-            return
-        period = self._next_keepalive_close_time
+        closing, period = self._force_close, self._next_keepalive_close_time
         super()._process_keepalive()
-        if self._force_close:  # the timer cut it: nothing complete arrived in time
+        if self._force_close and not closing:  # the timer cut it: nothing complete arrived in time
             if self._heard_in == period:
                 state = PARTIAL_HEAD
             elif self._request_count == 0:

@@ -29,6 +29,7 @@ PURE = [
     "bridge.directory.whole",
     "bridge.directory.cache",
     "bridge.directory.batch",
+    "bridge.directory.waiters",
     "bridge.registrations.events",
     "bridge.registrations.state",
     "bridge.registrations.model",

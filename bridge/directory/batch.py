@@ -12,11 +12,9 @@ Each caller waits at most ``timeout`` seconds in all, queueing included, then ge
 the same way. A statement PostgreSQL refuses for its data is halved and retried until the
 key it refuses stands alone: one key's failure never fails the others in its batch.
 
-Each caller waits on a future of its own, which the statement resolves directly: a caller
-that gives up cancels only that future, never the statement the others wait for, and a
-key nobody waits for any more leaves the pending set. (One future per caller, rather than
-one shared future behind ``asyncio.shield``, also saves the shield's extra task step on
-the lookup path.)
+Each caller waits on a future of its own (waiters.py), which the statement resolves
+directly: a caller that gives up never cancels the statement the others wait for, and a
+key nobody waits for any more leaves the pending set.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bridge.directory.extension import Extension, Key
+from bridge.directory.waiters import answer_all, fail_all, wait_own
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,13 +34,10 @@ log = logging.getLogger(__name__)
 # One statement for many keys; unknown keys are absent from the answer.
 FetchMany = Callable[[Sequence[Key]], Awaitable[Mapping[Key, Extension]]]
 
-_Waiter = asyncio.Future[Extension | None]
-
-
 @dataclass(slots=True)
 class _Wanted:
     # One future per caller still waiting; none left while pending: the key is dropped.
-    waiters: list[_Waiter] = field(default_factory=list)
+    waiters: list[asyncio.Future[Extension | None]] = field(default_factory=list)
 
 
 class Batcher:
@@ -69,20 +65,14 @@ class Batcher:
         if wanted is None:
             wanted = self._pending[key] = _Wanted()
             self._start()
-        waiter: _Waiter = asyncio.get_running_loop().create_future()
-        wanted.waiters.append(waiter)
         try:
             async with asyncio.timeout(self._timeout):
-                return await waiter
+                return await wait_own(wanted.waiters)
         except TimeoutError:
             raise DatabaseUnavailable(f"no answer from PostgreSQL within {self._timeout}s") from None
         finally:
-            if waiter.cancelled():  # this caller gave up (its timeout, or its own cancellation)
-                wanted.waiters.remove(waiter)
-                if not wanted.waiters and self._pending.get(key) is wanted:
-                    del self._pending[key]
-            elif waiter.done():
-                waiter.exception()  # answered as it was cancelled: mark the outcome read
+            if not wanted.waiters and self._pending.get(key) is wanted:
+                del self._pending[key]  # everyone gave up before it was sent
 
     async def close(self) -> None:
         """Fail every pending read and stop the statements still running (before the pool closes)."""
@@ -150,16 +140,8 @@ class Batcher:
                 _fail(wanted, f"directory read failed: {type(exc).__name__}", exc)
         else:
             for key, wanted in batch.items():
-                value = found.get(key)
-                for waiter in wanted.waiters:
-                    if not waiter.done():
-                        waiter.set_result(value)
+                answer_all(wanted.waiters, found.get(key))
 
 
 def _fail(wanted: _Wanted, message: str, cause: BaseException | None = None) -> None:
-    for waiter in wanted.waiters:
-        if not waiter.done():
-            # One exception per caller: re-raising a shared one would grow its traceback with each.
-            error = DatabaseUnavailable(message)
-            error.__cause__ = cause
-            waiter.set_exception(error)
+    fail_all(wanted.waiters, lambda: DatabaseUnavailable.caused_by(message, cause))

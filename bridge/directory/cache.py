@@ -32,6 +32,7 @@ from typing import Literal
 from bridge.directory import recency
 from bridge.directory.extension import Extension, Key
 from bridge.directory.store import DirectoryStore
+from bridge.directory.waiters import answer_all, fail_all, wait_own
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class _Entry:
 class _Flight:
     """A read of one key in progress: the first caller's, which the others wait for."""
 
-    # The later callers, each on a future of its own (one giving up cancels only its own).
+    # The later callers, each on a future of its own (waiters.py).
     followers: list[asyncio.Future[Extension | None]] = field(default_factory=list)
     # Set when an invalidation of this key arrives while the query runs: the answer may
     # predate the change, so it is handed to the waiters but never stored.
@@ -224,7 +225,7 @@ class CachedStore:
         in a task for the others."""
         flight = self._flights.get(key)
         if flight is not None:
-            return await _follow(flight)
+            return await wait_own(flight.followers)
         flight = self._flights[key] = _Flight()
         try:
             value = await self._backend.get(*key)
@@ -255,13 +256,10 @@ class CachedStore:
         """The read is over: answer the followers, and store the value unless it may be stale."""
         if self._flights.get(key) is flight:
             del self._flights[key]
-        for follower in flight.followers:
-            if follower.done():
-                continue
-            if error is None:
-                follower.set_result(value)
-            else:
-                follower.set_exception(_copy(error))
+        if error is None:
+            answer_all(flight.followers, value)
+        else:
+            fail_all(flight.followers, lambda: _copy(error))
         if error is None and not flight.dirty:
             self._store(key, value)
 
@@ -277,22 +275,8 @@ class CachedStore:
         self._entries[key] = _Entry(value, expires, self._generation)
 
 
-async def _follow(flight: _Flight) -> Extension | None:
-    follower: asyncio.Future[Extension | None] = asyncio.get_running_loop().create_future()
-    flight.followers.append(follower)
-    try:
-        return await follower
-    finally:
-        if follower.cancelled():
-            flight.followers.remove(follower)
-        elif follower.done():
-            follower.exception()  # answered as it was cancelled: mark the outcome read
-
-
 def _copy(error: BaseException) -> BaseException:
-    """One exception per follower: re-raising a shared one would grow its traceback with each."""
+    """A follower's own copy of the first caller's error (waiters.fail_all)."""
     if isinstance(error, DatabaseUnavailable):
-        copy = DatabaseUnavailable(str(error))
-        copy.__cause__ = error.__cause__
-        return copy
+        return DatabaseUnavailable.caused_by(str(error), error.__cause__)
     return error

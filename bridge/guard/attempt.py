@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bridge.directory.form import UNREADABLE, FormError, read_fields
+from bridge.directory.form import UNREADABLE
 from bridge.guard.digest import Digest
 from bridge.guard.outcome import Reason
 
@@ -59,15 +59,6 @@ class Attempt:
 
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT]
-
-
-def read_form(body: bytes) -> FormAttempt | None:
-    """The attempt a sip_auth form body describes; None when it is not one (or not readable)."""
-    try:
-        fields = read_fields(body, FIELDS)
-    except FormError:
-        return None
-    return attempt_of(fields)
 
 
 def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:

@@ -29,15 +29,20 @@ async def attempt(client: Client, password: str, login_name: str = "admin") -> i
     return response.status
 
 
+async def for_200_logins(start_api: StartApi) -> Client:
+    # 200 logins queue for 20 connections: on a loaded machine the 0.5 s default query
+    # timeout answered some 503 (these tests are about counting, not the timeout).
+    client: Client = await start_api(
+        api__max_source_failures="1000", database__pool_max="20", database__query_timeout="5"
+    )
+    return client
+
+
 async def test_given_200_concurrent_wrong_guesses_then_exactly_max_login_attempts_are_checked(
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
     await add_admin(conn)
-    # 200 logins queue for 20 connections: on a loaded machine the 0.5 s default
-    # query timeout answered some 503 (this test is about counting, not the timeout).
-    client: Client = await start_api(
-        api__max_source_failures="1000", database__pool_max="20", database__query_timeout="5"
-    )
+    client = await for_200_logins(start_api)
     statuses = await asyncio.gather(*(attempt(client, f"guess-{i}") for i in range(200)))
     assert set(statuses) == {403}
     # Counted before checking: 5 checks, then the lock; counted after, all 200 were checked.
@@ -53,11 +58,7 @@ async def test_given_the_right_password_among_200_concurrent_guesses_then_few_gu
     conn: asyncpg.Connection, start_api: StartApi, position: int
 ) -> None:
     await add_admin(conn)
-    # 200 logins queue for 20 connections: on a loaded machine the 0.5 s default
-    # query timeout answered some 503 (this test is about counting, not the timeout).
-    client: Client = await start_api(
-        api__max_source_failures="1000", database__pool_max="20", database__query_timeout="5"
-    )
+    client = await for_200_logins(start_api)
     passwords = [f"guess-{i}" for i in range(200)]
     passwords[position] = PASSWORD
     statuses = await asyncio.gather(*(attempt(client, p) for p in passwords))

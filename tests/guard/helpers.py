@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from bridge.directory.form import FormError, read_fields
+from bridge.guard.attempt import FIELDS, FormAttempt, attempt_of
 from tests.conftest import fixture_bytes
 
 PASSWORD = "Test1234pw"
@@ -52,3 +54,13 @@ def wrong_password(ip: str, user: str = "1001", port: str = "5060") -> bytes:
     if user != "1001":
         body = derive(body, user=user, sip_auth_username=user, sip_from_user=user, sip_to_user=user)
     return body
+
+
+def read_form(body: bytes) -> FormAttempt | None:
+    """The attempt a form body describes, read as the directory endpoint reads it for the guard;
+    None when it is not one (or not readable)."""
+    try:
+        fields = read_fields(body, FIELDS)
+    except FormError:
+        return None
+    return attempt_of(fields)

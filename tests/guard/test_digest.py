@@ -8,8 +8,8 @@ import pytest
 
 from bridge.directory.form import UNREADABLE, read_fields, request_of
 from bridge.guard import digest
-from bridge.guard.attempt import FIELDS, read_form
-from tests.guard.helpers import DOMAIN, PASSWORD, derive, form
+from bridge.guard.attempt import FIELDS
+from tests.guard.helpers import DOMAIN, PASSWORD, derive, form, read_form
 
 
 def md5(text: str) -> str:
