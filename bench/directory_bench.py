@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bridge import db  # noqa: E402
 from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
-FORM = ROOT.parent / "shared/fixtures/freeswitch/xml_curl/register_1001.form"
+FORM = ROOT / "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 LUA = Path(__file__).with_name("directory_post.lua")
 FIRST = 100000
 PYTHON = sys.executable

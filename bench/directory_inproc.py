@@ -26,7 +26,7 @@ from bridge.directory.answers import Answerer  # noqa: E402
 from bridge.directory.extension import Extension  # noqa: E402
 from bridge.directory.form import parse_form  # noqa: E402
 
-FORM = ROOT.parent / "shared/fixtures/freeswitch/xml_curl/register_1001.form"
+FORM = ROOT / "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 
 
 def extension() -> Extension:

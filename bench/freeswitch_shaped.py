@@ -2,7 +2,7 @@
 
 Run by hand (not a test). mod_xml_curl opens a new curl handle for every lookup (so a new
 TCP connection, TCP_NODELAY as curl sets it), sends the captured headers
-(../shared/fixtures/freeswitch/xml_curl/http_request_headers_example.txt), reads the
+(tests/fixtures/freeswitch/xml_curl/http_request_headers_example.txt), reads the
 answer and closes; the SIP thread waits meanwhile. With FreeSWITCH's one sofia thread
 lookups come one at a time; with ``max-reg-threads=16``, up to 16 at once. The bodies
 are the captured REGISTER forms (plain ``1001``, ``1002`` and the ``1001@domain`` digest
@@ -52,7 +52,7 @@ import directory_bench as bench  # noqa: E402
 
 from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
-FIXTURES = HERE.parents[1] / "shared/fixtures/freeswitch/xml_curl"
+FIXTURES = HERE.parents[1] / "tests/fixtures/freeswitch/xml_curl"
 HEADERS = FIXTURES / "http_request_headers_example.txt"
 FORMS = ("register_1001.form", "register_1002.form", "register_1001_at_domain_username.form")
 

@@ -38,7 +38,7 @@ try:
 except ImportError:  # the tree before issue 14
     from bridge.records import Extension  # type: ignore[no-redef]
 
-FORM = ROOT.parent / "shared/fixtures/freeswitch/xml_curl/register_1001.form"
+FORM = ROOT / "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 
 # A row as asyncpg gives it for the schema's columns (INTEGER -> int, VARCHAR -> str, ...).
 ROW: dict[str, Any] = {

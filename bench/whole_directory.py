@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.directory_bench import FIRST, free_port, rss_mb, seed, start, stop  # noqa: E402
 from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared/fixtures/freeswitch/xml_curl"
+FIXTURES = ROOT / "tests/fixtures/freeswitch/xml_curl"
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 # Any change to extensions fires the NOTIFY trigger, so reused answers are dropped.
 CHANGE = "UPDATE extensions SET cid_name = md5(random()::text) WHERE extn = $1"

@@ -28,7 +28,7 @@ from bridge.pgserver import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
-FORM = "../shared/fixtures/freeswitch/xml_curl/register_1001.form"
+FORM = "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """The demo tenant `make run` seeds: the domain and users of the FreeSWITCH captures.
 
 Domain ``xswitch.test`` with extensions 1001 and 1002 (password ``Test1234pw``, as in
-../shared/fixtures/freeswitch), so the captured forms can be posted as they are, plus an
+tests/fixtures/freeswitch), so the captured forms can be posted as they are, plus an
 admin login for the API. Idempotent: an existing row is left as it is.
 """
 

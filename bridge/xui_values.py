@@ -2,7 +2,7 @@
 
 One converter per kind of column, used by the directory (``Extension.from_row``) and the
 admin API (``api/shapes.py``) alike, so both read a row the same way. The XUI document
-(``../shared/reference/xui-rest-api.zh.txt``, 分机管理 column table) types the flags as
+(``tests/fixtures/xui/xui-rest-api.zh.txt``, 分机管理 column table) types the flags as
 ``INTEGER DEFAULT 0`` (0/1), while some of its examples print them as ``"t"``/``"f"`` (a
 boolean's text): a flag column holding ``"t"`` means 1, ``"f"`` means 0.
 """

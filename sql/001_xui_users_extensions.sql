@@ -1,5 +1,5 @@
 -- The XSwitch/XUI `users` and `extensions` tables, every column with the type and default
--- that ../shared/reference/xui-rest-api.zh.txt documents ("用户管理" and "分机管理").
+-- that tests/fixtures/xui/xui-rest-api.zh.txt documents ("用户管理" and "分机管理").
 -- CREATE ... IF NOT EXISTS: pointed at an existing XUI database this changes no data.
 --
 -- Where the document's table and its own examples disagree, the examples (real output of a

@@ -27,9 +27,10 @@ from bridge.config import Config, load_config
 from bridge.http_server import EdgeRunner
 from bridge.pgserver import EmbeddedPostgres
 
-SHARED = Path(os.environ.get("BRIDGE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-FIXTURES = SHARED / "fixtures" / "freeswitch"
-REFERENCE = SHARED / "reference"
+# Real captures from FreeSWITCH 1.10.12 and the XUI API documents, kept in the repository
+# (tests/fixtures/*/README.md say where they come from): a clone alone runs the suite.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "freeswitch"
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "xui"
 
 
 class EdgeTestServer(TestServer):

@@ -1,7 +1,7 @@
 """Parse one mod_xml_curl form body into a typed DirectoryRequest (pure: bytes in, value out).
 
 Which lookup a form is comes from its fields, as FreeSWITCH sends them
-(../shared/fixtures/freeswitch/README.md, "Fields by action / purpose"):
+(tests/fixtures/freeswitch/README.md, "Fields by action / purpose"):
 ``purpose`` (gateways, network-list) first, then ``action``, then the API lookups that
 carry no action (xml_locate, user_data, user_exists/find_user_xml, list_users).
 """

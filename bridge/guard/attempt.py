@@ -1,6 +1,6 @@
 """One registration attempt as the guard records it, and how it is read from a form (pure).
 
-A sip_auth form names everything (mod_xml_curl README in ../shared/fixtures/freeswitch):
+A sip_auth form names everything (mod_xml_curl README in tests/fixtures/freeswitch):
 the digest (``sip_auth_*``), the source (``ip``, ``client_port``, ``sip_user_agent``) and
 the node (``hostname``). The directory endpoint decodes these fields once, with its own
 (``read_fields(body, FIELDS)``, bridge/directory/form.py); the attempt is built from them

@@ -2,7 +2,7 @@
 
 It speaks the inbound protocol (auth/request, command/reply, api/response, text/event-*,
 text/disconnect-notice, Content-Length framing) but every byte it writes is cut from the
-captures in ../shared/fixtures/freeswitch (esl/ and api/): tests choose and re-sequence
+captures in tests/fixtures/freeswitch (esl/ and api/): tests choose and re-sequence
 real frames, they never type FreeSWITCH output by hand.
 """
 
@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FIXTURES = Path(
-    os.environ.get("BRIDGE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")
-) / "fixtures" / "freeswitch"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "freeswitch"
 
 
 def capture(*parts: str) -> bytes:
