@@ -5,7 +5,7 @@
 -- The document names no member table: `group_members` (users in a user group,
 -- group_type 0) and `group_extns` (extensions in an extension group, group_type 1) are
 -- bridge's names, their columns the keys of GET /api/groups/:id/members and
--- GET /api/groups/:id/extns (group_id, the member's id, sort).
+-- GET /api/groups/:id/extns (the membership's id, group_id, user_id or extn_id, sort).
 -- groups.group_id (the parent) is a string in the document's table; kept so.
 -- CREATE ... IF NOT EXISTS: pointed at an existing XUI database this changes no data.
 
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS groups (
 );
 
 CREATE TABLE IF NOT EXISTS group_members (
+    id          SERIAL UNIQUE,
     group_id    INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
     user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     sort        INTEGER DEFAULT 0,
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS group_members (
 );
 
 CREATE TABLE IF NOT EXISTS group_extns (
+    id          SERIAL UNIQUE,
     group_id    INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
     extn_id     INTEGER NOT NULL REFERENCES extensions(id) ON DELETE CASCADE,
     sort        INTEGER DEFAULT 0,

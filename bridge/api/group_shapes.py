@@ -83,10 +83,11 @@ def other_options(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def members(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """GET /api/groups/:id/members: the group's users (``id`` is the user's id)."""
+    """GET /api/groups/:id/members: the group's users (``id`` is the membership's id)."""
     return [
         {
             "group_id": _s(m["group_id"]),
+            "user_id": _s(m["user_id"]),
             "id": _s(m["id"]),
             "domain": _s(m["domain"]),
             "sort": _s(m["sort"]),
@@ -98,10 +99,10 @@ def members(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def extns(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """GET /api/groups/:id/extns: the group's extensions (``id`` = ``extn_id``)."""
+    """GET /api/groups/:id/extns: the group's extensions (``id`` is the membership's id)."""
     return [
         {
-            "extn_id": _s(m["id"]),
+            "extn_id": _s(m["extn_id"]),
             "sort": _s(m["sort"]),
             "domain": _s(m["domain"]),
             "group_id": _s(m["group_id"]),

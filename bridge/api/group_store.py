@@ -134,15 +134,21 @@ async def add_member(
     )
 
 
-async def set_sort(conn: asyncpg.Connection, group_type: int, group_id: int, member: int, sort: int) -> bool:
+async def membership(
+    conn: asyncpg.Connection, group_type: int, group_id: int, row_id: int
+) -> asyncpg.Record | None:
+    """The membership row ``row_id`` of the group (its ``id`` in GET .../members), locked."""
     table, column = member_table(group_type)
-    done = await conn.fetchval(
-        f"UPDATE {table} SET sort = $3 WHERE group_id = $1 AND {column} = $2 RETURNING 1",
+    return await conn.fetchrow(
+        f"SELECT id, {column} AS member FROM {table} WHERE group_id = $1 AND id = $2 FOR UPDATE",
         group_id,
-        member,
-        sort,
+        row_id,
     )
-    return done is not None
+
+
+async def set_sort(conn: asyncpg.Connection, group_type: int, row_id: int, sort: int) -> None:
+    table, _ = member_table(group_type)
+    await conn.execute(f"UPDATE {table} SET sort = $2 WHERE id = $1", row_id, sort)
 
 
 async def remove_members(
@@ -159,7 +165,7 @@ async def remove_members(
 
 async def user_members(db: Database, group_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await db.fetch(
-        "SELECT m.group_id, u.id, u.domain, m.sort, u.name, u.extn FROM group_members m"
+        "SELECT m.id, m.group_id, m.user_id, u.domain, m.sort, u.name, u.extn FROM group_members m"
         " JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL WHERE m.group_id = $1"
         " ORDER BY m.sort, u.id",
         group_id,
@@ -169,7 +175,7 @@ async def user_members(db: Database, group_id: int) -> list[asyncpg.Record]:
 
 async def extension_members(db: Database, group_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await db.fetch(
-        "SELECT m.group_id, e.id, e.domain, m.sort, e.name, e.extn FROM group_extns m"
+        "SELECT m.id, m.group_id, m.extn_id, e.domain, m.sort, e.name, e.extn FROM group_extns m"
         " JOIN extensions e ON e.id = m.extn_id AND e.deleted_at IS NULL WHERE m.group_id = $1"
         " ORDER BY m.sort, e.id",
         group_id,

@@ -306,22 +306,30 @@ async def add_member(request: web.Request) -> web.Response:
 
 @counted
 async def update_member(request: web.Request) -> web.Response:
-    """PUT /api/groups/:id/members: ``{"id": member, "sort": N}`` (``name`` only unchanged:
-    it is the user's or extension's own name, changed there)."""
+    """PUT /api/groups/:id/members: ``{"id": membership, "sort": N}``, ``id`` as GET
+    .../members and .../extns answer it; ``name`` only unchanged (it is the user's or the
+    extension's own name, changed there)."""
     scope = await admin(request)
     group_id, fields = _id(request), await object_body(request)
     _refuse_unknown(fields, ("id", "sort", "name", "group_id", "extn_id", "user_id", "domain", "extn"))
-    member = validate.row_id(validate.required(fields, "id"), "id")
+    row_id = validate.row_id(validate.required(fields, "id"), "id")
     sort = validate.integer(validate.required(fields, "sort"), "sort", 0, MAX_SORT)
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         group = await _group(conn, scope, group_id, lock=True)
-        row = await store.live_member(conn, group["group_type"], member)
-        if row is not None:
-            _same(fields, "name", row["name"])
-        if not await store.set_sort(conn, group["group_type"], group_id, member, sort):
-            raise NotFound(f"id: {member} is not a member of group {group_id}")
-    changed(request, scope, _TABLES[group["group_type"]], "updated", [group_id], detail=f"member={member}")
-    return json_response(done(str(member)))
+        found = await store.membership(conn, group["group_type"], group_id, row_id)
+        if found is None:
+            raise NotFound(f"id: no membership {row_id} in group {group_id}")
+        kind = "extn_id" if group["group_type"] == store.EXTENSIONS else "user_id"
+        _same(fields, kind, found["member"])
+        _same(fields, "group_id", group_id)
+        member = await store.live_member(conn, group["group_type"], found["member"])
+        if member is not None:
+            _same(fields, "name", member["name"])
+        await store.set_sort(conn, group["group_type"], row_id, sort)
+    changed(
+        request, scope, _TABLES[group["group_type"]], "updated", [group_id], detail=f"membership={row_id}"
+    )
+    return json_response(done(str(row_id)))
 
 
 async def _remove(request: web.Request, group_type: int, member: int | None) -> web.Response:
