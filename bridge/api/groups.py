@@ -32,7 +32,7 @@ MAX_SORT = 2**31 - 1
 _READ_ONLY = ("id", "created_at", "updated_at", "value", "spaces")
 
 
-def _id(request: web.Request, name: str = "id") -> int:
+def path_number(request: web.Request, name: str = "id") -> int:
     value = int(request.match_info[name])
     if value > MAX_ID:
         raise NotFound("not found")
@@ -44,7 +44,7 @@ def _group_ref(value: Any, field: str) -> int:
     return validate.integer(value, field, 0, MAX_ID)
 
 
-async def _group(conn: Any, scope: Scope, group_id: int, lock: bool = False) -> asyncpg.Record:
+async def managed_group(conn: Any, scope: Scope, group_id: int, lock: bool = False) -> asyncpg.Record:
     row = await store.one(conn, group_id, scope.domains, lock)
     if row is None:
         raise NotFound("not found")
@@ -62,7 +62,9 @@ async def list_groups(request: web.Request) -> web.Response:
 
 async def get_group(request: web.Request) -> web.Response:
     scope = await admin(request)
-    return json_response(shaped.one(await _group(request.config_dict[DATABASE], scope, _id(request))))
+    return json_response(
+        shaped.one(await managed_group(request.config_dict[DATABASE], scope, path_number(request)))
+    )
 
 
 async def typed_page(request: web.Request, group_type: int) -> web.Response:
@@ -100,8 +102,8 @@ async def extn_group_options(request: web.Request) -> web.Response:
 async def other_group_options(request: web.Request) -> web.Response:
     """Every group but :id and its subgroups (the parents :id may move under)."""
     scope = await admin(request)
-    db, group_id = request.config_dict[DATABASE], _id(request)
-    group = await _group(db, scope, group_id)
+    db, group_id = request.config_dict[DATABASE], path_number(request)
+    group = await managed_group(db, scope, group_id)
     below = set(await store.subtree(db, group_id))
     rows = [g for g in await store.visible(db, group["realm"]) if g["id"] not in below]
     return json_response(shaped.other_options(rows))
@@ -109,15 +111,15 @@ async def other_group_options(request: web.Request) -> web.Response:
 
 async def group_members(request: web.Request) -> web.Response:
     scope = await admin(request)
-    db, group_id = request.config_dict[DATABASE], _id(request)
-    await _group(db, scope, group_id)
+    db, group_id = request.config_dict[DATABASE], path_number(request)
+    await managed_group(db, scope, group_id)
     return json_response(shaped.members(await store.user_members(db, group_id)))
 
 
 async def group_extns(request: web.Request) -> web.Response:
     scope = await admin(request)
-    db, group_id = request.config_dict[DATABASE], _id(request)
-    await _group(db, scope, group_id)
+    db, group_id = request.config_dict[DATABASE], path_number(request)
+    await managed_group(db, scope, group_id)
     return json_response(shaped.extns(await store.extension_members(db, group_id)))
 
 
@@ -173,12 +175,12 @@ async def update_group(request: web.Request) -> web.Response:
     """PUT /api/groups/:id: name, description, sort, group_id (move); the read-only keys of
     its GET are accepted when unchanged, refused by name otherwise."""
     scope = await admin(request)
-    group_id, fields, bound = _id(request), await object_body(request), limits(request)
+    group_id, fields, bound = path_number(request), await object_body(request), limits(request)
     _refuse_unknown(
         fields, ("name", "description", "sort", "group_id", "level", "realm", "group_type", "deleted_at")
     )
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        current = await _group(conn, scope, group_id, lock=True)
+        current = await managed_group(conn, scope, group_id, lock=True)
         await _lock_realm(conn, current["realm"])
         values = _group_changes(current, fields, bound)
         if "name" in values and await store.name_taken(conn, current["realm"], values["name"], group_id):
@@ -220,9 +222,9 @@ def _group_changes(current: Mapping[str, Any], fields: Mapping[str, Any], bound:
 async def delete_group(request: web.Request) -> web.Response:
     """DELETE /api/groups/:id: the group, its subgroups and all their memberships."""
     scope = await admin(request)
-    group_id = _id(request)
+    group_id = path_number(request)
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        await _group(conn, scope, group_id, lock=True)
+        await managed_group(conn, scope, group_id, lock=True)
         ids = await store.subtree(conn, group_id)
         await store.delete(conn, ids)
     changed(request, scope, "groups", "deleted", sorted(ids))
@@ -261,7 +263,7 @@ async def _add_rows(request: web.Request, group_type: int, kind: str) -> web.Res
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         for i, fields in enumerate(rows):
             _refuse_unknown(fields, ("group_id", kind, "sort"), row=i)
-            group = await _group(
+            group = await managed_group(
                 conn, scope, _group_ref(validate.required(fields, "group_id"), f"[{i}].group_id")
             )
             if group["group_type"] != group_type:
@@ -292,9 +294,9 @@ async def add_extns(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     """POST /api/groups/:id/member: ``{"user_id": N}`` (user group) or ``{"extn_id": N}``."""
     scope = await admin(request)
-    group_id, fields = _id(request), await object_body(request)
+    group_id, fields = path_number(request), await object_body(request)
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        group = await _group(conn, scope, group_id, lock=True)
+        group = await managed_group(conn, scope, group_id, lock=True)
         kind = "extn_id" if group["group_type"] == store.EXTENSIONS else "user_id"
         _refuse_unknown(fields, (kind, "sort", "group_id"))
         _same(fields, "group_id", group_id)
@@ -310,12 +312,12 @@ async def update_member(request: web.Request) -> web.Response:
     .../members and .../extns answer it; ``name`` only unchanged (it is the user's or the
     extension's own name, changed there)."""
     scope = await admin(request)
-    group_id, fields = _id(request), await object_body(request)
+    group_id, fields = path_number(request), await object_body(request)
     _refuse_unknown(fields, ("id", "sort", "name", "group_id", "extn_id", "user_id", "domain", "extn"))
     row_id = validate.row_id(validate.required(fields, "id"), "id")
     sort = validate.integer(validate.required(fields, "sort"), "sort", 0, MAX_SORT)
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        group = await _group(conn, scope, group_id, lock=True)
+        group = await managed_group(conn, scope, group_id, lock=True)
         found = await store.membership(conn, group["group_type"], group_id, row_id)
         if found is None:
             raise NotFound(f"id: no membership {row_id} in group {group_id}")
@@ -334,9 +336,9 @@ async def update_member(request: web.Request) -> web.Response:
 
 async def _remove(request: web.Request, group_type: int, member: int | None) -> web.Response:
     scope = await admin(request)
-    group_id = _id(request, "group_id")
+    group_id = path_number(request, "group_id")
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
-        group = await _group(conn, scope, group_id, lock=True)
+        group = await managed_group(conn, scope, group_id, lock=True)
         if group["group_type"] != group_type:
             raise Invalid(f"group_id: group {group_id} is not a group of {_KINDS[group_type]}")
         removed = await store.remove_members(conn, group_type, group_id, member)
@@ -353,7 +355,7 @@ async def remove_all_members(request: web.Request) -> web.Response:
 
 @counted
 async def remove_member(request: web.Request) -> web.Response:
-    return await _remove(request, store.USERS, _id(request, "member_id"))
+    return await _remove(request, store.USERS, path_number(request, "member_id"))
 
 
 @counted
@@ -363,7 +365,7 @@ async def remove_all_extns(request: web.Request) -> web.Response:
 
 @counted
 async def remove_extn(request: web.Request) -> web.Response:
-    return await _remove(request, store.EXTENSIONS, _id(request, "member_id"))
+    return await _remove(request, store.EXTENSIONS, path_number(request, "member_id"))
 
 
 # Helpers -------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ def _done(data: Schema) -> Schema:
     return closed({"code": INTEGER, "data": data, "message": STRING})
 
 
+# A whole users or extensions row with every value a string (group_lists.text_row).
+_TEXT_ROW: Schema = {"type": "object", "additionalProperties": STRING}
+
 SCHEMAS: dict[str, Schema] = {
     "GroupRow": closed(_row()),
     "GroupTreeRow": closed({**_row(), "spaces": STRING}),
@@ -65,6 +68,14 @@ SCHEMAS: dict[str, Schema] = {
         {k: STRING for k in ("group_id", "user_id", "id", "domain", "sort", "name", "extn")}
     ),
     "GroupExtn": closed({k: STRING for k in ("extn_id", "sort", "domain", "group_id", "id", "name", "extn")}),
+    "TextRowPage": closed(
+        {"page": INTEGER, "rowCount": INTEGER, "pageCount": INTEGER, "data": array(_TEXT_ROW)}
+    ),
+    "GroupUser": closed(
+        {k: STRING for k in ("groupName", "userID", "userDomain", "userExten", "groupID", "userName")}
+    ),
+    "GroupWithUsers": closed({"name": STRING, "children": array(_TEXT_ROW), "id": STRING}),
+    "GroupsDragged": _done(closed({"end_id": STRING, "start_id": STRING})),
     "GroupMembersAdded": _done(array(closed({"user_id": STRING, "group_id": GROUP_REF, "sort": INTEGER}))),
     "GroupExtnsAdded": _done(array(closed({"extn_id": STRING, "group_id": GROUP_REF, "sort": INTEGER}))),
 }
@@ -113,6 +124,15 @@ _READ_ONLY: dict[str, Schema] = {
     "spaces": STRING,
 }
 _READ = (401, 403)
+_PAGING = [
+    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "perPage",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+]
 _WRITE = (400, 401, 403, 404, 406, 413)
 _DONE = _json(_done(STRING), "data: the id, as a string")
 
@@ -267,6 +287,52 @@ PATHS: dict[str, Schema] = {
     "/api/groups/{id}/extns": {
         "get": _get(
             "The extensions of an extension group", array(ref("GroupExtn")), 404, parameters=_path("id")
+        )
+    },
+    "/api/groups/group_users": {"get": _get("Every (user group, user) pair", array(ref("GroupUser")))},
+    "/api/groups/group_all/group_users": {
+        "get": _get("Each user group with its users (whole rows, strings)", array(ref("GroupWithUsers")))
+    },
+    "/api/groups/drag/{start_id}/{end_id}": {
+        "put": {
+            "summary": "Put group start_id where end_id is among their parent's groups (sort renumbered)",
+            "parameters": _path("start_id", "end_id"),
+            "responses": {"200": _json(ref("GroupsDragged"), "the two ids"), **_errors(400, 401, 403, 404)},
+        }
+    },
+    "/api/groups/{id}/remain_members": {
+        "get": _get(
+            "The realm's users not in the group (whole rows, strings, secrets blank)",
+            ref("TextRowPage"),
+            400,
+            404,
+            parameters=[*_path("id"), *_PAGING],
+        )
+    },
+    "/api/groups/{id}/remain_extns": {
+        "get": _get(
+            "The realm's extensions not in the group (whole rows, strings, secrets blank)",
+            ref("TextRowPage"),
+            400,
+            404,
+            parameters=[*_path("id"), *_PAGING],
+        )
+    },
+    "/api/groups/{id}/users": {
+        "get": _get(
+            "The group's users (whole rows, strings, secrets blank)",
+            array(_TEXT_ROW),
+            404,
+            parameters=_path("id"),
+        )
+    },
+    "/api/groups/{id}/users/extn": {
+        "get": _get(
+            "The group's extensions (whole rows, strings, secrets blank)",
+            ref("TextRowPage"),
+            400,
+            404,
+            parameters=[*_path("id"), *_PAGING],
         )
     },
     "/api/groups/{id}/member": {
