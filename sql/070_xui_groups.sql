@@ -166,3 +166,34 @@ CREATE TRIGGER bridge_directory_del AFTER DELETE ON groups
 DROP TRIGGER IF EXISTS bridge_directory_trunc ON groups;
 CREATE TRIGGER bridge_directory_trunc AFTER TRUNCATE ON groups
     FOR EACH STATEMENT EXECUTE FUNCTION bridge_directory_truncated();
+
+-- No membership points at a deleted row: a soft delete (deleted_at set, XUI's delete, by
+-- bridge or by XUI itself) removes the extension's or the user's memberships; a hard delete
+-- cascades. Transition tables cannot go with a column list, so this runs on every UPDATE
+-- statement and only looks at rows whose deleted_at is set.
+CREATE OR REPLACE FUNCTION bridge_group_extns_of_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM group_extns m USING new_rows n
+    WHERE m.extn_id = n.id AND n.deleted_at IS NOT NULL;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION bridge_group_members_of_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM group_members m USING new_rows n
+    WHERE m.user_id = n.id AND n.deleted_at IS NOT NULL;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS bridge_group_memberships ON extensions;
+CREATE TRIGGER bridge_group_memberships AFTER UPDATE ON extensions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bridge_group_extns_of_deleted();
+DROP TRIGGER IF EXISTS bridge_group_memberships ON users;
+CREATE TRIGGER bridge_group_memberships AFTER UPDATE ON users
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bridge_group_members_of_deleted();

@@ -186,7 +186,7 @@ async def update_group(request: web.Request) -> web.Response:
         if "name" in values and await store.name_taken(conn, current["realm"], values["name"], group_id):
             raise Conflict(f"name: a group {values['name']} exists in {current['realm']}")
         level = int(current["level"] or 0)
-        if "group_id" in fields and str(fields["group_id"] or "") != str(current["group_id"] or ""):
+        if "group_id" in fields and _text(fields["group_id"]).strip() != _text(current["group_id"]):
             values["group_id"], level = await _parent(
                 conn, scope, fields["group_id"], current["realm"], current["group_type"]
             )
@@ -384,6 +384,10 @@ def _same(fields: Mapping[str, Any], key: str, stored: Any) -> None:
     if value in (None, "") or str(value) == ("" if stored is None else str(stored)):
         return
     raise Invalid(f"{key}: read-only here, {value!r} differs from the stored {stored!r}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)  # group 0 is a group ("All Users"), not "none"
 
 
 def _sort(fields: Mapping[str, Any], default: int | None) -> Any:

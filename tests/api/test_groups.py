@@ -392,3 +392,18 @@ async def test_given_drag_then_the_group_takes_the_place_of_the_other(
     await call(api, "PUT", f"/api/groups/drag/{ids[2]}/{ids[1]}")
     listed = await call(api, "GET", "/api/groups/user_group")
     assert [g["name"] for g in listed["data"]] == ["a", "b", "c"]
+
+
+async def test_given_a_member_deleted_then_no_membership_points_at_it(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    users = await add_group(conn, "u", 0)
+    extns = await add_group(conn, "e", 1)
+    member = await add_user(conn, "member", domain=DOMAIN)
+    ext = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1002'")
+    await call(api, "POST", "/api/groups/members", [{"group_id": users, "user_id": member}])
+    await call(api, "POST", "/api/groups/extns", [{"group_id": extns, "extn_id": ext}])
+    await call(api, "DELETE", f"/api/extensions/{ext}")
+    await call(api, "DELETE", f"/api/users/{member}")
+    assert await conn.fetchval("SELECT count(*) FROM group_extns") == 0
+    assert await conn.fetchval("SELECT count(*) FROM group_members") == 0
