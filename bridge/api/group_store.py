@@ -122,16 +122,17 @@ async def next_sort(conn: asyncpg.Connection, group_type: int, group_id: int) ->
 
 async def add_member(
     conn: asyncpg.Connection, group_type: int, group_id: int, member: int, sort: int
-) -> None:
-    """Add, or set the sort of a member already there."""
+) -> int:
+    """Add, or set the sort of a member already there; the membership's id."""
     table, column = member_table(group_type)
-    await conn.execute(
+    row_id = await conn.fetchval(
         f"INSERT INTO {table} (group_id, {column}, sort) VALUES ($1, $2, $3)"
-        f" ON CONFLICT (group_id, {column}) DO UPDATE SET sort = EXCLUDED.sort",
+        f" ON CONFLICT (group_id, {column}) DO UPDATE SET sort = EXCLUDED.sort RETURNING id",
         group_id,
         member,
         sort,
     )
+    return int(row_id)
 
 
 async def membership(

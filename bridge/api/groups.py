@@ -236,9 +236,9 @@ async def delete_group(request: web.Request) -> web.Response:
 
 async def _add(
     conn: asyncpg.Connection, scope: Scope, group: Mapping[str, Any], member: int, sort: int | None
-) -> int:
+) -> tuple[int, int]:
     """Add ``member`` to ``group`` (a user to a user group, an extension to an extension
-    group, of the group's realm); returns its sort."""
+    group, of the group's realm); returns its sort and the membership's id."""
     kind = "extn_id" if group["group_type"] == store.EXTENSIONS else "user_id"
     row = await store.live_member(conn, group["group_type"], member)
     if row is None or not scope.may_manage(row["domain"]):
@@ -247,8 +247,7 @@ async def _add(
         raise Invalid(f"{kind}: {member} is in domain {row['domain']}, the group in {group['realm']}")
     if sort is None:
         sort = await store.next_sort(conn, group["group_type"], group["id"])
-    await store.add_member(conn, group["group_type"], group["id"], member, sort)
-    return sort
+    return sort, await store.add_member(conn, group["group_type"], group["id"], member, sort)
 
 
 async def _add_rows(request: web.Request, group_type: int, kind: str) -> web.Response:
@@ -269,7 +268,7 @@ async def _add_rows(request: web.Request, group_type: int, kind: str) -> web.Res
             if group["group_type"] != group_type:
                 raise Invalid(f"[{i}].group_id: group {group['id']} is not a group of {_KINDS[group_type]}")
             member = validate.row_id(validate.required(fields, kind), f"[{i}].{kind}")
-            sort = await _add(conn, scope, group, member, _sort(fields, None))
+            sort, _ = await _add(conn, scope, group, member, _sort(fields, None))
             touched.add(int(group["id"]))
             answer.append({kind: str(fields[kind]), "group_id": fields["group_id"], "sort": sort})
     changed(request, scope, _TABLES[group_type], "added", sorted(touched), detail=f"rows={len(rows)}")
@@ -292,7 +291,8 @@ async def add_extns(request: web.Request) -> web.Response:
 
 @counted
 async def add_member(request: web.Request) -> web.Response:
-    """POST /api/groups/:id/member: ``{"user_id": N}`` (user group) or ``{"extn_id": N}``."""
+    """POST /api/groups/:id/member: ``{"user_id": N}`` (user group) or ``{"extn_id": N}``;
+    answers the membership's id (a number, as the document's example)."""
     scope = await admin(request)
     group_id, fields = path_number(request), await object_body(request)
     async with transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
@@ -301,9 +301,9 @@ async def add_member(request: web.Request) -> web.Response:
         _refuse_unknown(fields, (kind, "sort", "group_id"))
         _same(fields, "group_id", group_id)
         member = validate.row_id(validate.required(fields, kind), kind)
-        await _add(conn, scope, group, member, _sort(fields, None))
+        _, row_id = await _add(conn, scope, group, member, _sort(fields, None))
     changed(request, scope, _TABLES[group["group_type"]], "added", [group_id], detail=f"{kind}={member}")
-    return json_response(done(member))
+    return json_response(done(row_id))  # the membership's id, as GET .../members answers it
 
 
 @counted

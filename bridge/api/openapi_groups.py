@@ -342,7 +342,7 @@ PATHS: dict[str, Schema] = {
             "requestBody": _body(
                 _object({"user_id": ROW_REF, "extn_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, [])
             ),
-            "responses": {"200": _json(_done(INTEGER), "data: the member's id"), **_errors(*_WRITE)},
+            "responses": {"200": _json(_done(INTEGER), "data: the membership's id"), **_errors(*_WRITE)},
         }
     },
 }

@@ -141,6 +141,18 @@ async def test_given_user_members_then_listed_updated_and_removed_as_documented(
     assert shape(gone) == shape(json.loads(document_example("删除分组的指定用户")))
     assert gone["data"] == str(owner)
     assert await call(api, "GET", f"/api/groups/{group_id}/members") == []
+    assert (await call(api, "POST", f"/api/groups/{group_id}/member", "{}", 406))["message"] == (
+        "Missing Args: user_id"
+    )
+    await add_user(conn, "user7", domain=DOMAIN, id=7)
+    body, answer = document_examples("向分组添加成员", 2)
+    added = await call(api, "POST", f"/api/groups/{group_id}/member", body)
+    assert shape(added) == shape(json.loads(answer))
+    members = await call(api, "GET", f"/api/groups/{group_id}/members")
+    assert [(m["id"], m["user_id"]) for m in members] == [(str(added["data"]), "7")]
+    every = await call(api, "DELETE", f"/api/groups/members/{group_id}")
+    assert shape(every) == shape(json.loads(document_example("删除分组的所有用户")))
+    assert await call(api, "GET", f"/api/groups/{group_id}/members") == []
 
 
 async def test_given_typed_group_reads_then_each_answers_the_documented_shape(
