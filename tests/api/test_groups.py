@@ -128,15 +128,20 @@ async def test_given_user_members_then_listed_updated_and_removed_as_documented(
     assert shape(members) == shape(json.loads(document_example("获取加入指定分组的用户成员")))
     assert (members[0]["user_id"], members[0]["sort"]) == (str(owner), "1")
     membership = members[0]["id"]
+    # The document's PUT names membership 2, of a user named "111".
+    named = await add_user(conn, "u111", domain=DOMAIN, name="111")
+    await call(api, "POST", "/api/groups/members", [{"group_id": group_id, "user_id": named}])
     body, answer = document_examples("更新分组成员信息", 2)
-    fields = json.loads(body)
-    changed = await call(
-        api, "PUT", f"/api/groups/{group_id}/members", {"id": membership, "sort": fields["sort"]}
-    )
+    changed = await call(api, "PUT", f"/api/groups/{group_id}/members", body)
     assert shape(changed) == shape(json.loads(answer))
-    assert (await call(api, "GET", f"/api/groups/{group_id}/members"))[0]["sort"] == "4"
-    refused = await call(api, "PUT", f"/api/groups/{group_id}/members", {**fields, "id": membership}, 400)
-    assert refused["message"].startswith("name:")
+    assert changed["data"] == "2"
+    sorts = {m["id"]: m["sort"] for m in await call(api, "GET", f"/api/groups/{group_id}/members")}
+    assert sorts == {membership: "1", "2": "4"}
+    refused = await call(
+        api, "PUT", f"/api/groups/{group_id}/members", body.replace('"2"', f'"{membership}"'), 400
+    )
+    assert refused["message"].startswith("name:")  # membership 1 is user8's, not "111"'s
+    await call(api, "DELETE", f"/api/groups/members/{group_id}/{named}")
     gone = await call(api, "DELETE", f"/api/groups/members/{group_id}/{owner}")
     assert shape(gone) == shape(json.loads(document_example("删除分组的指定用户")))
     assert gone["data"] == str(owner)
