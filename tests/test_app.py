@@ -47,6 +47,9 @@ class _BrokenStore:
     async def domains(self) -> Sequence[str]:
         raise RuntimeError("bug in the store")
 
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        raise RuntimeError("bug in the store")
+
 
 async def _break_the_store(app: web.Application) -> AsyncIterator[None]:
     app[DIRECTORY_STORE] = _BrokenStore()  # after the cache's ctx, which set the real one

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import openapi_provision, shapes
+from bridge.api import openapi_groups, openapi_import, openapi_provision, shapes
 from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
@@ -219,6 +219,12 @@ PATHS: dict[str, Schema] = {
 SCHEMAS.update(openapi_provision.SCHEMAS)
 PATHS.update(openapi_provision.PATHS)
 for _path, _methods in openapi_provision.EXTRA_METHODS.items():
+    PATHS[_path].update(_methods)
+SCHEMAS.update(openapi_groups.SCHEMAS)
+PATHS.update(openapi_groups.PATHS)
+SCHEMAS.update(openapi_import.SCHEMAS)
+PATHS.update(openapi_import.PATHS)
+for _path, _methods in openapi_import.EXTRA_METHODS.items():
     PATHS[_path].update(_methods)
 # The registration guard's endpoints (bridge/guard/api.py, docs/guard.md).
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]

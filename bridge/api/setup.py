@@ -18,7 +18,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bridge.api import extensions, openapi, sessions, users
+from bridge.api import extensions, group_lists, groups, openapi, sessions, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
@@ -54,6 +54,8 @@ def setup(app: web.Application, config: Config) -> None:
     router.add_get(r"/extensions/{id:\d{1,18}}", extensions.get_extension)
     router.add_get("/openapi.json", openapi.serve)
     provision_routes(router)
+    groups.add_routes(router)  # XUI groups (what group_call rings)
+    group_lists.add_routes(router)
     guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
