@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.api.attempts import Attempts
+from bridge.api.attempts import Attempts, Decision
 from bridge.config import ApiConfig
 from bridge.db import Database
 from bridge.errors import Forbidden, RequestError, Unauthorized
@@ -132,31 +132,43 @@ class Authenticator:
     async def login(self, login: str, password: str, source: str) -> int:
         """The user id for a web login, or Forbidden (429 when the source is over its limit).
 
-        Known and unknown logins cost the same: one statement (attempts.py) and one hash.
-        Only a known login is ever logged by name: an unknown one is often a password typed
-        into the login field.
+        The password is checked first, then the attempt decided (attempts.py): a right
+        password is refused only by a lock, never answered "wrong" for a race. Known and
+        unknown logins cost the same: one read, one hash, one decision. Only a known login
+        is ever logged by name: an unknown one is often a password typed into the login field.
         """
-        attempt = await self.attempts.login(login, source)
-        if attempt.source_limited:
+        account = await self.attempts.account(login)
+        salt, expected = (account.salt, account.sha1) if account else (_DUMMY_SALT, _DUMMY_SHA1)
+        matches = hmac.compare_digest(login_sha1(login, password, salt), expected)
+        if account is None:
+            decision = await self.attempts.decide(None, source, matches=False)
+        else:
+            matches = matches and bool(account.sha1) and not account.disabled
+            decision = await self.attempts.decide(account.user_id, source, matches=matches, sha1=account.sha1)
+        if decision.outcome == "source_limited":
             self._refused("source_limited", "", source)
             raise TOO_MANY
-        known = attempt.user_id is not None
-        computed = login_sha1(login, password, attempt.salt if known else _DUMMY_SALT)
-        matches = hmac.compare_digest(computed, attempt.sha1 if known else _DUMMY_SHA1)
-        if attempt.user_id is None:
-            self._refused("bad_credentials", "", source)
+        if account is None or not decision.ok:
+            self._locked(decision, login, source)
+            reason = decision.outcome if decision.outcome.endswith("_locked") else "bad_credentials"
+            self._refused(reason, login if account else "", source)
             raise Forbidden(WRONG_LOGIN)
-        if attempt.locked or attempt.disabled or not attempt.sha1 or not matches:
-            if self.attempts.locks(attempt):
-                self.metrics.accounts_locked.inc()
-                log.warning(
-                    "account locked user=%s attempts=%s for_seconds=%g",
-                    login, attempt.attempts, self.config.lock_seconds,
-                )
-            self._refused("account_locked" if attempt.locked else "bad_credentials", login, source)
-            raise Forbidden(WRONG_LOGIN)
-        await self.attempts.succeeded(attempt.user_id, source)
-        return attempt.user_id
+        return account.user_id
+
+    def _locked(self, decision: Decision, login: str, source: str) -> None:
+        if not decision.lock_started:
+            return
+        self.metrics.source_locks.inc()
+        if decision.lock_started == "account":
+            self.metrics.accounts_locked.inc()
+        log.warning(
+            "login locked user=%s for=%s source=%s attempts=%s for_seconds=%g",
+            login,
+            "everyone" if decision.lock_started == "account" else "source",
+            source,
+            decision.failures,
+            self.config.lock_seconds,
+        )
 
     def _refused(self, reason: str, login: str, source: str) -> None:
         self.metrics.login_failures.inc()
@@ -175,8 +187,15 @@ class Authenticator:
         rights = "user" if extension_id is None else "extension"
         token = str(uuid.uuid4())
         row = await self.db.fetchrow(
-            _INSERT_TOKEN, token_sha256(token), kind, user_id, token[:8], description,
-            ttl, rights, extension_id,
+            _INSERT_TOKEN,
+            token_sha256(token),
+            kind,
+            user_id,
+            token[:8],
+            description,
+            ttl,
+            rights,
+            extension_id,
         )
         assert row is not None  # INSERT ... RETURNING always returns its row
         return token, dict(row)
