@@ -197,6 +197,11 @@ class ApiConfig:
     # before it is locked for everyone; until then only those sources are refused it, so
     # one address cannot keep the owner out. 0: never lock an account for everyone.
     lock_sources: int = 3
+    # What a developer key made from an extension's SIP credentials (POST /api/users/dev_keys
+    # with username/password/domain) may do: "extension" (read that extension's record,
+    # registrations and guard attempts) or "owner" (XUI's behaviour: everything its owning
+    # user may, so a phone's SIP password opens its owner's web rights).
+    sip_credential_keys: Literal["extension", "owner"] = "extension"
     # What GET /api/... report for an extension not seen registered while its status is
     # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
     # or "offline" (for clients that know only the document's online/offline).

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +49,39 @@ class Principal:
     is_super: bool
     is_admin: bool
     # False for a dev key made from an extension's SIP credentials: it speaks for that
-    # extension (extension_id; None for keys older than sql/040) and never as its owner.
+    # extension (extension_id; None for keys older than sql/040) and never as its owner,
+    # unless api.sip_credential_keys = "owner" (XUI's behaviour).
     user_rights: bool = True
     extension_id: int | None = None
+    # The extension such a key speaks for (its number and domain), when it still exists.
+    extension: ExtensionRef | None = None
 
     @property
     def domain_scope(self) -> str | None:
-        """The one domain this principal may see, or None for every domain (super user)."""
+        """The one domain this principal may see, or None for every domain (super user); an
+        extension's key sees its extension's domain."""
+        if not self.user_rights and self.extension is not None:
+            return self.extension.domain
         return None if self.is_super else self.domain
+
+    @property
+    def administers(self) -> bool:
+        """Speaks with the rights of an administrator (of a domain, or super)."""
+        return self.user_rights and (self.is_super or self.is_admin)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionRef:
+    """The extension a key made from SIP credentials speaks for."""
+
+    id: int
+    extn: str
+    domain: str
+
+    def is_user(self, user: str) -> bool:
+        """``user`` (EXTN@DOMAIN, the guard's spelling) names this extension."""
+        extn, _, domain = user.partition("@")
+        return extn == self.extn and domain.lower() == self.domain.lower()
 
 
 def token_sha256(token: str) -> bytes:
@@ -89,8 +115,9 @@ _PRINCIPAL = """
 SELECT t.id AS token_id, t.kind, t.user_id, t.rights, t.extension_id, t.ttl_seconds,
        extract(epoch FROM now() - t.last_used_at) AS idle,
        u.login, u.domain, u.is_super::text AS is_super, u.is_admin::text AS is_admin,
-       u.disabled::text AS disabled
+       u.disabled::text AS disabled, e.extn AS ext_extn, e.domain AS ext_domain
 FROM bridge_api_tokens t JOIN users u ON u.id = t.user_id
+LEFT JOIN extensions e ON e.id = t.extension_id AND e.deleted_at IS NULL
 WHERE t.token_sha256 = $1 AND u.deleted_at IS NULL
   AND (t.kind = 'dev_key' OR t.last_used_at > now() - make_interval(secs => t.ttl_seconds))
 """
@@ -113,6 +140,18 @@ SELECT id, user_id, key_hint, description, created_at, updated_at FROM bridge_ap
 WHERE user_id = $1 AND kind = 'dev_key' AND {_in_scope('$2', '$3')}
 ORDER BY id
 """
+
+# Any user's keys, for an administrator (bridge/api/user_keys.py).
+_KEYS_OF = """
+SELECT t.id, t.user_id, t.key_hint, t.description, t.created_at, t.updated_at, t.rights,
+       t.extension_id, e.extn
+FROM bridge_api_tokens t LEFT JOIN extensions e ON e.id = t.extension_id
+WHERE t.user_id = $1 AND t.kind = 'dev_key'
+ORDER BY t.id
+"""
+_REVOKE_KEYS_OF = (
+    "DELETE FROM bridge_api_tokens WHERE user_id = $1 AND kind = 'dev_key' AND ($2::int IS NULL OR id = $2)"
+)
 
 # The salt shape XUI writes ("$1$" and 8 characters): the dummy hash costs a real one.
 _DUMMY_SALT = "$1$00000000"
@@ -207,6 +246,12 @@ class Authenticator:
         ttl = row["ttl_seconds"]
         if row["kind"] == "session" and ttl is not None and float(row["idle"]) > min(_TOUCH_EVERY, ttl / 2):
             await self.db.execute(_TOUCH, row["token_id"])
+        extension = None
+        if row["extension_id"] is not None and row["ext_extn"] is not None:
+            extension = ExtensionRef(row["extension_id"], row["ext_extn"], row["ext_domain"] or "")
+        # Decided when the key is used, not when it was made: switching the setting back to
+        # "extension" takes the owner's rights from every key at once.
+        as_owner = row["kind"] == "dev_key" and self.config.sip_credential_keys == "owner"
         return Principal(
             token_id=row["token_id"],
             kind=row["kind"],
@@ -215,8 +260,9 @@ class Authenticator:
             domain=row["domain"] or "",
             is_super=integer(row["is_super"], 0) == 1,
             is_admin=flag(row["is_admin"]),
-            user_rights=row["rights"] == "user",
+            user_rights=row["rights"] == "user" or as_owner,
             extension_id=row["extension_id"],
+            extension=extension,
         )
 
     async def revoke(self, token_id: int, kind: str, principal: Principal) -> bool:
@@ -226,6 +272,15 @@ class Authenticator:
     async def dev_keys(self, principal: Principal) -> list[dict[str, Any]]:
         rows = await self.db.fetch(_DEV_KEYS, principal.user_id, *_scope(principal))
         return [dict(row) for row in rows]
+
+    async def keys_of(self, user_id: int) -> list[dict[str, Any]]:
+        """Every developer key of a user (an administrator's view)."""
+        return [dict(row) for row in await self.db.fetch(_KEYS_OF, user_id)]
+
+    async def revoke_keys_of(self, user_id: int, key_id: int | None) -> int:
+        """Delete one of a user's keys (``key_id``) or all of them; how many went."""
+        status = await self.db.execute(_REVOKE_KEYS_OF, user_id, key_id)
+        return int(status.split()[-1])
 
 
 # The admin API's login/session/dev-key checker (re-exported by bridge/api/keys.py).
@@ -253,6 +308,19 @@ async def admin(request: web.Request) -> Principal:
     """An administrator of a domain, or a super user, speaking with the user's rights; anyone
     else, and every key made from an extension's SIP credentials, gets 403 "no permission"."""
     principal = await authenticated(request)
-    if not principal.user_rights or not (principal.is_super or principal.is_admin):
+    if not principal.administers:
         raise Forbidden("no permission")
     return principal
+
+
+async def reader(request: web.Request, own: Callable[[ExtensionRef], bool]) -> Principal:
+    """Who may read one extension's record, registrations and guard attempts: an
+    administrator (the handler scopes it to its domains), or a key made from that
+    extension's SIP credentials, for which ``own`` says whether the request is about it.
+    Anyone else gets 403 "no permission"."""
+    principal = await authenticated(request)
+    if principal.administers:
+        return principal
+    if not principal.user_rights and principal.extension is not None and own(principal.extension):
+        return principal
+    raise Forbidden("no permission")

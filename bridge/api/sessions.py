@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -102,7 +102,7 @@ async def create_dev_key(request: web.Request) -> web.Response:
             raise Forbidden("no permission")
         token, row = await auth.issue(principal.user_id, "dev_key", description)
         log.info("dev key created user=%s rights=user", principal.login)
-        return json_response({"code": 200, "text": "success", "data": _dev_key(row, token)})
+        return json_response({"code": 200, "text": "success", "data": dev_key_json(row, token)})
     source = source_key(request.remote)
     ext = await fetch_extension(request.config_dict[DATABASE], domain, username)
     matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
@@ -125,13 +125,13 @@ async def create_dev_key(request: web.Request) -> web.Response:
         raise Forbidden(WRONG_LOGIN)
     token, row = await auth.issue(ext.user_id, "dev_key", description, extension_id=ext.id)
     log.info("dev key created extn=%s domain=%s user_id=%s rights=extension", username, domain, ext.user_id)
-    return json_response({"code": 200, "text": "success", "data": _dev_key(row, token)})
+    return json_response({"code": 200, "text": "success", "data": dev_key_json(row, token)})
 
 
 async def list_dev_keys(request: web.Request) -> web.Response:
     principal = await authenticated(request, WRONG_AUTH_ID)
     rows = await request.config_dict[API_AUTHENTICATOR].dev_keys(principal)
-    data = [_dev_key(row, f"{row['key_hint']}{MASK}") for row in rows]
+    data = [dev_key_json(row) for row in rows]
     return json_response({"code": 200, "text": "success", "data": data})
 
 
@@ -148,15 +148,18 @@ async def delete_dev_key(request: web.Request) -> web.Response:
     return json_response({"code": 0, "text": "success"})
 
 
-# Only a key's hash is stored, so a list shows its first 8 characters and this.
+# Only a key's hash is stored, so a list shows its first 8 characters and this (the
+# document lists keys whole; a stored key would be a permanent login for whoever reads the
+# table or a backup of it; docs/admin-api.md "Developer keys").
 MASK = "-****-****-****-************"
 
 
-def _dev_key(row: dict[str, object], key: str) -> dict[str, object]:
+def dev_key_json(row: Mapping[str, object], key: str | None = None) -> dict[str, object]:
+    """A key as the document shows it (ids as strings); ``key`` None: the masked hint."""
     return {
-        "id": row["id"],
-        "user_id": row["user_id"],
-        "key": key,
+        "id": str(row["id"]),
+        "user_id": str(row["user_id"]),
+        "key": f"{row['key_hint']}{MASK}" if key is None else key,
         "description": row["description"],
         "created_at": xui_values.timestamp(row["created_at"]),
         "updated_at": xui_values.timestamp(row["updated_at"]),

@@ -136,7 +136,7 @@ async def test_dev_key_from_extension_credentials_lists_masked_and_deletes(
     body = await response.json()
     assert (response.status, body["code"], body["text"]) == (200, 200, "success")
     key = body["data"]["key"]
-    assert (body["data"]["user_id"], body["data"]["description"]) == (owner, "ci")
+    assert (body["data"]["user_id"], body["data"]["description"]) == (str(owner), "ci")
     assert (await client.get("/api/users/dev_keys", headers=auth(key))).status == 200
 
     listed = await (await client.get("/api/users/dev_keys", headers=auth(key))).json()

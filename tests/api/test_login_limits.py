@@ -175,7 +175,7 @@ async def test_a_key_from_sip_credentials_speaks_only_for_its_extension(
 ) -> None:
     owner = await add_admin(conn, "boss", is_super=1)
     first = await add_extension(conn, "13201", DOMAIN, password="Ext1234pw", user_id=owner)
-    await add_extension(conn, "13202", DOMAIN, password="Ext5678pw", user_id=owner)
+    second = await add_extension(conn, "13202", DOMAIN, password="Ext5678pw", user_id=owner)
     client: Client = await start_api()
     keys = []
     for extn, password in (("13201", "Ext1234pw"), ("13202", "Ext5678pw")):
@@ -186,15 +186,16 @@ async def test_a_key_from_sip_credentials_speaks_only_for_its_extension(
         keys.append((await response.json())["data"])
     key = keys[0]["key"]
     client.session.cookie_jar.clear()
-    for path in ("/api/extensions", "/api/users/list", "/api/users/list1", f"/api/extensions/{first}"):
+    for path in ("/api/extensions", "/api/users/list", "/api/users/list1", f"/api/extensions/{second}"):
         response = await client.get(path, headers=auth(key))
         assert (response.status, await response.json()) == (403, NO_PERMISSION), path
+    assert (await client.get(f"/api/extensions/{first}", headers=auth(key))).status == 200
     listed = await (await client.get("/api/users/dev_keys", headers=auth(key))).json()
     assert [item["id"] for item in listed["data"]] == [keys[0]["id"]]
     other = await client.delete("/api/users/dev_keys", params={"id": str(keys[1]["id"])}, headers=auth(key))
     assert other.status == 404
     assert (
-        await conn.fetchval("SELECT rights FROM bridge_api_tokens WHERE id = $1", keys[0]["id"])
+        await conn.fetchval("SELECT rights FROM bridge_api_tokens WHERE id = $1", int(keys[0]["id"]))
         == "extension"
     )
 
