@@ -5,6 +5,7 @@
 --   api.max_login_attempts; it is locked for everyone (users.is_locked) only once
 --   api.lock_sources distinct sources each reached it. One address can no longer keep the
 --   owner, logging in from another address, out.
+-- * bridge_login_unlocked: an operator lifting users.is_locked lifts the per-source locks too.
 -- * bridge_login_attempt(): one attempt decided in one call, after the password was checked
 --   by the caller: a right password is never answered "wrong" and only real failures are
 --   charged. Every call takes its locks in one order (the source's row, then the account's
@@ -81,8 +82,6 @@ BEGIN
             FROM bridge_login_failures f WHERE f.user_id = p_user AND f.source = p_source FOR UPDATE;
             IF NOT FOUND OR (p_lock_seconds > 0 AND last_at <= now() - lock_for) THEN
                 counted := 0;
-            ELSIF p_lock_seconds = 0 AND NOT account_locked AND counted >= p_max_attempts THEN
-                counted := 0;  -- an operator lifted the lock: the source starts again
             END IF;
             IF account_locked THEN
                 result := 'account_locked';
@@ -116,27 +115,48 @@ BEGIN
     RETURNING bridge_login_sources.failures INTO src_failures;
     IF result = 'wrong' THEN
         counted := counted + 1;
-        INSERT INTO bridge_login_failures AS f (user_id, source, failures, last_failure_at)
-        VALUES (p_user, p_source, counted, now())
-        ON CONFLICT (user_id, source) DO UPDATE SET failures = counted, last_failure_at = now();
-        IF p_lock_seconds > 0 THEN
-            DELETE FROM bridge_login_failures
-            WHERE user_id = p_user AND source <> p_source AND last_failure_at <= now() - lock_for;
-        END IF;
         IF counted >= p_max_attempts THEN
             started := 'source';
-            SELECT count(*) INTO locked_sources FROM bridge_login_failures f
-            WHERE f.user_id = p_user AND f.failures >= p_max_attempts;
+            -- This source, and the others whose lock has not lapsed.
+            SELECT count(*) + 1 INTO locked_sources FROM bridge_login_failures f
+            WHERE f.user_id = p_user AND f.source <> p_source AND f.failures >= p_max_attempts
+              AND (p_lock_seconds = 0 OR f.last_failure_at > now() - lock_for);
             IF p_lock_seconds = 0 OR (p_lock_sources > 0 AND locked_sources >= p_lock_sources) THEN
                 started := 'account';
             END IF;
         END IF;
+        -- Before this source's row is written: a lapsed lock cleared here clears the
+        -- account's rows (bridge_login_unlocked), all lapsed by then.
         UPDATE users SET
             login_attempts = CASE WHEN stale THEN 1 ELSE COALESCE(login_attempts, 0) + 1 END,
             is_locked = CASE WHEN started = 'account' THEN '1' WHEN stale THEN '0' ELSE is_locked END,
             last_login_attempt_at = now()
         WHERE id = p_user;
+        INSERT INTO bridge_login_failures AS f (user_id, source, failures, last_failure_at)
+        VALUES (p_user, p_source, counted, now())
+        ON CONFLICT (user_id, source) DO UPDATE SET failures = counted, last_failure_at = now();
+        IF p_lock_seconds > 0 AND counted = 1 THEN  -- a new row: drop the account's lapsed ones
+            DELETE FROM bridge_login_failures
+            WHERE user_id = p_user AND source <> p_source AND last_failure_at <= now() - lock_for;
+        END IF;
     END IF;
     RETURN QUERY SELECT result, src_failures, counted, started;
 END
 $$;
+
+-- Lifting an account's lock (is_locked true -> false: an operator, XUI, or a lapsed lock
+-- cleared by the next attempt) lifts its locks for single sources too.
+CREATE OR REPLACE FUNCTION bridge_login_unlocked() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM bridge_login_failures WHERE user_id = NEW.id;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS bridge_login_unlocked ON users;
+CREATE TRIGGER bridge_login_unlocked
+    AFTER UPDATE OF is_locked ON users
+    FOR EACH ROW
+    WHEN (OLD.is_locked::text IN ('1', 'true') AND NEW.is_locked::text NOT IN ('1', 'true'))
+    EXECUTE FUNCTION bridge_login_unlocked();

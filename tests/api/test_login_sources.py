@@ -139,3 +139,33 @@ async def test_given_concurrent_wrong_guesses_from_one_address_then_right_logins
     statuses = await asyncio.gather(*guesses, *rights)
     assert set(statuses[:100]) == {403}
     assert statuses[100:] == [200] * 30
+
+
+async def test_given_an_operator_lifts_the_accounts_lock_then_every_source_may_try_again(
+    conn: asyncpg.Connection, start_api: StartApi, sources: Sources
+) -> None:
+    await add_admin(conn)
+    client = await start_api(api__max_login_attempts="2", api__lock_sources="2")
+    post = await sources(client)
+    for address in ("127.0.0.2", "127.0.0.3"):
+        for _ in range(2):
+            assert await post(address, "admin", "wrong") == 403
+    assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is True
+    await conn.execute("UPDATE users SET is_locked = false WHERE login = 'admin'")
+    assert await post("127.0.0.2", "admin", PASSWORD) == 200
+    assert await post("127.0.0.3", "admin", PASSWORD) == 200
+
+
+async def test_given_a_source_lock_that_lapsed_then_it_does_not_count_toward_locking_the_account(
+    conn: asyncpg.Connection, start_api: StartApi, sources: Sources
+) -> None:
+    await add_admin(conn)
+    client = await start_api(api__max_login_attempts="2", api__lock_sources="2")
+    post = await sources(client)
+    for _ in range(2):
+        assert await post("127.0.0.2", "admin", "wrong") == 403
+    await conn.execute("UPDATE bridge_login_failures SET last_failure_at = now() - interval '901 seconds'")
+    for _ in range(2):
+        assert await post("127.0.0.3", "admin", "wrong") == 403
+    assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is False
+    assert await post("127.0.0.4", "admin", PASSWORD) == 200
