@@ -32,7 +32,7 @@ async def charged_if_refused(request: web.Request) -> AsyncIterator[None]:
     send malformed requests without limit; past the source's limit it answers 429."""
     try:
         yield
-    except RequestError as exc:
+    except (RequestError, web.HTTPRequestEntityTooLarge) as exc:
         if exc.status == TOO_MANY.status:
             raise
         auth = request.config_dict[API_AUTHENTICATOR]

@@ -74,6 +74,17 @@ async def test_given_a_malformed_body_on_an_anonymous_endpoint_then_400_one_line
     assert after == before + 1
 
 
+async def test_given_a_body_over_max_body_bytes_then_413_and_counted(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    await add_admin(conn)
+    client = await start_api(http__max_body_bytes="1024")
+    body = b"login=" + b"a" * 4096
+    response = await client.post("/api/sessions", data=body, headers={"Content-Type": FORM})
+    assert (response.status, (await response.json())["code"]) == (413, 413)
+    assert await conn.fetchval("SELECT failures FROM bridge_login_sources") == 1
+
+
 async def test_given_malformed_bodies_past_the_source_limit_then_429(
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
