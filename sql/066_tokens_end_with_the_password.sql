@@ -3,15 +3,19 @@
 -- writing to the same tables, a hand-typed UPDATE.
 --
 -- * users.sha1 / salt / password (the web password) changed: the user's sessions and the
---   developer keys made from them (rights 'user') are deleted. Keys made from an
---   extension's SIP credentials do not hang on the web password and stay.
+--   developer keys made from them (rights 'user') are deleted, but for the token whose
+--   SHA-256 (hex) the changing transaction names in bridge.keep_token (the session of a
+--   user changing their own password, old password given: bridge/api/auth.py). Keys made
+--   from an extension's SIP credentials do not hang on the web password and stay.
 -- * extensions.password changed, the extension given to another user, or deleted: the
 --   keys made from its SIP credentials are deleted.
 
 CREATE OR REPLACE FUNCTION bridge_tokens_user_password_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM bridge_api_tokens WHERE user_id = NEW.id AND rights = 'user';
+    DELETE FROM bridge_api_tokens
+    WHERE user_id = NEW.id AND rights = 'user'
+      AND encode(token_sha256, 'hex') IS DISTINCT FROM current_setting('bridge.keep_token', true);
     RETURN NULL;
 END;
 $$;

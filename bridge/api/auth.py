@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from bridge.api.attempts import Attempts, Decision
@@ -289,6 +290,15 @@ API_AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("api_authenticator", A
 
 def _scope(principal: Principal) -> tuple[bool, int | None]:
     return principal.user_rights, principal.extension_id
+
+
+async def keep_presented_token(conn: asyncpg.Connection, request: web.Request) -> None:
+    """In a transaction changing the caller's own web password: the token presented (the
+    session that gave the old password) survives the change; every other session and
+    session-made key of the user ends (sql/066)."""
+    token = presented_token(request)
+    if token is not None:
+        await conn.execute("SELECT set_config('bridge.keep_token', $1, true)", token_sha256(token).hex())
 
 
 AUTH_REFUSED = Unauthorized("unauthorized")
