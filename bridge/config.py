@@ -193,6 +193,15 @@ class ApiConfig:
     # source_window seconds, counted before any account is looked at; then 429.
     max_source_failures: int = 20
     source_window: float = 900.0
+    # Sources (addresses, IPv6 /64s) that must each reach max_login_attempts on one account
+    # before it is locked for everyone; until then only those sources are refused it, so
+    # one address cannot keep the owner out. 0: never lock an account for everyone.
+    lock_sources: int = 3
+    # What a developer key made from an extension's SIP credentials (POST /api/users/dev_keys
+    # with username/password/domain) may do: "extension" (read that extension's record,
+    # registrations and guard attempts) or "owner" (XUI's behaviour: everything its owning
+    # user may, so a phone's SIP password opens its owner's web rights).
+    sip_credential_keys: Literal["extension", "owner"] = "extension"
     # What GET /api/... report for an extension not seen registered while its status is
     # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
     # or "offline" (for clients that know only the document's online/offline).
@@ -286,6 +295,8 @@ class Config:
             raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
         if self.api.max_login_attempts < 1 or self.api.max_source_failures < 1:
             raise ConfigError("api.max_login_attempts and api.max_source_failures must be at least 1")
+        if self.api.lock_sources < 0:
+            raise ConfigError("api.lock_sources must be >= 0")
         if self.api.lock_seconds < 0 or self.api.source_window <= 0:
             raise ConfigError("api.lock_seconds must be >= 0 and api.source_window > 0")
         if self.directory.realm_mismatch not in ("refuse", "password"):

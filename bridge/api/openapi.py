@@ -61,8 +61,8 @@ SCHEMAS: dict[str, Schema] = {
     "Done": closed({"code": INTEGER, "text": STRING}),
     "DevKey": closed(
         {
-            "id": INTEGER,
-            "user_id": INTEGER,
+            "id": STRING,  # strings, as the document's examples show them
+            "user_id": STRING,
             "key": STRING,
             "description": STRING,
             "created_at": TIMESTAMP,
@@ -72,6 +72,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "DevKeyCreated": closed({"code": INTEGER, "text": STRING, "data": ref("DevKey")}),
     "DevKeyList": closed({"code": INTEGER, "text": STRING, "data": array(ref("DevKey"))}),
+    "UserDevKeyList": closed({"code": INTEGER, "text": STRING, "data": array({"type": "object"})}),
     "Registration": closed({name: STRING for name in REGISTRATION_FIELDS}),
     "ExtnStatus": closed({"extn": STRING, "status": STATUS}),
     "Node": closed(
@@ -270,6 +271,20 @@ PATHS.update(
         },
     }
 )
+
+# An administrator's view of any user's developer keys (bridge/api/user_keys.py).
+PATHS["/api/users/{id}/dev_keys"] = {
+    "get": {
+        "summary": "A user's developer keys (masked), each with its rights and extension",
+        "parameters": _ID,
+        "responses": {"200": _json(ref("UserDevKeyList"), "keys"), **_errors(401, 403, 404)},
+    },
+    "delete": {
+        "summary": "Revoke one of a user's developer keys (?id=), or all of them",
+        "parameters": [*_ID, _query("id", INTEGER, "a key id; default: every key of the user")],
+        "responses": {"200": _json({"type": "object"}, "revoked (code 0)"), **_errors(400, 401, 403, 404)},
+    },
+}
 
 DOCUMENT: Schema = {
     "openapi": "3.0.3",

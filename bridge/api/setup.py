@@ -18,7 +18,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bridge.api import extensions, group_lists, groups, openapi, sessions, users
+from bridge.api import extensions, group_lists, groups, openapi, sessions, user_keys, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
@@ -48,6 +48,8 @@ def setup(app: web.Application, config: Config) -> None:
     router.add_post("/users/dev_keys", sessions.create_dev_key)
     router.add_get("/users/dev_keys", sessions.list_dev_keys)
     router.add_delete("/users/dev_keys", sessions.delete_dev_key)
+    router.add_get(r"/users/{id:\d{1,18}}/dev_keys", user_keys.list_user_keys)
+    router.add_delete(r"/users/{id:\d{1,18}}/dev_keys", user_keys.revoke_user_keys)
     router.add_get("/users/list", users.users_list)
     router.add_get("/users/list1", users.users_list1)
     router.add_get("/extensions", extensions.list_extensions)
