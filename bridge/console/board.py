@@ -102,9 +102,7 @@ class Board:
             return
         for token, domain in removed:
             if domain is not None:
-                self._publish(
-                    "registration", {"op": "remove", "node": delta.node, "token": token}, domain
-                )
+                self._publish("registration", {"op": "remove", "node": delta.node, "token": token}, domain)
         for r in delta.upserted:
             self._publish("registration", {"op": "upsert", "binding": binding_json(r)}, r.realm.lower())
 

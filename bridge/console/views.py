@@ -51,7 +51,8 @@ async def me(request: web.Request) -> web.Response:
             "scope": scope,
             "is_super": principal.is_super,
             # The page authenticates by the HttpOnly cookie; unsafe requests add this header.
-            "csrf_token": csrf_token(token) if not request.headers.get(HEADER) and request.cookies.get(COOKIE)
+            "csrf_token": csrf_token(token)
+            if not request.headers.get(HEADER) and request.cookies.get(COOKIE)
             else "",
         }
     )

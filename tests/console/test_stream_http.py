@@ -44,7 +44,9 @@ async def test_the_page_is_served_as_files_with_a_strict_csp_and_no_framing(app_
     assert (await client.get("/console/static/../../bridge/config.py")).status in (403, 404)
 
 
-async def test_the_stream_and_reads_need_an_administrator(app_client: AppClient, conn: asyncpg.Connection) -> None:
+async def test_the_stream_and_reads_need_an_administrator(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
     client = await app_client()
     await add_admin(conn, "user", is_admin=False)
     for path in ("/api/events", "/api/console/registrations", "/api/console/summary", "/api/console/me"):
@@ -142,14 +144,18 @@ async def test_cookie_clicks_need_the_csrf_header_and_xui_header_clients_do_not(
     assert (await client.get("/api/console/me", headers=auth(token))).status == 200
 
 
-async def test_the_session_cookie_is_secure_when_configured(app_client: AppClient, conn: asyncpg.Connection) -> None:
+async def test_the_session_cookie_is_secure_when_configured(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
     client = await app_client(api__cookie_secure="true")
     await add_admin(conn)
     response = await client.post("/api/sessions", data={"login": "admin", "password": "123!@#QWEqwe"})
     assert "Secure" in response.headers["Set-Cookie"]
 
 
-async def test_registrations_page_filters_and_pages_in_scope(app_client: AppClient, conn: asyncpg.Connection) -> None:
+async def test_registrations_page_filters_and_pages_in_scope(
+    app_client: AppClient, conn: asyncpg.Connection
+) -> None:
     client = await app_client()
     await add_admin(conn, "super", is_super=1)
     state = state_of(client)
@@ -163,6 +169,8 @@ async def test_registrations_page_filters_and_pages_in_scope(app_client: AppClie
     assert [r["user"] for r in first["rows"][:2]] == ["3000", "2000"]  # other.test sorts first
     last = await (await client.get("/api/console/registrations?offset=100&limit=50", headers=headers)).json()
     assert [r["user"] for r in last["rows"]][-1] == "2119" and len(last["rows"]) == 21
-    found = await (await client.get("/api/console/registrations?q=PHONE%202&domain=xswitch.test", headers=headers)).json()
+    found = await (
+        await client.get("/api/console/registrations?q=PHONE%202&domain=xswitch.test", headers=headers)
+    ).json()
     assert found["total"] == 40
     assert (await client.get("/api/console/registrations?limit=100000", headers=headers)).status == 400
