@@ -25,7 +25,7 @@ from bridge.console.keys import CONSOLE_BOARD
 from bridge.console.paging import MAX_PAGE, Query, page
 from bridge.guard.setup import GUARD
 from bridge.keys import DATABASE
-from bridge.registrations.keys import REGISTRATIONS
+from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATIONS
 from bridge.registrations.model import VISIBLE_STATES
 
 _EXTENSIONS = """
@@ -73,7 +73,8 @@ async def registrations(request: web.Request) -> web.Response:
     found = page(request.config_dict[REGISTRATIONS].all_registrations(), query)
     return json_response(
         {
-            "now": time.time(),
+            # The clock bindings expire by (the page shows "expires in" against it).
+            "now": request.config_dict.get(REGISTRATION_CLOCK, time.time)(),
             "total": found.total,
             "offset": query.offset,
             "rows": [binding_json(r) for r in found.rows],
