@@ -1,7 +1,9 @@
 """Server-side paging over the live bindings: filter, then only the rows of one page sorted (pure).
 
-With 100,000 bindings a page costs one pass over them; the first pages are picked with a
-heap (``heapq.nsmallest``) rather than by sorting everything.
+With 100,000 bindings a page costs one pass over them; the caller feeds them in slices
+(``Pager.add``) and yields to the loop between slices, so a console's read never holds up a
+directory lookup for more than one slice. The first pages are picked with a heap
+(``heapq.nsmallest``) rather than by sorting everything.
 """
 
 from __future__ import annotations
@@ -37,38 +39,60 @@ class Page:
     nodes: dict[str, int]
 
 
-def _order(r: Registration) -> tuple[str, str, str, str]:
+def order(r: Registration) -> tuple[str, str, str, str]:
+    """The page's order (console.js keeps the same to place a new binding in the page)."""
     return (r.realm.lower(), r.reg_user, r.node, r.token)
 
 
-def _haystack(r: Registration) -> str:
+def haystack(r: Registration) -> str:
+    """What the search box looks in (console.js: the same fields)."""
     where = f"{r.network_ip}:{r.network_port}"
     return f"{r.reg_user}@{r.realm} {r.contact} {r.url} {where} {r.user_agent}".lower()
 
 
-def page(bindings: Iterable[Registration], q: Query) -> Page:
-    text, domain = q.text.lower(), q.domain.lower()
-    domains: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    nodes: Counter[str] = Counter()
-    matched: list[Registration] = []
-    for r in bindings:
-        realm = r.realm.lower()
-        if q.scope is not None and realm != q.scope:
-            continue
-        domains[realm] += 1
-        statuses[r.status] += 1
-        nodes[r.node] += 1
-        if domain and realm != domain:
-            continue
-        if q.status and r.status != q.status:
-            continue
-        if q.node and r.node != q.node:
-            continue
-        if text and text not in _haystack(r):
-            continue
-        matched.append(r)
-    end = q.offset + q.limit
-    small = end <= _HEAP_UNTIL
-    ordered = heapq.nsmallest(end, matched, key=_order) if small else sorted(matched, key=_order)
-    return Page(len(matched), ordered[q.offset : end], dict(domains), dict(statuses), dict(nodes))
+class Pager:
+    def __init__(self, query: Query) -> None:
+        self.q = query
+        self._text = query.text.lower()
+        self._domain = query.domain.lower()
+        self.domains: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.nodes: Counter[str] = Counter()
+        self.matched: list[Registration] = []
+
+    def add(self, bindings: Iterable[Registration]) -> None:
+        q, text, domain = self.q, self._text, self._domain
+        for r in bindings:
+            realm = r.realm.lower()
+            if q.scope is not None and realm != q.scope:
+                continue
+            self.domains[realm] += 1
+            self.statuses[r.status] += 1
+            self.nodes[r.node] += 1
+            if domain and realm != domain:
+                continue
+            if q.status and r.status != q.status:
+                continue
+            if q.node and r.node != q.node:
+                continue
+            if text and text not in haystack(r):
+                continue
+            self.matched.append(r)
+
+    def page(self) -> Page:
+        end = self.q.offset + self.q.limit
+        small = end <= _HEAP_UNTIL
+        ordered = heapq.nsmallest(end, self.matched, key=order) if small else sorted(self.matched, key=order)
+        return Page(
+            len(self.matched),
+            ordered[self.q.offset : end],
+            dict(self.domains),
+            dict(self.statuses),
+            dict(self.nodes),
+        )
+
+
+def page(bindings: Iterable[Registration], query: Query) -> Page:
+    pager = Pager(query)
+    pager.add(bindings)
+    return pager.page()

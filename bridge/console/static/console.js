@@ -120,8 +120,8 @@ async function start() {
 
 // -- the stream ----------------------------------------------------------------------------
 
-const refreshRegistrations = coalesced(() => loadRegistrations(), 250);
-const refreshSummary = coalesced(() => loadSummary(), 500);
+const refreshRegistrations = coalesced(() => loadRegistrations(), 1000);
+const refreshSummary = coalesced(() => loadSummary(), 1000);
 const refreshBans = coalesced(() => loadBans(), 250);
 
 function connect() {
@@ -167,21 +167,66 @@ function connect() {
 }
 
 function onRegistration(message) {
-  // A row on the page changes at once; the page is then read again (order, totals).
+  // The page changes at once where it can; it is read again at most once a second (order
+  // across pages, totals, facets).
   if (message.op === "remove") {
     const shown = state.rows.get(message.token);
     if (shown) shown.tr.remove();
     state.rows.delete(message.token);
   } else {
-    const shown = state.rows.get(message.binding.token);
+    const b = message.binding;
+    const shown = state.rows.get(b.token);
     if (shown) {
-      const tr = registrationRow(message.binding);
+      const tr = registrationRow(b);
       shown.tr.replaceWith(tr);
-      state.rows.set(message.binding.token, { binding: message.binding, tr });
+      state.rows.set(b.token, { binding: b, tr });
+    } else {
+      placeNew(b);
     }
   }
   refreshRegistrations();
   refreshSummary();
+}
+
+// The server's order (bridge/console/paging.py: realm lower-cased, user, node, Call-ID).
+function orderKey(b) {
+  return [b.domain.toLowerCase(), b.user, b.node, b.token];
+}
+
+function sortsBefore(a, b) {
+  const x = orderKey(a);
+  const y = orderKey(b);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) return x[i] < y[i];
+  }
+  return false;
+}
+
+// A new binding goes into the page shown when it belongs there (the filters and the order
+// say so); otherwise the coming read of the page places it.
+function placeNew(b) {
+  if ($("search").value) return; // the search's fields are the server's to match
+  const domain = $("filter-domain").value;
+  const status = $("filter-status").value;
+  const node = $("filter-node").value;
+  if ((domain && b.domain.toLowerCase() !== domain) || (status && b.status !== status) || (node && b.node !== node)) return;
+  const shown = [...state.rows.values()];
+  const index = shown.findIndex((row) => sortsBefore(b, row.binding));
+  const tr = registrationRow(b);
+  if (index === 0 && state.offset > 0) return; // it belongs to an earlier page
+  if (index === -1) {
+    const lastPage = state.offset + shown.length >= state.total;
+    if (shown.length >= PAGE || !lastPage) return; // it belongs to a later page
+    $("registrations").tBodies[0].append(tr);
+  } else {
+    shown[index].tr.before(tr);
+  }
+  state.rows.set(b.token, { binding: b, tr });
+  if (state.rows.size > PAGE) {
+    const last = [...state.rows.values()].reduce((a, c) => (sortsBefore(a.binding, c.binding) ? c : a));
+    last.tr.remove();
+    state.rows.delete(last.binding.token);
+  }
 }
 
 function onAttempt(message) {
@@ -232,7 +277,10 @@ function fillSelect(select, counts, current) {
   select.value = current;
 }
 
+let asked = 0; // the latest read of the page: an older answer arriving later is dropped
+
 async function loadRegistrations() {
+  const mine = ++asked;
   const query = new URLSearchParams({
     q: $("search").value,
     domain: $("filter-domain").value,
@@ -242,6 +290,7 @@ async function loadRegistrations() {
     limit: String(PAGE),
   });
   const page = await api(`/api/console/registrations?${query}`);
+  if (mine !== asked) return;
   state.now = page.now - Date.now() / 1000;
   state.total = page.total;
   if (page.total <= state.offset && state.offset > 0) {
@@ -408,6 +457,11 @@ function showView(name) {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
 }
 
+// What the operator asked for is read at once (not coalesced with the live refreshes).
+function reread() {
+  loadRegistrations().catch((error) => console.warn(error));
+}
+
 let searchTimer = 0;
 function wire() {
   $("login-form").addEventListener("submit", login);
@@ -419,22 +473,22 @@ function wire() {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
       state.offset = 0;
-      refreshRegistrations();
+      reread();
     }, 200);
   });
   for (const id of ["filter-domain", "filter-status", "filter-node"]) {
     $(id).addEventListener("change", () => {
       state.offset = 0;
-      refreshRegistrations();
+      reread();
     });
   }
   $("prev").addEventListener("click", () => {
     state.offset = Math.max(0, state.offset - PAGE);
-    refreshRegistrations();
+    reread();
   });
   $("next").addEventListener("click", () => {
     if (state.offset + PAGE < state.total) state.offset += PAGE;
-    refreshRegistrations();
+    reread();
   });
   $("why-close").addEventListener("click", () => {
     state.why = "";
