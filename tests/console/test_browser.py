@@ -115,7 +115,7 @@ async def test_login_then_a_replayed_registration_appears_and_its_unregister_rem
     assert delay < WITHIN
     row = await page.texts("#registrations tbody tr td")
     assert row[0] == "1001@xswitch.test" and row[6] == "fs1" and row[5].endswith(" s")
-    assert (await page.texts("#count-online")) == ["1"]
+    await page.until("return document.getElementById('count-online').textContent === '1'")
     await page.shot("registered")
 
     await fake.push(frames.UNREGISTER_1001)
@@ -242,6 +242,7 @@ async def test_search_filters_and_pages_are_read_from_bridge(
     await page.open(str(client.make_url("/console/")))
     await page.login("super", PASSWORD)
     await page.until("return document.getElementById('page-info').textContent === '1–50 of 121'")
+    await page.shot("registrations")
     await page.click("#next")
     await page.until("return document.getElementById('page-info').textContent === '51–100 of 121'")
     await page.type("#search", "MODEL-2")

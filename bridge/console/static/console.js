@@ -10,6 +10,9 @@ const state = {
   total: 0,
   now: 0, // bridge's clock minus ours (seconds), for "expires in"
   rows: new Map(), // token -> {binding, tr}
+  // Changes streamed while a read of the page is on its way: applied again to its answer.
+  removedSince: new Set(),
+  upsertedSince: new Map(),
   why: "", // the extension whose why view is open
   stream: null,
 };
@@ -170,11 +173,15 @@ function onRegistration(message) {
   // The page changes at once where it can; it is read again at most once a second (order
   // across pages, totals, facets).
   if (message.op === "remove") {
+    state.removedSince.add(message.token);
+    state.upsertedSince.delete(message.token);
     const shown = state.rows.get(message.token);
     if (shown) shown.tr.remove();
     state.rows.delete(message.token);
   } else {
     const b = message.binding;
+    state.upsertedSince.set(b.token, b);
+    state.removedSince.delete(b.token);
     const shown = state.rows.get(b.token);
     if (shown) {
       const tr = registrationRow(b);
@@ -281,6 +288,8 @@ let asked = 0; // the latest read of the page: an older answer arriving later is
 
 async function loadRegistrations() {
   const mine = ++asked;
+  state.removedSince = new Set();
+  state.upsertedSince = new Map();
   const query = new URLSearchParams({
     q: $("search").value,
     domain: $("filter-domain").value,
@@ -299,7 +308,7 @@ async function loadRegistrations() {
   }
   const tbody = $("registrations").tBodies[0];
   const rows = new Map();
-  const trs = page.rows.map((b) => {
+  const trs = page.rows.filter((b) => !state.removedSince.has(b.token)).map((b) => {
     const tr = registrationRow(b);
     rows.set(b.token, { binding: b, tr });
     return tr;
@@ -307,6 +316,16 @@ async function loadRegistrations() {
   clear(tbody);
   tbody.append(...trs);
   state.rows = rows;
+  for (const b of state.upsertedSince.values()) {
+    const shown = rows.get(b.token);
+    if (shown) {
+      const tr = registrationRow(b);
+      shown.tr.replaceWith(tr);
+      rows.set(b.token, { binding: b, tr });
+    } else {
+      placeNew(b);
+    }
+  }
   fillSelect($("filter-domain"), page.domains, $("filter-domain").value);
   fillSelect($("filter-status"), page.statuses, $("filter-status").value);
   fillSelect($("filter-node"), page.nodes, $("filter-node").value);
