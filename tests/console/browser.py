@@ -99,9 +99,14 @@ class Page:
     async def view(self, name: str) -> None:
         await self.click(f"nav button[data-view={name}]")
 
-    async def shot(self, name: str) -> Path:
+    async def shot(self, name: str, height: int | None = None) -> Path:
+        """A screenshot in the shots directory; ``height``: of the top of the page only."""
         path = self.shots / f"{name}.png"
+        if height is not None:
+            await self.run(self.driver.set_window_size, 1280, height)
         await self.run(self.driver.save_screenshot, str(path))
+        if height is not None:
+            await self.run(self.driver.set_window_size, 1400, 1000)
         return path
 
     async def accept_confirm(self) -> str:

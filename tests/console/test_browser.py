@@ -242,7 +242,7 @@ async def test_search_filters_and_pages_are_read_from_bridge(
     await page.open(str(client.make_url("/console/")))
     await page.login("super", PASSWORD)
     await page.until("return document.getElementById('page-info').textContent === '1–50 of 121'")
-    await page.shot("registrations")
+    await page.shot("registrations", height=560)  # docs/console.png
     await page.click("#next")
     await page.until("return document.getElementById('page-info').textContent === '51–100 of 121'")
     await page.type("#search", "MODEL-2")
