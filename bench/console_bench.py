@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -263,9 +262,10 @@ def main() -> None:
         f" p99 {figures['p99'] * 1000:.0f} ms ({figures['shown']:.0f} registrations seen drawn,"
         f" {figures['over_1s']:.0f} after more than 1 s)"
     )
+    busy = figures["cpu_console"]
     print(
-        f"bridge CPU: {idle * 100:.1f} % of a core with no console, {figures['cpu_console'] * 100:.1f} % with one:"
-        f" {(figures['cpu_console'] - idle) * 100:.1f} % per console"
+        f"bridge CPU: {idle * 100:.1f} % of a core with no console, {busy * 100:.1f} % with one:"
+        f" {(busy - idle) * 100:.1f} % per console"
     )
     print(f"bridge memory per stream client ({args.stream_clients} clients): {memory / 1024:.0f} KiB")
 
