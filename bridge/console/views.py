@@ -1,6 +1,6 @@
 """The console's JSON reads under /api/console/ (admin scope, as the rest of /api):
 
-    GET /api/console/me              who is logged in, their scope, the CSRF token for unsafe clicks
+    GET /api/console/me              who is logged in (anyone), their scope, the CSRF token for unsafe clicks
     GET /api/console/registrations   one page of live bindings (?q=&domain=&status=&node=&offset=&limit=)
     GET /api/console/summary         counters, nodes, the hour's chart
     GET /api/console/attempts        the latest failed attempts with their reasons
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from bridge.api import params
-from bridge.api.auth import COOKIE, HEADER, admin, csrf_token, presented_token
+from bridge.api.auth import COOKIE, HEADER, admin, authenticated, csrf_token, presented_token
 from bridge.api.respond import json_response
 from bridge.api.scope import Scope
 from bridge.console.board import ban_domain, binding_json, node_json
@@ -55,14 +55,17 @@ async def scope_of(request: web.Request) -> str | None:
 
 
 async def me(request: web.Request) -> web.Response:
-    principal = await admin(request)
-    scope = Scope.of(principal).require_admin().domains
+    """Any logged-in user (its CSRF token serves every /api route); ``console`` says whether
+    the console's reads and stream will answer it (administrators only)."""
+    principal = await authenticated(request)
+    console = principal.user_rights and (principal.is_super or principal.is_admin)
     token = presented_token(request) or ""
     return json_response(
         {
             "login": principal.login,
             "domain": principal.domain,
-            "scope": scope,
+            "console": console,
+            "scope": None if principal.is_super else principal.domain,
             "is_super": principal.is_super,
             # The page authenticates by the HttpOnly cookie; unsafe requests add this header.
             "csrf_token": csrf_token(token)

@@ -254,3 +254,25 @@ async def test_search_filters_and_pages_are_read_from_bridge(
     )
     await page.until("return document.getElementById('page-info').textContent === '1–1 of 1'")
     assert (await page.texts("#registrations tbody td:first-child")) == ["3000@other.test"]
+
+
+async def test_a_wrong_password_and_a_user_who_is_no_administrator_are_told_so(
+    start: Callable[..., Awaitable[Client]], conn: asyncpg.Connection, page: Page
+) -> None:
+    client = await start()
+    await add_admin(conn, "clerk", is_admin=False)
+    await page.open(str(client.make_url("/console/")))
+    await page.until("return !document.getElementById('login').hidden", what="the login form")
+    await page.type("#login-name", "clerk")
+    await page.type("#login-password", "not the password")
+    await page.click("#login-submit")
+    await page.until(
+        "return document.getElementById('login-error').textContent === 'Wrong username or password'"
+    )
+    await page.type("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await page.until(
+        "return document.getElementById('login-error').textContent.startsWith('no permission')",
+        what="no permission shown",
+    )
+    assert await page.js("return document.getElementById('console').hidden") is True

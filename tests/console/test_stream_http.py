@@ -53,7 +53,10 @@ async def test_the_stream_and_reads_need_an_administrator(
         assert (await client.get(path)).status == 401, path
     token = await login(client, "user")
     client.session.cookie_jar.clear()
-    assert (await client.get("/api/events", headers=auth(token))).status == 403
+    for path in ("/api/events", "/api/console/registrations", "/api/console/bans", "/api/console/attempts"):
+        assert (await client.get(path, headers=auth(token))).status == 403, path
+    me = await (await client.get("/api/console/me", headers=auth(token))).json()
+    assert me["console"] is False and me["csrf_token"] == ""  # the header needs no CSRF token
 
 
 async def test_a_registration_is_streamed_in_scope_and_a_reconnect_resumes_from_its_id(

@@ -114,6 +114,10 @@ async function start() {
     return;
   }
   state.csrf = state.me.csrf_token;
+  if (!state.me.console) {
+    showLogin("no permission: the console is for administrators");
+    return;
+  }
   text($("who"), `${state.me.login}@${state.me.domain}` + (state.me.scope ? ` (domain ${state.me.scope})` : " (every domain)"));
   $("login").hidden = true;
   $("console").hidden = false;
