@@ -1,5 +1,5 @@
 """What the console shows beyond the registration state and the guard: messages for the stream,
-the latest failures, who is failing now, and registrations and failures per minute (pure).
+the latest failures, who is failing now, and registrations and failures per minute (no I/O).
 
 Fed on the loop by the registration state's Deltas and the guard's events (setup.py);
 ``publish`` is the hub's. Every table is bounded: ``attempts_kept`` failures, one hour of

@@ -5,6 +5,8 @@
     events:       changes(batch)           register / register_attempt / register_failure
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
     poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
+    listeners:    subscribe(listener) <- Judged (an attempt recorded), BanChanged (a ban
+                  learned, extended or forgotten): the operator console's stream
 
 Everything here runs on the asyncio loop; nothing waits on the lookup path.
 """
