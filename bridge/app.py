@@ -20,6 +20,7 @@ from aiohttp import web
 from bridge import operations
 from bridge.api import setup as api
 from bridge.config import Config
+from bridge.console import setup as console
 from bridge.directory import setup as directory
 from bridge.guard import setup as guard
 from bridge.http_edge import HttpEdge
@@ -59,4 +60,7 @@ def create_app(config: Config) -> web.Application:
     directory.setup(app, config)
     # The /api sub-app (XUI-compatible admin API): needs the database and the registrations.
     api.setup(app, config)
+    # The operator console at /console/ and its stream (after the registrations and the
+    # guard it follows; its /api routes are added by api.setup).
+    console.setup(app, config)
     return app

@@ -206,6 +206,9 @@ class ApiConfig:
     # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
     # or "offline" (for clients that know only the document's online/offline).
     unknown_status: Literal["unknown", "offline"] = "unknown"
+    # Mark the session cookie Secure (sent over https only): set it when bridge is reached
+    # through an https proxy. The cookie is always HttpOnly and SameSite=Strict.
+    cookie_secure: bool = False
 
 
 # User agents scanners are commonly seen with (substrings, case-insensitive): SIPVicious
@@ -263,6 +266,26 @@ class GuardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The operator console at /console/ and its event stream GET /api/events (docs/console.md)."""
+
+    enabled: bool = True
+    # Messages one stream client may have waiting; a client that falls further behind is cut
+    # (bridge_console_stream_cut_total) and resumes or reloads when it reconnects.
+    queue_size: int = 2_000
+    # Recent messages kept for clients that reconnect with Last-Event-ID.
+    ring_size: int = 10_000
+    # Stream clients at once; more get 503.
+    max_clients: int = 50
+    # Seconds between keep-alive comments on an idle stream.
+    keepalive_seconds: float = 15.0
+    # Latest failed attempts kept for the Attempts view.
+    attempts_kept: int = 500
+    # Seconds between looks at the nodes' states (a change is streamed as a "node" message).
+    node_poll_seconds: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
     json: bool = False
@@ -277,6 +300,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     # Where the embedded PostgreSQL and other local state live.
     state_dir: Path = Path(".state")
 

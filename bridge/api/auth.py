@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 HEADER = "X-XTRA-AUTH-ID"
 COOKIE = "freeswitch_xtra_session_id"
+# A request authenticated by the cookie alone with an unsafe method must carry this header
+# with csrf_token(token): a page on another site can make a browser send the cookie but can
+# neither read the token nor set this header. XUI clients sending HEADER are not affected.
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRONG_LOGIN = "Wrong username or password"
 # A token is a UUID (36 characters); anything much longer is not one of ours.
 _MAX_TOKEN = 128
@@ -87,6 +92,21 @@ class ExtensionRef:
 
 def token_sha256(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def csrf_token(token: str) -> str:
+    """The CSRF token of a session: derived from it, so no state is kept; it reveals nothing
+    of the session token (a preimage of SHA-256)."""
+    return hashlib.sha256(b"bridge-csrf\0" + token.encode()).hexdigest()
+
+
+def _csrf_refused(request: web.Request) -> bool:
+    """A cookie-only request with an unsafe method and no (or a wrong) CSRF header."""
+    if request.method in _SAFE_METHODS or request.headers.get(HEADER):
+        return False
+    token = (request.cookies.get(COOKIE) or "").strip()
+    sent = request.headers.get(CSRF_HEADER, "")
+    return not hmac.compare_digest(sent.encode(), csrf_token(token).encode())
 
 
 def presented_token(request: web.Request) -> str | None:
@@ -302,6 +322,7 @@ async def keep_presented_token(conn: asyncpg.Connection, request: web.Request) -
 
 
 AUTH_REFUSED = Unauthorized("unauthorized")
+CSRF_REFUSED = Forbidden("missing or wrong X-CSRF-Token")
 
 
 async def authenticated(request: web.Request, refusal: RequestError = AUTH_REFUSED) -> Principal:
@@ -311,6 +332,8 @@ async def authenticated(request: web.Request, refusal: RequestError = AUTH_REFUS
     principal = None if token is None else await request.config_dict[API_AUTHENTICATOR].resolve(token)
     if principal is None:
         raise refusal
+    if _csrf_refused(request):
+        raise CSRF_REFUSED
     return principal
 
 

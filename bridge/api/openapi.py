@@ -285,6 +285,44 @@ PATHS["/api/users/{id}/dev_keys"] = {
         "responses": {"200": _json({"type": "object"}, "revoked (code 0)"), **_errors(400, 401, 403, 404)},
     },
 }
+# The operator console's reads and stream (bridge/console/, docs/console.md).
+_OBJECT: Schema = {"type": "object"}
+_ROWS: Schema = {"type": "object", "required": ["row_count", "rows"],
+                 "properties": {"row_count": INTEGER, "rows": array(_OBJECT)}}  # fmt: skip
+_CONSOLE_READ = {"responses": {"200": _json(_OBJECT, "see docs/console.md"), **_errors(400, 401, 403)}}
+PATHS.update(
+    {
+        "/api/events": {
+            "get": {
+                "summary": "The live event stream (Server-Sent Events; Last-Event-ID resumes)",
+                "responses": {
+                    "200": {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/console/me": {"get": {"summary": "Who is logged in, their scope, CSRF token", **_CONSOLE_READ}},
+        "/api/console/registrations": {
+            "get": {
+                "summary": "One page of live bindings (q, domain, status, node, offset, limit)",
+                **_CONSOLE_READ,
+            }
+        },
+        "/api/console/summary": {"get": {"summary": "Counters, nodes, the hour's chart", **_CONSOLE_READ}},
+        "/api/console/attempts": {
+            "get": {
+                "summary": "The latest failed attempts",
+                "responses": {"200": _json(_ROWS, "attempts"), **_errors(400, 401, 403)},
+            }
+        },
+        "/api/console/bans": {
+            "get": {
+                "summary": "Bans and limits in force, in the caller's scope",
+                "responses": {"200": _json(_ROWS, "bans"), **_errors(401, 403)},
+            }
+        },
+    }
+)
 
 DOCUMENT: Schema = {
     "openapi": "3.0.3",

@@ -68,6 +68,7 @@ async def create_session(request: web.Request) -> web.Response:
         max_age=int(request.config_dict[CONFIG].api.token_ttl),
         httponly=True,
         samesite="Strict",
+        secure=request.config_dict[CONFIG].api.cookie_secure,
         path="/",
     )
     return response

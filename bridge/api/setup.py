@@ -26,6 +26,7 @@ from bridge.api.presence import PresenceCache
 from bridge.api.provision_routes import provision_routes
 from bridge.api.queries import CatalogStore
 from bridge.config import ApiConfig, Config
+from bridge.console import setup as console
 from bridge.guard import api as guard_api
 from bridge.keys import DATABASE, METRICS
 
@@ -59,6 +60,8 @@ def setup(app: web.Application, config: Config) -> None:
     groups.add_routes(router)  # XUI groups (what group_call rings)
     group_lists.add_routes(router)
     guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
+    if config.console.enabled:
+        console.add_api_routes(router)  # GET /api/events, /api/console/* (bridge/console/)
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the
