@@ -550,7 +550,8 @@ class Listener:
     def _unfollow(self, name: str) -> None:
         follower = self._followers.pop(name, None)
         if follower is not None:
-            self._stop_follower(follower)
+            # A loop callback may not block: the kill (which waits) runs in a greenlet.
+            gevent.spawn(self._stop_follower, follower)
 
     def _stop_follower(self, follower: _Follower) -> None:
         if follower.greenlet is not None:

@@ -133,6 +133,10 @@ class RegistrationStore:
         self._metrics = metrics
         self.owned: set[str] = set()
         self._pending: dict[str, _Pending] = {}
+        # Nodes taken over whose rows are rewritten whole, from our state, once their
+        # snapshot is loaded (UP): a snapshot equal to what we mirrored is no Delta, yet
+        # the table may hold what the old follower wrote after our last mirror.
+        self._resync: set[str] = set()
         self._db_down = False
         self._wake = asyncio.Event()
         state.subscribe(self._on_delta)
@@ -175,7 +179,8 @@ class RegistrationStore:
             if self._metrics is not None:
                 self._metrics.node_takeovers.labels(name).inc()
             self.owned.add(name)
-            self._pending[name] = _Pending(replace=True)
+            self._pending.pop(name, None)
+            self._resync.add(name)
             self._follow(name)
         if gained:
             self._wake.set()  # publish the takeover and write the snapshot without waiting
@@ -187,9 +192,13 @@ class RegistrationStore:
             "registrations: stopped following node=%s instance=%s reason=%s", name, self.instance, reason
         )
         self.owned.discard(name)
+        self._resync.discard(name)
         self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
         with contextlib.suppress(NodeUnavailable):  # the listener is already stopped
             self._unfollow(name)
+        # Not UP any more: the last bindings known stay answered, as a standby's mirror
+        # does, until the mirror or a new follower replaces them.
+        self._state.apply(NodeChanged(name, NodeState.STANDBY, time.time(), f"not followed here: {reason}"))
 
     async def tick(self) -> None:
         self._state.sweep()
@@ -233,6 +242,14 @@ class RegistrationStore:
         batch, self._pending = self._pending, {}
         limit = self._db.config.connect_timeout
         statuses = {s.name: s for s in self._state.nodes()}
+        resynced: set[str] = set()
+        for node in self._resync:
+            status = statuses.get(node)
+            if status is not None and status.state is NodeState.UP:
+                # The state holds every change since the snapshot: it supersedes the batch.
+                bindings = {r.token: r for r in self._state.bindings_of_node(node)}
+                batch[node] = _Pending(replace=True, upserts=bindings)
+                resynced.add(node)
         not_held: list[str] = []
         try:
             async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn, conn.transaction():
@@ -265,6 +282,7 @@ class RegistrationStore:
             ).__module__.startswith("asyncpg"):
                 raise DatabaseUnavailable(f"registration write failed: {type(exc).__name__}") from exc
             raise
+        self._resync -= resynced
         if not_held:
             # The session lost a lock it believes it holds: it is not to be trusted.
             for name in await self._locks.drop(f"lock not held at write node={','.join(not_held)}"):
