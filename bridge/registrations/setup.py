@@ -62,7 +62,9 @@ async def _registrations_ctx(
     gauges.watch(metrics.registry, state)
 
     async def report() -> ComponentStatus:
-        return readiness.freeswitch_status(state.nodes())
+        return readiness.freeswitch_status(
+            state.nodes(), skews=listener.clock_skews, skew_limit=config.clock_skew_limit
+        )
 
     async def no_source() -> ComponentStatus:
         return ComponentStatus("degraded", {"nodes": {}, "error": readiness.NO_NODES})
