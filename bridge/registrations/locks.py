@@ -2,16 +2,18 @@
 
 PostgreSQL frees a session lock when the session ends. A killed bridge's socket is closed
 by its kernel, its backend exits at once, and another instance takes the node at its next
-try (every ``freeswitch.takeover_interval``). An instance the server cannot reach (machine
-gone, network cut) keeps its locks until the server's TCP keepalives end the session:
-``lock_keepalive_idle`` seconds after the last packet from it, plus the probes.
+try (every ``freeswitch.takeover_interval``). An instance that falls silent (machine gone,
+network cut, process frozen) keeps its locks until the server ends its session:
+``idle_session_timeout`` = ``lock_idle_timeout`` seconds after its last statement (the
+holder sends one every ``takeover_interval``), or the TCP keepalives for a peer that
+vanished with a reply unacknowledged (``tcp_user_timeout``). PostgreSQL 14 or later.
 
 The holder cannot see its own session end under a partition, so it counts: every round
 trip on the lock connection (a try or a ``SELECT 1``, each ``takeover_interval``) confirms
 the locks as of the moment it was sent. Without a confirmation for ``lock_timeout`` seconds
 the holder gives every node up and closes the connection. The server cannot free the
-locks earlier than ``lock_keepalive_idle`` after that last confirmed send, and the config
-refuses ``lock_timeout + takeover_interval >= lock_keepalive_idle``, so the old follower
+locks earlier than ``lock_idle_timeout`` after that last confirmed send, and the config
+refuses ``lock_timeout + takeover_interval >= lock_idle_timeout``, so the old follower
 has stopped before a new one can start. Writes do not rely on that timing: each write
 batch checks, in its own transaction, that this session still holds the node's lock
 (persist.py, ``HOLDS``).
@@ -44,14 +46,25 @@ SELECT EXISTS (
       AND l.classid::bigint = $3 AND l.objid::bigint = $4
 )
 """
-_TRY = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_lock(k)"
+# LIMIT stops the scan once enough locks are taken: keys past it are never tried.
+_TRY = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_lock(k) LIMIT $2"
+_MEMBERS = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1
+  AND classid::bigint = $1 AND objid::bigint = $2 AND database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())
+"""
 _WHO = "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
 
 
-def lock_key(node: str) -> int:
+def lock_key(node: str, kind: str = "bridge-esl-node") -> int:
     """The node's advisory lock key: the same on every instance, signed 64 bits."""
-    digest = hashlib.sha256(f"bridge-esl-node:{node}".encode()).digest()
+    digest = hashlib.sha256(f"{kind}:{node}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# Held shared by every instance's lock session: their number is how nodes are spread.
+MEMBER_KEY = lock_key("instances", kind="bridge-members")
 
 
 def key_parts(key: int) -> tuple[int, int]:
@@ -79,6 +92,9 @@ class NodeLocks:
         self.session: Session | None = None
         self.held: set[str] = set()
         self._confirmed = 0.0  # monotonic send time of the last answered round trip
+        # Nodes held beyond this instance's share (freeswitch.spread): the store gives
+        # one up per poll (unfollow, then ``release``) for an instance with room to take.
+        self.surplus = 0
         self._down_logged = False
 
     async def poll(self, wanted: Iterable[str]) -> tuple[set[str], set[str]]:
@@ -94,9 +110,15 @@ class NodeLocks:
         try:
             async with asyncio.timeout(max(limit, 0.0)):
                 conn = await self._connection()
-                keys = {lock_key(name): name for name in wanted if name not in self.held}
-                if keys:
-                    got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys))]
+                nodes = list(wanted)
+                share = len(nodes)
+                if self._config.spread:
+                    members = max(1, await conn.fetchval(_MEMBERS, *key_parts(MEMBER_KEY)))
+                    share = -(-len(nodes) // members)  # ceil: every node has a taker
+                keys = {lock_key(name): name for name in nodes if name not in self.held}
+                room = share - len(self.held)
+                if keys and room > 0:
+                    got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys), room)]
                 else:
                     await conn.fetchval("SELECT 1")
                     got = []
@@ -105,15 +127,30 @@ class NodeLocks:
         self._confirmed = started
         self._down_logged = False
         self.held.update(got)
+        self.surplus = max(0, len(self.held) - share)
         return set(got), set()
+
+    async def release(self, node: str) -> None:
+        """Free one node's lock (given up for spreading; the caller unfollowed it first)."""
+        if node not in self.held or self._conn is None:
+            return
+        self.held.discard(node)
+        try:
+            async with asyncio.timeout(self._config.lock_timeout):
+                await self._conn.fetchval("SELECT pg_advisory_unlock($1)", lock_key(node))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            await self._lost(f"{type(exc).__name__}")
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             config = self._config
-            kept = config.lock_keepalive_idle + config.lock_keepalive_interval * config.lock_keepalive_count
+            kept = config.lock_idle_timeout + config.lock_keepalive_interval * config.lock_keepalive_count
             settings = {
                 "application_name": "bridge-node-locks",
-                "tcp_keepalives_idle": str(config.lock_keepalive_idle),
+                # Silence this long ends the session: the locks of a frozen or cut-off
+                # instance are freed although its kernel still answers keepalives.
+                "idle_session_timeout": str(1000 * config.lock_idle_timeout),
+                "tcp_keepalives_idle": str(config.lock_idle_timeout),
                 "tcp_keepalives_interval": str(config.lock_keepalive_interval),
                 "tcp_keepalives_count": str(config.lock_keepalive_count),
                 # Unacknowledged data (a reply the partitioned client never got) is given
@@ -123,6 +160,7 @@ class NodeLocks:
             conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout, server_settings=settings)
             row = await conn.fetchrow(_WHO)
             assert row is not None
+            await conn.execute("SELECT pg_advisory_lock_shared($1)", MEMBER_KEY)
             self._conn, self.session = conn, Session(row["pid"], row["backend_start"])
         return self._conn
 

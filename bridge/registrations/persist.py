@@ -184,6 +184,11 @@ class RegistrationStore:
             self._follow(name)
         if gained:
             self._wake.set()  # publish the takeover and write the snapshot without waiting
+        if self._locks.surplus > 0 and self.owned and not gained:
+            # Unfollow first, then free the lock: the taker connects only after its next try.
+            name = max(self.owned)
+            self._lose(name, "given to an instance with room (freeswitch.spread)")
+            await self._locks.release(name)
 
     def _lose(self, name: str, reason: str) -> None:
         if name not in self.owned:

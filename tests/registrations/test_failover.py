@@ -25,7 +25,7 @@ from bridge.config import Config, DatabaseConfig, FreeSwitchConfig, FreeSwitchNo
 from bridge.db import Database
 from bridge.registrations import events
 from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
-from bridge.registrations.locks import NodeLocks, lock_key
+from bridge.registrations.locks import NodeLocks, key_parts, lock_key
 from bridge.registrations.model import NodeState
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
@@ -78,9 +78,13 @@ def _free_port() -> int:
         return port
 
 
-async def _lock_sessions(conn: asyncpg.Connection) -> int:
+async def _lock_sessions(conn: asyncpg.Connection, node: str = "fs1") -> int:
+    """Sessions holding the node's lock."""
+    classid, objid = key_parts(lock_key(node))
     count: int = await conn.fetchval(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND classid::bigint = $1 AND objid::bigint = $2",
+        classid, objid,
     )
     return count
 
@@ -142,7 +146,7 @@ async def test_given_follower_cut_from_the_database_then_it_stops_following_befo
     assert upstream.hostname is not None and upstream.port is not None
     proxy = await TcpProxy(upstream.hostname, upstream.port).start()
     idle = 3
-    partitioned = {**FAST, "freeswitch__lock_timeout": "1", "freeswitch__lock_keepalive_idle": str(idle)}
+    partitioned = {**FAST, "freeswitch__lock_timeout": "1", "freeswitch__lock_idle_timeout": str(idle)}
     config = make_config(freeswitch__nodes=fake.url("fs1"), **partitioned)
     config = replace(config, database=replace(config.database, url=_via(database_url, proxy.port)))
     try:
@@ -167,20 +171,21 @@ async def test_given_follower_cut_from_the_database_then_it_stops_following_befo
         watcher = asyncio.create_task(watch())
         proxy.cut()
         cut_at = time.monotonic()
-        # PostgreSQL cannot free the lock before its keepalive gives up on the session:
-        # lock_keepalive_idle after the last packet from the follower, which may be one
-        # takeover_interval before the cut. Free it at that earliest moment.
-        await asyncio.sleep(idle - 0.2)
-        assert stopped_at is not None, "the cut-off follower still follows when its lock can be freed"
-        proxy.close_upstream()
-        freed_at = time.monotonic()
-        await eventually(lambda: other[REGISTRATION_STORE].owned == {"fs1"}, timeout=10, what="takeover")
+        # Nothing else happens: PostgreSQL ends the silent lock session itself after
+        # lock_idle_timeout (idle_session_timeout; its keepalives would reach the proxy).
+        await eventually(
+            lambda: other[REGISTRATION_STORE].owned == {"fs1"}, timeout=idle + 10, what="takeover"
+        )
+        took_at = time.monotonic()
         await eventually(lambda: other[REGISTRATIONS].nodes()[0].state is NodeState.UP)
         watcher.cancel()
+        assert stopped_at is not None
         print(
             f"\npartition: cut-off follower stopped {stopped_at - cut_at:.2f} s after the cut,"
-            f" lock freed at {freed_at - cut_at:.2f} s, the other followed"
+            f" the other followed at {took_at - cut_at:.2f} s (lock_idle_timeout {idle} s)"
         )
+        assert stopped_at < took_at
+        assert took_at - cut_at > idle - 1  # the lock was held until the session timed out
         assert most_followers == 1, "two instances followed the node at once"
         assert cut_off[REGISTRATION_STORE].owned == set()
     finally:
@@ -251,3 +256,28 @@ async def test_given_sessions_when_used_on_another_instance_then_they_work_and_n
     assert sorted(r["key_hint"] for r in left) == sorted([token[:8], newest[:8]])
     assert short[:8] not in {r["key_hint"] for r in left}
     assert (await second.get("/api/users/list", headers=auth(token))).status == 200
+
+
+async def test_given_three_instances_and_six_nodes_then_each_follows_two_and_a_killed_ones_go_to_the_others(
+    start_app: StartApp,
+) -> None:
+    fakes = [await FakeEslServer(snapshot=SNAPSHOT_LIVE).start() for _ in range(6)]
+    try:
+        nodes = ",".join(fake.url(f"fs{i}") for i, fake in enumerate(fakes, 1))
+        clients = [await start_app(freeswitch__nodes=nodes, **FAST) for _ in range(3)]
+        stores = [client.server.app[REGISTRATION_STORE] for client in clients]
+
+        def shares() -> list[int]:
+            return sorted(len(store.owned) for store in stores)
+
+        await eventually(lambda: shares() == [2, 2, 2], timeout=20, what="two nodes each")
+        assert set().union(*(store.owned for store in stores)) == {f"fs{i}" for i in range(1, 7)}
+        await eventually(lambda: all(fake.live == 1 for fake in fakes), what="one connection per node")
+
+        await clients[0].close()  # its nodes go to the two left, three each
+        stores = stores[1:]
+        await eventually(lambda: shares() == [3, 3], timeout=20, what="three nodes each")
+        await eventually(lambda: all(fake.live == 1 for fake in fakes), what="one connection per node")
+    finally:
+        for fake in fakes:
+            await fake.close()

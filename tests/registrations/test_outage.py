@@ -60,7 +60,7 @@ async def client(
     overrides["database.query_timeout"] = str(QUERY_TIMEOUT)
     # Room for a stall on a loaded machine: the follower keeps its lock for 8 s unconfirmed.
     overrides["freeswitch.lock_timeout"] = str(LOCK_TIMEOUT)
-    overrides["freeswitch.lock_keepalive_idle"] = "10"
+    overrides["freeswitch.lock_idle_timeout"] = "10"
     config = load_config(overrides=overrides)
     config = replace(config, database=replace(config.database, url=private_pg.dsn), state_dir=tmp_path / "s")
     app = create_app(config)
