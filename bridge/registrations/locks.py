@@ -95,6 +95,7 @@ class NodeLocks:
         # Nodes held beyond this instance's share (freeswitch.spread): the store gives
         # one up per poll (unfollow, then ``release``) for an instance with room to take.
         self.surplus = 0
+        self._old_server_logged = False
         self._down_logged = False
 
     async def poll(self, wanted: Iterable[str]) -> tuple[set[str], set[str]]:
@@ -147,17 +148,25 @@ class NodeLocks:
             kept = config.lock_idle_timeout + config.lock_keepalive_interval * config.lock_keepalive_count
             settings = {
                 "application_name": "bridge-node-locks",
-                # Silence this long ends the session: the locks of a frozen or cut-off
-                # instance are freed although its kernel still answers keepalives.
-                "idle_session_timeout": str(1000 * config.lock_idle_timeout),
                 "tcp_keepalives_idle": str(config.lock_idle_timeout),
                 "tcp_keepalives_interval": str(config.lock_keepalive_interval),
                 "tcp_keepalives_count": str(config.lock_keepalive_count),
-                # Unacknowledged data (a reply the partitioned client never got) is given
-                # up after as long as the keepalives would take: never sooner than idle.
-                "tcp_user_timeout": str(1000 * kept),
             }
             conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout, server_settings=settings)
+            if conn.get_server_version() >= (12, 0):
+                # Unacknowledged data (a reply the partitioned client never got) is given
+                # up after as long as the keepalives would take: never sooner than idle.
+                await conn.execute(f"SET tcp_user_timeout = {1000 * kept}")
+            if conn.get_server_version() >= (14, 0):
+                # Silence this long ends the session: the locks of a frozen or cut-off
+                # instance are freed although its kernel still answers keepalives.
+                await conn.execute(f"SET idle_session_timeout = {1000 * config.lock_idle_timeout}")
+            elif not self._old_server_logged:
+                log.warning(
+                    "registrations: PostgreSQL before 14 has no idle_session_timeout: a frozen"
+                    " instance keeps its nodes until its TCP keepalives fail"
+                )
+                self._old_server_logged = True
             row = await conn.fetchrow(_WHO)
             assert row is not None
             await conn.execute("SELECT pg_advisory_lock_shared($1)", MEMBER_KEY)

@@ -139,6 +139,8 @@ class RegistrationStore:
         self._resync: set[str] = set()
         self._db_down = False
         self._wake = asyncio.Event()
+        # One flush at a time: two transactions in flight could commit an older batch last.
+        self._flushing = asyncio.Lock()
         state.subscribe(self._on_delta)
 
     def _on_delta(self, delta: Delta) -> None:
@@ -185,17 +187,23 @@ class RegistrationStore:
         if gained:
             self._wake.set()  # publish the takeover and write the snapshot without waiting
         if self._locks.surplus > 0 and self.owned and not gained:
-            # Unfollow first, then free the lock: the taker connects only after its next try.
-            name = max(self.owned)
-            self._lose(name, "given to an instance with room (freeswitch.spread)")
-            await self._locks.release(name)
+            await self._hand_over(max(self.owned))
 
-    def _lose(self, name: str, reason: str) -> None:
+    async def _hand_over(self, name: str) -> None:
+        """Give one node up for spreading: write what it has, unfollow, then free the lock
+        (the taker connects only after its next try)."""
+        try:
+            await self.flush()
+        except DatabaseUnavailable:
+            return  # the sync tick reports it; hand over when writes work again
+        self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
+        await self._locks.release(name)
+
+    def _lose(self, name: str, reason: str, level: int = logging.WARNING) -> None:
         if name not in self.owned:
             return
-        log.warning(
-            "registrations: stopped following node=%s instance=%s reason=%s", name, self.instance, reason
-        )
+        message = "registrations: stopped following node=%s instance=%s reason=%s"
+        log.log(level, message, name, self.instance, reason)
         self.owned.discard(name)
         self._resync.discard(name)
         self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
@@ -241,6 +249,10 @@ class RegistrationStore:
     async def flush(self) -> None:
         """Publish every followed node and write its pending bindings, in one transaction,
         each node's part only if the lock session still holds it (else rolled back)."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         session = self._locks.session
         if not self.owned or session is None:
             return  # no lock session: the lock task gives the nodes up or confirms them

@@ -21,7 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
-from bridge.config import Config, DatabaseConfig, FreeSwitchConfig, FreeSwitchNode
+from bridge.config import Config, DatabaseConfig, FreeSwitchConfig, FreeSwitchNode, load_config
+from bridge.errors import ConfigError
 from bridge.db import Database
 from bridge.registrations import events
 from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
@@ -281,3 +282,16 @@ async def test_given_three_instances_and_six_nodes_then_each_follows_two_and_a_k
     finally:
         for fake in fakes:
             await fake.close()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"freeswitch.lock_timeout": "5"}, id="lock-timeout-reaches-idle-timeout"),
+        pytest.param({"freeswitch.lock_idle_timeout": "2"}, id="idle-timeout-below-lock-timeout"),
+        pytest.param({"freeswitch.takeover_interval": "0"}, id="no-takeover-interval"),
+    ],
+)
+def test_given_settings_that_allow_two_followers_then_bridge_refuses_to_start(settings: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="freeswitch"):
+        load_config(overrides=settings)
