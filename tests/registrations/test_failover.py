@@ -22,8 +22,8 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config, DatabaseConfig, FreeSwitchConfig, FreeSwitchNode, load_config
-from bridge.errors import ConfigError
 from bridge.db import Database
+from bridge.errors import ConfigError
 from bridge.registrations import events
 from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
 from bridge.registrations.locks import NodeLocks, key_parts, lock_key
@@ -292,6 +292,8 @@ async def test_given_three_instances_and_six_nodes_then_each_follows_two_and_a_k
         pytest.param({"freeswitch.takeover_interval": "0"}, id="no-takeover-interval"),
     ],
 )
-def test_given_settings_that_allow_two_followers_then_bridge_refuses_to_start(settings: dict[str, str]) -> None:
+def test_given_settings_that_allow_two_followers_then_bridge_refuses_to_start(
+    settings: dict[str, str],
+) -> None:
     with pytest.raises(ConfigError, match="freeswitch"):
         load_config(overrides=settings)
