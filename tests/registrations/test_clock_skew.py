@@ -12,13 +12,14 @@ import pytest
 
 from bridge.registrations import readiness
 from bridge.registrations.model import NodeState
-from tests.fakes.esl_server import FakeEslServer, frame_body
+from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer, frame_body
 from tests.registrations import frames
 from tests.registrations.helpers import following, fs_config
 from tests.support.poll import eventually
 
 D = "xswitch.test"
 BEHIND = 600.0  # the node's clock, 10 minutes behind bridge's
+CAPTURE_TIME = 1795393500.0  # the captured snapshot's bindings expire soon after
 
 
 def fired_behind(frame: bytes, seconds: float) -> bytes:
@@ -91,3 +92,23 @@ async def test_given_node_clock_ten_minutes_behind_then_bindings_live_their_expi
             harness.state.nodes(), skews=harness.listener.clock_skews, skew_limit=config.clock_skew_limit
         )
         assert in_step.status == "up" and "clock_skew_seconds" not in in_step.details["nodes"]["fs1"]
+
+
+async def test_given_skew_measured_when_node_reconnects_then_snapshot_expiries_move_onto_our_clock() -> None:
+    server = await FakeEslServer().start()
+    try:
+        config = fs_config(("fs1", server))
+        async with following(config, clock=lambda: CAPTURE_TIME) as harness:
+            await server.wait_subscribed()
+            await server.push(fired_behind(frames.UNREGISTER_1001, BEHIND))  # measures the clock
+            await eventually(lambda: "fs1" in harness.listener.clock_skews)
+            server.snapshot = SNAPSHOT_LIVE
+            await server.drop()  # the node reconnects and its snapshot is read again
+            await eventually(lambda: harness.state.is_online(D, "1001"), timeout=10)
+            expiries = {r.reg_user: int(r.expires) for r in harness.state.all_registrations()}
+            shift = round(-harness.listener.clock_skews["fs1"])
+            assert shift > BEHIND - 30
+            # show registrations printed 1795397081 / 1795397125 on the node's clock.
+            assert expiries == {"1001": 1795397081 + shift, "1002": 1795397125 + shift}
+    finally:
+        await server.close()
