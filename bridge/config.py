@@ -170,6 +170,35 @@ class FreeSwitchConfig:
     # Bytes one Event Socket frame may have: sofia's listing of a profile is one frame
     # (about 700 bytes per binding, 70 MB for 100,000).
     max_frame_bytes: int = 128 * 1024 * 1024
+    # Who follows a node is a PostgreSQL session advisory lock per node, held on one
+    # connection of its own (locks.py). Seconds between an instance's tries to take the
+    # nodes it does not follow (a killed follower's lock is free at once); seconds the
+    # follower may go without a confirmed round trip on that connection before it stops
+    # following (must stay below lock_idle_timeout); seconds of silence after which
+    # PostgreSQL ends the lock session and frees its locks (idle_session_timeout, and the
+    # TCP keepalive idle: a frozen process, a lost machine or network), and the keepalive
+    # probes (seconds between, count) for a peer that vanished mid-reply.
+    takeover_interval: float = 0.2
+    lock_timeout: float = 2.0
+    lock_idle_timeout: int = 5
+    lock_keepalive_interval: int = 1
+    lock_keepalive_count: int = 3
+    # Spread the nodes over the instances: each takes at most its share (nodes / instances,
+    # rounded up) and gives surplus nodes up one at a time for another to take.
+    spread: bool = True
+    # Seconds a node's Event-Date may differ from bridge's clock before it is reported.
+    clock_skew_limit: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.takeover_interval <= 0 or self.lock_timeout <= 0:
+            raise ConfigError("freeswitch.takeover_interval and freeswitch.lock_timeout must be > 0")
+        if min(self.lock_idle_timeout, self.lock_keepalive_interval, self.lock_keepalive_count) < 1:
+            raise ConfigError("freeswitch.lock_idle_timeout, _interval and _count must be at least 1")
+        if self.lock_timeout + self.takeover_interval >= self.lock_idle_timeout:
+            # The follower must give a node up before PostgreSQL can free its lock.
+            raise ConfigError(
+                "freeswitch.lock_timeout + takeover_interval must be below lock_idle_timeout"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,18 @@ class Metrics:
             ["node", "kind"],
             registry=r,
         )
+        self.node_takeovers = Counter(
+            "bridge_node_takeovers_total",
+            "Times this instance took a node's lock and started following it, by node",
+            ["node"],
+            registry=r,
+        )
+        self.node_clock_skew = Gauge(
+            "bridge_node_clock_skew_seconds",
+            "A node's Event-Date minus bridge's clock at arrival, last event, by node",
+            ["node"],
+            registry=r,
+        )
         self.registration_refused = Counter(
             "bridge_registration_refused_total",
             "Bindings refused: an unusable field (invalid) or the per-node cap (cap), by node",

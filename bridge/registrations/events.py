@@ -224,11 +224,13 @@ def network_proto(status: str) -> str:
     return "udp"
 
 
-def _event_seconds(headers: Mapping[str, str], now: float) -> int:
+def clock_skew(headers: Mapping[str, str], now: float) -> float | None:
+    """The node's clock minus ours (seconds) as one event shows it: its Event-Date-Timestamp
+    (microseconds, set when the event fired) against ``now`` at arrival; None without one."""
     try:
-        return int(headers["Event-Date-Timestamp"]) // 1_000_000
+        return int(headers["Event-Date-Timestamp"]) / 1_000_000 - now
     except (KeyError, ValueError):
-        return int(now)
+        return None
 
 
 def to_change(node: str, headers: Mapping[str, str], *, now: float, late_margin: int = 60) -> Change | None:
@@ -237,8 +239,9 @@ def to_change(node: str, headers: Mapping[str, str], *, now: float, late_margin:
     Header names differ by subclass (see the fixtures README): register names the user in
     ``to-user`` (what the core table's reg_user holds), unregister in ``from-user``, and
     expire in ``user``/``host``. register's ``expires`` is relative seconds; the binding's
-    absolute expiry is the event time + expires + the profile's late margin, exactly what
-    ``show registrations`` prints.
+    absolute expiry is ``now`` (bridge's clock at arrival) + expires + the profile's late
+    margin: what ``show registrations`` prints, less the node's clock error (a node whose
+    clock is behind would otherwise have every binding expire at once, issue 21 item 12).
     """
     name = headers.get("Event-Name", "")
     if name == "HEARTBEAT":
@@ -282,7 +285,7 @@ def to_change(node: str, headers: Mapping[str, str], *, now: float, late_margin:
     status = headers.get("status", "")
     registration = Registration(
         url=f"sofia/{profile}/{contact_uri(contact)}",
-        expires=str(_event_seconds(headers, now) + relative + late_margin),
+        expires=str(int(now) + relative + late_margin),
         token=call_id,
         reg_user=headers.get("to-user") or headers.get("from-user", ""),
         network_proto=_shared(network_proto(status)),

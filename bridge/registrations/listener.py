@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -245,6 +246,7 @@ class _Follower:
         self.greenlet: gevent.Greenlet | None = None
         self._buffer: list[Change] | None = None  # events held while the snapshot loads
         self._episode = ""  # the error last logged; logged again only when it changes
+        self._clock_off = False  # the node's clock was last seen off by over clock_skew_limit
 
     def run(self) -> None:
         attempt = 0
@@ -302,7 +304,7 @@ class _Follower:
             # Events that arrived while the snapshot loaded are newer than it (the core
             # table lags sofia by seconds): they are applied on top, in order.
             held, self._buffer = self._buffer, None
-            snapshot = Snapshot(name, self._checked_all(snapshot.registrations))
+            snapshot = Snapshot(name, self._checked_all(self._on_our_clock(snapshot.registrations)))
             self.listener.emit(snapshot)
             self.listener.emit(NodeChanged(name, NodeState.UP, time.time()))
             for change in held:
@@ -368,9 +370,9 @@ class _Follower:
         metrics = self.listener.metrics
         try:
             headers = events.parse_event_body(content_type, body)
-            change = events.to_change(
-                name, headers, now=time.time(), late_margin=self.config.expires_late_margin
-            )
+            now = time.time()
+            self._clock(events.clock_skew(headers, now))
+            change = events.to_change(name, headers, now=now, late_margin=self.config.expires_late_margin)
         except FrameError as exc:
             self._on_frame_error(str(exc))
             return
@@ -394,6 +396,38 @@ class _Follower:
             self._buffer.append(change)
         else:
             self.listener.emit(change)
+
+    def _clock(self, skew: float | None) -> None:
+        """Note the node's clock error; report it (metric, one log line per episode) when
+        it exceeds ``clock_skew_limit``. The hub thread only writes the float."""
+        if skew is None:
+            return
+        name = self.node.name
+        self.listener.clock_skews[name] = skew
+        if self.listener.metrics is not None:
+            self.listener.metrics.node_clock_skew.labels(name).set(skew)
+        off = abs(skew) > self.config.clock_skew_limit
+        if off and not self._clock_off:
+            log.warning(
+                "node clock off node=%s skew_seconds=%.1f (Event-Date against bridge's clock;"
+                " expiries are kept on bridge's clock)", name, skew,
+            )
+        elif self._clock_off and not off:
+            log.info("node clock back in step node=%s skew_seconds=%.1f", name, skew)
+        self._clock_off = off
+
+    def _on_our_clock(self, registrations: Iterable[Registration]) -> Iterable[Registration]:
+        """The snapshot's absolute expiries (the node's clock) moved onto bridge's clock by the
+        node's last measured skew; none measured yet (no event since start): taken as they
+        are, and the reconcile (sofia's seconds left, on our clock) puts them right."""
+        skew = self.listener.clock_skews.get(self.node.name)
+        if skew is None or abs(skew) < 1:
+            return registrations
+        shift = round(skew)
+        return [
+            dataclasses.replace(r, expires=str(int(r.expires) - shift)) if r.expires.isdigit() else r
+            for r in registrations
+        ]
 
     def _checked(self, registration: Registration) -> Registration | None:
         """The binding clamped to the limits, or None (counted, logged once per reason)."""
@@ -437,6 +471,8 @@ class Listener:
         self._nodes = {node.name: node for node in config.nodes}
         self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
+        # Each node's clock minus ours, seconds, as its last event showed (hub thread writes).
+        self.clock_skews: dict[str, float] = {}
         self._pending: list[Change] = []
         # Told of every node state change on the asyncio loop, after the sink (watch_nodes).
         self._node_watchers: list[Callable[[NodeChanged], object]] = []
@@ -550,7 +586,8 @@ class Listener:
     def _unfollow(self, name: str) -> None:
         follower = self._followers.pop(name, None)
         if follower is not None:
-            self._stop_follower(follower)
+            # A loop callback may not block: the kill (which waits) runs in a greenlet.
+            gevent.spawn(self._stop_follower, follower)
 
     def _stop_follower(self, follower: _Follower) -> None:
         if follower.greenlet is not None:

@@ -1,30 +1,38 @@
-"""PostgreSQL side of registrations: node leases, batched write-behind, the standby mirror.
+"""PostgreSQL side of registrations: node locks, batched write-behind, the standby mirror.
 
-Every ``sync_interval`` one tick: (1) take or renew the lease of every configured node
-(a row in bridge_esl_nodes whose ``lease_until`` the holder pushes forward; another
-instance takes it once it lapses, i.e. within ``lease_ttl``), following the nodes we hold
-and dropping the ones we lost; (2) write the bindings that changed on the nodes we hold,
-in one transaction (a REGISTER storm is a few executemany batches, not a write per event);
-(3) mirror the nodes others hold from the table into our state, so every instance answers
-the same. While PostgreSQL is down the tick fails as a whole: state in memory keeps
-serving, pending writes are kept (one entry per binding, so they cannot grow without bound)
-and are written when it returns; the nodes we follow stay followed.
+Who follows a node is decided by a session advisory lock per node (locks.py): every
+``takeover_interval`` the lock task tries to take the nodes this instance does not follow
+and confirms the ones it does; a node taken is followed at once, a node lost is unfollowed
+at once and its unwritten changes dropped (its new follower reloads the node's bindings
+from FreeSWITCH). Every ``sync_interval`` (and at once after a takeover) one tick: (1) in
+one transaction, for each node followed: publish its row in bridge_esl_nodes (state, and
+``lease_until``, which tells standbys the row is current), check that this instance's lock
+session still holds the node (``locks.HOLDS``; a node not held writes nothing) and write
+the bindings that changed (a REGISTER storm is a few executemany batches, not a write per
+event); (2) mirror the nodes others follow from the table into our state, so every
+instance answers the same. While PostgreSQL is down the tick fails as a whole: state in
+memory keeps serving, pending writes are kept (one entry per binding, so they cannot grow
+without bound) and written when it returns, if the lock is still ours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+import asyncpg
 
 from bridge.config import FreeSwitchConfig
 from bridge.db import Database
-from bridge.errors import DatabaseUnavailable
+from bridge.errors import DatabaseUnavailable, NodeUnavailable
 from bridge.metrics import Metrics
 from bridge.registrations.events import Heartbeat, NodeChanged, Snapshot
-from bridge.registrations.model import Delta, NodeState, Registration
+from bridge.registrations.locks import HOLDS, NodeLocks, key_parts, lock_key
+from bridge.registrations.model import Delta, NodeState, NodeStatus, Registration
 from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
@@ -53,15 +61,21 @@ _UPSERT = (
     + ", ".join(f"{f} = EXCLUDED.{f}" for f in _FIELDS if f not in ("node", "token"))
     + ", updated_at = now()"
 )
-_LEASE = """
+# Unconditional: the lock, checked in the same transaction, says the node is ours. The
+# row lock this takes orders us against a new follower's first write: a batch that
+# passed the check commits before the new follower's own publish (which waits for the
+# row) and its first batch, which replaces every binding of the node.
+_PUBLISH = """
 INSERT INTO bridge_esl_nodes (node, owner, lease_until, state, since, last_heartbeat, last_error)
 VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5, $6, $7)
 ON CONFLICT (node) DO UPDATE SET
     owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until, state = EXCLUDED.state,
     since = EXCLUDED.since, last_heartbeat = EXCLUDED.last_heartbeat, last_error = EXCLUDED.last_error
-WHERE bridge_esl_nodes.owner = EXCLUDED.owner OR bridge_esl_nodes.lease_until < now()
-RETURNING owner
 """
+
+
+class _NotHeld(Exception):
+    """The lock session no longer holds the node: roll its part of the batch back."""
 
 
 @dataclass(slots=True)
@@ -95,7 +109,7 @@ class _Pending:
 
 
 class RegistrationStore:
-    """Leases, write-behind and mirror for one bridge instance (asyncio side only)."""
+    """Node locks, write-behind and mirror for one bridge instance (asyncio side only)."""
 
     def __init__(
         self,
@@ -103,6 +117,7 @@ class RegistrationStore:
         state: RegistrationState,
         config: FreeSwitchConfig,
         *,
+        locks: NodeLocks,
         instance: str,
         follow: Callable[[str], None],
         unfollow: Callable[[str], None],
@@ -111,13 +126,21 @@ class RegistrationStore:
         self._db = database
         self._state = state
         self._config = config
+        self._locks = locks
         self.instance = instance
         self._follow = follow
         self._unfollow = unfollow
         self._metrics = metrics
         self.owned: set[str] = set()
         self._pending: dict[str, _Pending] = {}
+        # Nodes taken over whose rows are rewritten whole, from our state, once their
+        # snapshot is loaded (UP): a snapshot equal to what we mirrored is no Delta, yet
+        # the table may hold what the old follower wrote after our last mirror.
+        self._resync: set[str] = set()
         self._db_down = False
+        self._wake = asyncio.Event()
+        # One flush at a time: two transactions in flight could commit an older batch last.
+        self._flushing = asyncio.Lock()
         state.subscribe(self._on_delta)
 
     def _on_delta(self, delta: Delta) -> None:
@@ -125,17 +148,74 @@ class RegistrationStore:
             self._pending.setdefault(delta.node, _Pending()).add(delta)
 
     async def run(self) -> None:
+        """The lock task and the sync task, until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._lock_loop())
+            tasks.create_task(self._sync_loop())
+
+    async def _lock_loop(self) -> None:
         while True:
-            try:
-                await self.tick()
-            except Exception:  # a bug must not end syncing: log it, try again next tick
-                log.exception("registrations: sync tick failed instance=%s", self.instance)
-            await asyncio.sleep(self._config.sync_interval)
+            await self._step(self.take_over)
+            await asyncio.sleep(self._config.takeover_interval)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self._step(self.tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._config.sync_interval)
+            self._wake.clear()
+
+    async def _step(self, step: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await step()
+        except Exception:  # a bug must not end syncing: log it, try again next time
+            log.exception("registrations: sync step failed instance=%s", self.instance)
+
+    async def take_over(self) -> None:
+        """One round trip on the lock connection: take free nodes, confirm the ones held."""
+        gained, lost = await self._locks.poll(node.name for node in self._config.nodes)
+        for name in sorted(lost):
+            self._lose(name, "lock lost")
+        for name in sorted(gained):
+            log.info("registrations: following node=%s instance=%s", name, self.instance)
+            if self._metrics is not None:
+                self._metrics.node_takeovers.labels(name).inc()
+            self.owned.add(name)
+            self._pending.pop(name, None)
+            self._resync.add(name)
+            self._follow(name)
+        if gained:
+            self._wake.set()  # publish the takeover and write the snapshot without waiting
+        if self._locks.surplus > 0 and self.owned and not gained:
+            await self._hand_over(max(self.owned))
+
+    async def _hand_over(self, name: str) -> None:
+        """Give one node up for spreading: write what it has, unfollow, then free the lock
+        (the taker connects only after its next try)."""
+        try:
+            await self.flush()
+        except DatabaseUnavailable:
+            return  # the sync tick reports it; hand over when writes work again
+        self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
+        await self._locks.release(name)
+
+    def _lose(self, name: str, reason: str, level: int = logging.WARNING) -> None:
+        if name not in self.owned:
+            return
+        message = "registrations: stopped following node=%s instance=%s reason=%s"
+        log.log(level, message, name, self.instance, reason)
+        self.owned.discard(name)
+        self._resync.discard(name)
+        self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
+        with contextlib.suppress(NodeUnavailable):  # the listener is already stopped
+            self._unfollow(name)
+        # Not UP any more: the last bindings known stay answered, as a standby's mirror
+        # does, until the mirror or a new follower replaces them.
+        self._state.apply(NodeChanged(name, NodeState.STANDBY, time.time(), f"not followed here: {reason}"))
 
     async def tick(self) -> None:
         self._state.sweep()
         try:
-            await self._leases()
             await self.flush()
             await self._mirror()
         except DatabaseUnavailable as exc:
@@ -150,7 +230,7 @@ class RegistrationStore:
             self._db_down = False
 
     async def release(self) -> None:
-        """On shutdown: write what is pending and give the leases up for a fast takeover."""
+        """On shutdown: write what is pending, mark the rows stale and free the locks."""
         try:
             await self.flush()
             if self.owned:
@@ -161,66 +241,55 @@ class RegistrationStore:
                     sorted(self.owned),
                 )
         except DatabaseUnavailable as exc:
-            log.warning("registrations: could not release leases error=%s", exc)
-
-    async def _leases(self) -> None:
-        timeout = max(self._db.config.query_timeout, 2.0)
-        for node in self._config.nodes:
-            status = {s.name: s for s in self._state.nodes()}.get(node.name)
-            state = status.state if status is not None else NodeState.NOT_STARTED
-            owner = await self._db.fetchval(
-                _LEASE,
-                node.name,
-                self.instance,
-                self._config.lease_ttl,
-                state.value if node.name in self.owned else NodeState.CONNECTING.value,
-                status.since if status is not None else time.time(),
-                status.last_heartbeat if status is not None else None,
-                status.last_error if status is not None and node.name in self.owned else "",
-                timeout=timeout,
-            )
-            if owner == self.instance and node.name not in self.owned:
-                log.info("registrations: following node=%s instance=%s", node.name, self.instance)
-                self.owned.add(node.name)
-                self._pending[node.name] = _Pending(replace=True)
-                self._follow(node.name)
-            elif owner != self.instance and node.name in self.owned:
-                log.warning("registrations: lease lost node=%s instance=%s", node.name, self.instance)
-                self.owned.discard(node.name)
-                self._pending.pop(node.name, None)
-                self._unfollow(node.name)
+            log.warning("registrations: could not write before release error=%s", exc)
+        finally:
+            self.owned.clear()
+            await self._locks.close()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
+        """Publish every followed node and write its pending bindings, in one transaction,
+        each node's part only if the lock session still holds it (else rolled back)."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        session = self._locks.session
+        if not self.owned or session is None:
+            return  # no lock session: the lock task gives the nodes up or confirms them
         batch, self._pending = self._pending, {}
         limit = self._db.config.connect_timeout
+        statuses = {s.name: s for s in self._state.nodes()}
+        resynced: set[str] = set()
+        for node in self._resync:
+            status = statuses.get(node)
+            if status is not None and status.state is NodeState.UP:
+                # The state holds every change since the snapshot: it supersedes the batch.
+                bindings = {r.token: r for r in self._state.bindings_of_node(node)}
+                batch[node] = _Pending(replace=True, upserts=bindings)
+                resynced.add(node)
+        not_held: list[str] = []
         try:
             async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn, conn.transaction():
-                for node, pending in batch.items():
-                    if pending.replace:
-                        await conn.execute(
-                            "DELETE FROM bridge_registrations "
-                            "WHERE node = $1 AND NOT (token = ANY($2::text[]))",
-                            node,
-                            list(pending.upserts),
-                        )
-                    if pending.removes:
-                        await conn.execute(
-                            "DELETE FROM bridge_registrations WHERE node = $1 AND token = ANY($2::text[])",
-                            node,
-                            list(pending.removes),
-                        )
-                    if pending.upserts:
-                        await conn.executemany(
-                            _UPSERT, [tuple(getattr(r, f) for f in _FIELDS) for r in pending.upserts.values()]
-                        )
+                for node in sorted(self.owned):
+                    try:
+                        async with conn.transaction():
+                            await self._publish(conn, node, statuses.get(node))
+                            classid, objid = key_parts(lock_key(node))
+                            if not await conn.fetchval(HOLDS, session.pid, session.started, classid, objid):
+                                raise _NotHeld(node)
+                            pending = batch.get(node)
+                            if pending is not None:
+                                await _write(conn, node, pending)
+                    except _NotHeld:
+                        not_held.append(node)
         except BaseException as exc:
             # Keep the batch, under anything that changed meanwhile, for the next tick or
             # for release(). BaseException: a shutdown cancels the sync task in the middle
             # of this write, and CancelledError is not an Exception; the transaction rolls
             # back, so the batch must go back to pending or it is lost (issue 13).
             for node, older in batch.items():
+                if node not in self.owned:
+                    continue
                 newer = self._pending.get(node)
                 self._pending[node] = older if newer is None else older.under(newer)
             if not isinstance(exc, Exception):
@@ -230,6 +299,25 @@ class RegistrationStore:
             ).__module__.startswith("asyncpg"):
                 raise DatabaseUnavailable(f"registration write failed: {type(exc).__name__}") from exc
             raise
+        self._resync -= resynced
+        if not_held:
+            # The session lost a lock it believes it holds: it is not to be trusted.
+            for name in await self._locks.drop(f"lock not held at write node={','.join(not_held)}"):
+                self._lose(name, "lock not held at write")
+            for name in list(self.owned):
+                self._lose(name, "lock not held at write")
+
+    async def _publish(self, conn: asyncpg.Connection, node: str, status: NodeStatus | None) -> None:
+        await conn.execute(
+            _PUBLISH,
+            node,
+            self.instance,
+            self._config.lease_ttl,
+            status.state.value if status is not None else NodeState.CONNECTING.value,
+            status.since if status is not None else time.time(),
+            status.last_heartbeat if status is not None else None,
+            status.last_error if status is not None else "",
+        )
 
     async def _mirror(self) -> None:
         others = [n.name for n in self._config.nodes if n.name not in self.owned]
@@ -262,3 +350,21 @@ class RegistrationStore:
             else:
                 gone = "no bridge instance follows this node"
                 self._state.apply(NodeChanged(name, NodeState.DOWN, now, gone))
+
+
+async def _write(conn: asyncpg.Connection, node: str, pending: _Pending) -> None:
+    if pending.replace:
+        await conn.execute(
+            "DELETE FROM bridge_registrations WHERE node = $1 AND NOT (token = ANY($2::text[]))",
+            node,
+            list(pending.upserts),
+        )
+    if pending.removes:
+        await conn.execute(
+            "DELETE FROM bridge_registrations WHERE node = $1 AND token = ANY($2::text[])",
+            node,
+            list(pending.removes),
+        )
+    if pending.upserts:
+        rows = [tuple(getattr(r, f) for f in _FIELDS) for r in pending.upserts.values()]
+        await conn.executemany(_UPSERT, rows)

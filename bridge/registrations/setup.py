@@ -2,7 +2,8 @@
 scrape-time gauges, /readyz check).
 
     config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState (app[REGISTRATIONS])
-                                                     -> RegistrationStore (leases, PostgreSQL)
+                                                     -> RegistrationStore (PostgreSQL)
+    NodeLocks (one connection, an advisory lock per node) -> which nodes this instance follows
     app[FREESWITCH] = the Listener, as NodeCommands (api / broadcast_api)
 """
 
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bridge.config import Config, FreeSwitchConfig
+from bridge.config import Config, DatabaseConfig, FreeSwitchConfig
 from bridge.health import ComponentStatus
 from bridge.keys import DATABASE, HEALTH, METRICS
 from bridge.metrics import Metrics
@@ -31,6 +32,7 @@ from bridge.registrations.keys import (
     REGISTRATIONS,
 )
 from bridge.registrations.listener import Listener
+from bridge.registrations.locks import NodeLocks
 from bridge.registrations.model import Delta, NodeState
 from bridge.registrations.observers import CHANGE_OBSERVERS, fan_out
 from bridge.registrations.persist import RegistrationStore
@@ -39,7 +41,9 @@ from bridge.registrations.state import RegistrationState
 log = logging.getLogger(__name__)
 
 
-async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> AsyncIterator[None]:
+async def _registrations_ctx(
+    config: FreeSwitchConfig, database: DatabaseConfig, app: web.Application
+) -> AsyncIterator[None]:
     metrics = app[METRICS]
     state = RegistrationState(
         [n.name for n in config.nodes],
@@ -58,7 +62,9 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
     gauges.watch(metrics.registry, state)
 
     async def report() -> ComponentStatus:
-        return readiness.freeswitch_status(state.nodes())
+        return readiness.freeswitch_status(
+            state.nodes(), skews=listener.clock_skews, skew_limit=config.clock_skew_limit
+        )
 
     async def no_source() -> ComponentStatus:
         return ComponentStatus("degraded", {"nodes": {}, "error": readiness.NO_NODES})
@@ -66,8 +72,10 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
     # Not critical: lookups and the API keep working without the Event Socket (docs/operations.md).
     # Without any node, say so: the API's statuses then have no source ("unknown").
     app[HEALTH].register("freeswitch", report if config.nodes else no_source, critical=False)
+    # Its own connection, never a pooled one: the session's life is the locks' life.
+    locks = NodeLocks(database.url or "", config, connect_timeout=database.connect_timeout)
     store = RegistrationStore(
-        app[DATABASE], state, config, instance=app[INSTANCE],
+        app[DATABASE], state, config, locks=locks, instance=app[INSTANCE],
         follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
     )
     app[REGISTRATION_STORE] = store
@@ -81,7 +89,7 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
         # Join the hub first: its last batch of changes is handed over with
         # call_soon_threadsafe, and one loop turn lets it reach the state. Then stop
         # syncing (a flush cut by the cancel puts its batch back), write what is pending
-        # and hand the leases over.
+        # and free the locks.
         await listener.stop()
         await asyncio.sleep(0)
         if task is not None:
@@ -109,4 +117,4 @@ def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
 def setup(app: web.Application, config: Config) -> None:
     """After the database (its leases and rows live there), before the directory (which
     flushes FreeSWITCH's user cache through app[FREESWITCH])."""
-    app.cleanup_ctx.append(functools.partial(_registrations_ctx, config.freeswitch))
+    app.cleanup_ctx.append(functools.partial(_registrations_ctx, config.freeswitch, config.database))

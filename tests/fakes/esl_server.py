@@ -106,6 +106,11 @@ class FakeEslServer:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
+    @property
+    def live(self) -> int:
+        """Connections open now (every follower and one-shot command connection)."""
+        return len(self._writers)
+
     def url(self, name: str) -> str:
         return f"esl://{name}:{self.password}@127.0.0.1:{self.port}"
 

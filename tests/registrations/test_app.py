@@ -108,7 +108,7 @@ async def test_given_two_instances_then_one_follows_and_both_answer_the_same_the
     assert b[REGISTRATIONS].is_online(D, "1002")
 
 
-async def test_given_follower_dies_without_releasing_then_lease_lapses_and_standby_takes_over(
+async def test_given_row_of_a_dead_follower_then_the_lock_decides_and_a_new_instance_takes_over(
     app_client: AppClient, fake: FakeEslServer, conn: asyncpg.Connection
 ) -> None:
     first = await app_client(freeswitch__nodes=fake.url("fs1"), **FAST)
@@ -118,7 +118,7 @@ async def test_given_follower_dies_without_releasing_then_lease_lapses_and_stand
         return bool(await conn.fetchval("SELECT state FROM bridge_esl_nodes") == "up")
 
     await eventually_async(published_up, what="the follower published node state up")
-    # Pretend the follower is another process that died: its lease row stays, unrenewed.
+    # Another process that died: its row stays, live for a while; its lock went with it.
     await first.close()
     await conn.execute(
         "UPDATE bridge_esl_nodes SET owner = 'dead', lease_until = now() + interval '1 second'"
@@ -126,7 +126,7 @@ async def test_given_follower_dies_without_releasing_then_lease_lapses_and_stand
     second = await app_client(freeswitch__nodes=fake.url("fs1"), **FAST)
     b = second.server.app
     await eventually(lambda: b[REGISTRATIONS].nodes()[0].state is NodeState.STANDBY)
-    await eventually(lambda: b[REGISTRATION_STORE].owned == {"fs1"}, timeout=5, what="takeover after ttl")
+    await eventually(lambda: b[REGISTRATION_STORE].owned == {"fs1"}, timeout=5, what="takeover, row ignored")
     await eventually(lambda: b[REGISTRATIONS].is_online(D, "1001"))
 
 

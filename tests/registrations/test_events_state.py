@@ -17,10 +17,13 @@ from tests.registrations import frames
 NOW = 1795393500.0
 
 
-def change_of(frame: bytes, node: str = "fs1") -> events.Change | None:
+def change_of(frame: bytes, node: str = "fs1", *, at_firing: bool = False) -> events.Change | None:
+    """The change ``frame`` means, read at NOW, or (``at_firing``) the moment the node's
+    Event-Date says it fired: a node whose clock agrees with ours, read without delay."""
     content_type = "text/event-plain" if b"text/event-plain" in frame else "text/event-json"
     headers = events.parse_event_body(content_type, frame_body(frame))
-    return events.to_change(node, headers, now=NOW)
+    now = int(headers["Event-Date-Timestamp"]) / 1_000_000 if at_firing else NOW
+    return events.to_change(node, headers, now=now)
 
 
 def up_state(*changes: events.Change | None, multi: tuple[str, ...] = ()) -> RegistrationState:
@@ -34,7 +37,7 @@ def up_state(*changes: events.Change | None, multi: tuple[str, ...] = ()) -> Reg
 
 def test_records_built_from_register_events_equal_the_rows_of_show_registrations() -> None:
     rows = json.loads(frame_body(SNAPSHOT_LIVE))["rows"]
-    built = [change_of(frames.REGISTER_1001), change_of(frames.REGISTER_1002)]
+    built = [change_of(frames.REGISTER_1001, at_firing=True), change_of(frames.REGISTER_1002, at_firing=True)]
     assert all(isinstance(c, Registered) for c in built)
     assert [c.registration.xui_row() for c in built if isinstance(c, Registered)] == rows
     first = built[0]

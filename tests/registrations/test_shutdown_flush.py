@@ -7,9 +7,10 @@ import json
 
 import asyncpg
 
-from bridge.config import DatabaseConfig, FreeSwitchConfig
+from bridge.config import DatabaseConfig, FreeSwitchConfig, FreeSwitchNode
 from bridge.db import Database
 from bridge.registrations import events
+from bridge.registrations.locks import NodeLocks
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import frame_body
@@ -29,10 +30,14 @@ async def test_given_flush_cancelled_by_shutdown_then_release_writes_every_accep
     database = await Database.connect(database_url, DatabaseConfig(url=database_url))
     try:
         state = RegistrationState(["fs1"])
+        config = FreeSwitchConfig(nodes=(FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1"),))
+        locks = NodeLocks(database_url, config, connect_timeout=5)
         store = RegistrationStore(
-            database, state, FreeSwitchConfig(), instance="i1", follow=lambda _: None, unfollow=lambda _: None
+            database, state, config, locks=locks, instance="i1",
+            follow=lambda _: None, unfollow=lambda _: None,
         )
-        store.owned.add("fs1")
+        await store.take_over()
+        assert store.owned == {"fs1"}
         accepted = [_registered(frames.REGISTER_1001), _registered(frames.REGISTER_1002)]
         state.apply_all(accepted)
         # Hold the table so the flush is inside its transaction when the shutdown comes.

@@ -1,0 +1,204 @@
+"""Who follows a node: one PostgreSQL session advisory lock per node, on a connection of its own.
+
+PostgreSQL frees a session lock when the session ends. A killed bridge's socket is closed
+by its kernel, its backend exits at once, and another instance takes the node at its next
+try (every ``freeswitch.takeover_interval``). An instance that falls silent (machine gone,
+network cut, process frozen) keeps its locks until the server ends its session:
+``idle_session_timeout`` = ``lock_idle_timeout`` seconds after its last statement (the
+holder sends one every ``takeover_interval``), or the TCP keepalives for a peer that
+vanished with a reply unacknowledged (``tcp_user_timeout``). PostgreSQL 14 or later.
+
+The holder cannot see its own session end under a partition, so it counts: every round
+trip on the lock connection (a try or a ``SELECT 1``, each ``takeover_interval``) confirms
+the locks as of the moment it was sent. Without a confirmation for ``lock_timeout`` seconds
+the holder gives every node up and closes the connection. The server cannot free the
+locks earlier than ``lock_idle_timeout`` after that last confirmed send, and the config
+refuses ``lock_timeout + takeover_interval >= lock_idle_timeout``, so the old follower
+has stopped before a new one can start. Writes do not rely on that timing: each write
+batch checks, in its own transaction, that this session still holds the node's lock
+(persist.py, ``HOLDS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from bridge.config import FreeSwitchConfig
+from bridge.db import CONNECTION_ERRORS
+
+log = logging.getLogger(__name__)
+
+# Whether the session (pid, backend_start) still holds the advisory lock with this bigint
+# key (pg_locks shows a bigint key as classid = high 32 bits, objid = low 32, objsubid 1).
+# backend_start guards against a reused pid. Run inside a write transaction.
+HOLDS = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.pid = $1 AND a.backend_start = $2
+      AND l.classid::bigint = $3 AND l.objid::bigint = $4
+)
+"""
+# LIMIT stops the scan once enough locks are taken: keys past it are never tried.
+_TRY = "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_lock(k) LIMIT $2"
+_MEMBERS = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1
+  AND classid::bigint = $1 AND objid::bigint = $2 AND database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+_WHO = "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+
+
+def lock_key(node: str, kind: str = "bridge-esl-node") -> int:
+    """The node's advisory lock key: the same on every instance, signed 64 bits."""
+    digest = hashlib.sha256(f"{kind}:{node}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# Held shared by every instance's lock session: their number is how nodes are spread.
+MEMBER_KEY = lock_key("instances", kind="bridge-members")
+
+
+def key_parts(key: int) -> tuple[int, int]:
+    """(classid, objid) as pg_locks shows the bigint key."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The lock connection's server session, as ``HOLDS`` identifies it."""
+
+    pid: int
+    started: object  # backend_start, a datetime handed back to PostgreSQL as is
+
+
+class NodeLocks:
+    """The lock connection and the nodes it holds (asyncio side only, one task calls ``poll``)."""
+
+    def __init__(self, dsn: str, config: FreeSwitchConfig, *, connect_timeout: float) -> None:
+        self._dsn = dsn
+        self._config = config
+        self._connect_timeout = connect_timeout
+        self._conn: asyncpg.Connection | None = None
+        self.session: Session | None = None
+        self.held: set[str] = set()
+        self._confirmed = 0.0  # monotonic send time of the last answered round trip
+        # Nodes held beyond this instance's share (freeswitch.spread): the store gives
+        # one up per poll (unfollow, then ``release``) for an instance with room to take.
+        self.surplus = 0
+        self._old_server_logged = False
+        self._down_logged = False
+
+    async def poll(self, wanted: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Try to take each wanted node not held; confirm the ones held. Returns (gained, lost).
+
+        The whole round trip, connect included, is bounded: by ``lock_timeout`` from the
+        last confirmation while anything is held, else by the connect timeout.
+        """
+        started = time.monotonic()
+        limit = self._connect_timeout
+        if self.held:
+            limit = self._confirmed + self._config.lock_timeout - started
+        try:
+            async with asyncio.timeout(max(limit, 0.0)):
+                conn = await self._connection()
+                nodes = list(wanted)
+                share = len(nodes)
+                if self._config.spread:
+                    members = max(1, await conn.fetchval(_MEMBERS, *key_parts(MEMBER_KEY)))
+                    share = -(-len(nodes) // members)  # ceil: every node has a taker
+                keys = {lock_key(name): name for name in nodes if name not in self.held}
+                room = share - len(self.held)
+                if keys and room > 0:
+                    got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys), room)]
+                else:
+                    await conn.fetchval("SELECT 1")
+                    got = []
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            return set(), await self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        self._confirmed = started
+        self._down_logged = False
+        self.held.update(got)
+        self.surplus = max(0, len(self.held) - share)
+        return set(got), set()
+
+    async def release(self, node: str) -> None:
+        """Free one node's lock (given up for spreading; the caller unfollowed it first)."""
+        if node not in self.held or self._conn is None:
+            return
+        self.held.discard(node)
+        try:
+            async with asyncio.timeout(self._config.lock_timeout):
+                await self._conn.fetchval("SELECT pg_advisory_unlock($1)", lock_key(node))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            await self._lost(f"{type(exc).__name__}")
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            config = self._config
+            kept = config.lock_idle_timeout + config.lock_keepalive_interval * config.lock_keepalive_count
+            settings = {
+                "application_name": "bridge-node-locks",
+                "tcp_keepalives_idle": str(config.lock_idle_timeout),
+                "tcp_keepalives_interval": str(config.lock_keepalive_interval),
+                "tcp_keepalives_count": str(config.lock_keepalive_count),
+            }
+            conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout, server_settings=settings)
+            if conn.get_server_version() >= (12, 0):
+                # Unacknowledged data (a reply the partitioned client never got) is given
+                # up after as long as the keepalives would take: never sooner than idle.
+                await conn.execute(f"SET tcp_user_timeout = {1000 * kept}")
+            if conn.get_server_version() >= (14, 0):
+                # Silence this long ends the session: the locks of a frozen or cut-off
+                # instance are freed although its kernel still answers keepalives.
+                await conn.execute(f"SET idle_session_timeout = {1000 * config.lock_idle_timeout}")
+            elif not self._old_server_logged:
+                log.warning(
+                    "registrations: PostgreSQL before 14 has no idle_session_timeout: a frozen"
+                    " instance keeps its nodes until its TCP keepalives fail"
+                )
+                self._old_server_logged = True
+            row = await conn.fetchrow(_WHO)
+            assert row is not None
+            await conn.execute("SELECT pg_advisory_lock_shared($1)", MEMBER_KEY)
+            self._conn, self.session = conn, Session(row["pid"], row["backend_start"])
+        return self._conn
+
+    async def _lost(self, reason: str) -> set[str]:
+        lost, self.held = self.held, set()
+        self.session = None
+        if self._conn is not None:
+            # terminate(): no goodbye round trip; the server frees the locks as soon as it
+            # sees the socket close (at once if it is reachable).
+            self._conn.terminate()
+            self._conn = None
+        if lost:
+            log.warning("registrations: node locks lost nodes=%s reason=%s", ",".join(sorted(lost)), reason)
+        elif not self._down_logged:
+            log.warning("registrations: cannot reach the node lock connection reason=%s", reason)
+        self._down_logged = True
+        return lost
+
+    async def drop(self, reason: str) -> set[str]:
+        """Give every lock up now (a write found one gone: the session is not to be trusted)."""
+        return await self._lost(reason)
+
+    async def close(self) -> None:
+        """Release every lock (clean shutdown: a standby takes the nodes at its next try)."""
+        self.held = set()
+        self.session = None
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await asyncio.wait_for(conn.close(), timeout=self._connect_timeout)
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+                conn.terminate()
