@@ -17,6 +17,7 @@ Everything here runs on the asyncio loop; nothing waits on the lookup path.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
 import logging
 import time
@@ -134,6 +135,8 @@ class Guard:
         self._networks = 0
         self._in_prefix: dict[str, int] = {}
         self._since: float | None = None  # the database's clock at the last poll, less a margin
+        # (until, ip, key) of each ban learned, soonest first: expiry without a scan of them all.
+        self._expiry: list[tuple[float, str, str]] = []
         self.store: BanStore | None = None
         self.directory: Callable[[], DirectoryStore] | None = None
         self.registrations: Callable[[], RegistrationView | None] = lambda: None
@@ -442,6 +445,10 @@ class Guard:
         self._any = True
         if old is not None and old.until == ban.until:
             return
+        heapq.heappush(self._expiry, (ban.until, ban.ip, ban.key))
+        if len(self._expiry) > 2 * len(self._known) + 1000:  # stale entries (lifted, extended): rebuild
+            self._expiry = [(b.until, b.ip, b.key) for b in self._known.values()]
+            heapq.heapify(self._expiry)
         seconds = max(0, round(ban.until - self._clock()))
         if ban.key:
             log.warning(
@@ -514,9 +521,11 @@ class Guard:
                     elif (ban.ip, ban.key) in self._known:
                         await self._forget(ban, _ended(ban))
                 await self._bound()
-        for ban in list(self._known.values()):
-            if ban.until <= now:
-                await self._forget(ban, "expired")
+        while self._expiry and self._expiry[0][0] <= now:
+            _, ip, key = heapq.heappop(self._expiry)
+            due = self._known.get((ip, key))
+            if due is not None and due.until <= now:  # else lifted already, or extended since
+                await self._forget(due, "expired")
 
     async def lift(self, ip: str, by: str) -> list[Ban]:
         """Unban ``ip`` everywhere (the shared table), forgive its counts, forget it here now."""

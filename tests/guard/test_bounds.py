@@ -13,7 +13,7 @@ from lxml import etree
 from bridge.directory.form import read_fields, request_of
 from bridge.guard.address import canonical, prefix_of
 from bridge.guard.store import BanStore
-from bridge.keys import DATABASE
+from bridge.keys import DATABASE, METRICS
 from tests.api.helpers import auth, login
 from tests.directory.helpers import is_not_found, post
 from tests.guard.conftest import Client, StartGuarded, guard_of
@@ -71,10 +71,11 @@ async def test_given_20000_ipv6_scanners_in_one_64_then_few_rows_and_a_new_addre
         request = request_of(fields)
         if guard.refused(fields, request) is None:
             guard.observe(fields, request, "unknown", "")
-        if n % 50 == 0:
-            await guard.drain()
-    await guard.drain()
+        if n % 50 == 0:  # the guard's own task judges (one consumer, in order, as in service)
+            await eventually(lambda: guard.queue_depth() == 0)
+    await eventually(lambda: guard.queue_depth() == 0)
     prefix = "2001:db8:21:64::/64"
+    await eventually(lambda: (prefix, "") in {(b.ip, b.key) for b in guard.bans()}, what="the /64 banned")
     rows = await conn.fetch("SELECT ip FROM guard_bans ORDER BY banned_at")
     widen = guard.config.ipv6_widen_after
     assert len(rows) == widen + 1, rows
@@ -98,7 +99,8 @@ async def test_given_max_bans_when_more_sources_are_banned_then_the_soonest_endi
     for n in range(60):
         await post(client, scanner(f"203.0.113.{n + 1}"))
     await eventually(lambda: guard.queue_depth() == 0 and "203.0.113.60" in {b.ip for b in guard.bans()})
-    await guard.drain()
+    registry = client.server.app[METRICS].registry
+    await eventually(lambda: registry.get_sample_value("bridge_guard_bans_evicted_total") == 40.0)
     await eventually(lambda: len(guard.bans()) == 20, what="20 bans in force")
     assert {b.ip for b in guard.bans()} == {f"203.0.113.{n}" for n in range(41, 61)}  # the newest kept
     active = await conn.fetchval("SELECT count(*) FROM guard_bans WHERE until > now()")

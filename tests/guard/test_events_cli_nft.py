@@ -151,7 +151,15 @@ async def test_nft_commands_follow_the_bans() -> None:
     assert recorder.commands == [
         ["nft", "add", "table", "inet", "bridge_guard"],
         ["nft", "add", "set", "inet", "bridge_guard", "banned", "{ type ipv4_addr; flags timeout; }"],
-        ["nft", "add", "set", "inet", "bridge_guard", "banned6", "{ type ipv6_addr; flags interval, timeout; }"],
+        [
+            "nft",
+            "add",
+            "set",
+            "inet",
+            "bridge_guard",
+            "banned6",
+            "{ type ipv6_addr; flags interval, timeout; }",
+        ],
         ["nft", "flush", "set", "inet", "bridge_guard", "banned"],
         ["nft", "flush", "set", "inet", "bridge_guard", "banned6"],
         ["nft", "add", "element", "inet", "bridge_guard", "banned", "{ 203.0.113.7 timeout 599s }"],
