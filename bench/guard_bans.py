@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--bans", type=int, default=100_000)
     parser.add_argument("--idle", type=float, default=10)
     parser.add_argument("--warm-users", type=int, default=2_000)
+    parser.add_argument("--bans-first", action="store_true", help="measure the stored bans first")
     args = parser.parse_args()
     levels = [int(n) for n in args.in_flight.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bridge-guard-bans-bench-"))
@@ -77,7 +78,8 @@ def main() -> None:
     try:
         asyncio.run(bench.seed(dsn, max(args.warm_users, 1000)))
         asyncio.run(shaped.settle(dsn))
-        for name, count in (("none", 0), (f"{args.bans // 1000}k-bans", args.bans)):
+        scenarios = [("none", 0), (f"{args.bans // 1000}k-bans", args.bans)]
+        for name, count in reversed(scenarios) if args.bans_first else scenarios:
             stored = asyncio.run(set_bans(dsn, count))
             port = bench.free_port()
             server = bench.bridge(dsn, port, 1, *settings)
