@@ -101,10 +101,9 @@ async def list_bans(request: web.Request) -> web.Response:
     offset = _count(request, "offset", 0)
     if limit > MAX_PAGE:
         raise RequestError(f"limit must be at most {MAX_PAGE}", code="bad_parameter")
-    bans = _guard(request).bans()
-    page = bans[offset : offset + limit]
+    total, page = _guard(request).page(offset, limit)
     return json_response(
-        {"row_count": len(bans), "offset": offset, "limit": limit, "rows": [b.as_json() for b in page]}
+        {"row_count": total, "offset": offset, "limit": limit, "rows": [b.as_json() for b in page]}
     )
 
 

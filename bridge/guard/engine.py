@@ -494,9 +494,17 @@ class Guard:
         now = self._clock()
         return sorted((b for b in self._known.values() if b.until > now), key=lambda b: (b.banned_at, b.ip))
 
+    def page(self, offset: int, limit: int) -> tuple[int, list[Ban]]:
+        """How many bans are in force, and ``limit`` of them from ``offset``, oldest first,
+        without sorting them all (GET /api/guard/bans with guard.max_bans in force)."""
+        now = self._clock()
+        active = [b for b in self._known.values() if b.until > now]
+        first = heapq.nsmallest(offset + limit, active, key=lambda b: (b.banned_at, b.ip))
+        return len(active), first[offset:]
+
     def active_counts(self) -> dict[str, int]:
-        bans = self.bans()
-        return {"source": sum(1 for b in bans if not b.key), "extension": sum(1 for b in bans if b.key)}
+        """Bans held, by scope, read at each scrape in O(1): an expired one until the next poll."""
+        return {"source": len(self._sources), "extension": len(self._limits)}
 
     async def sync(self) -> None:
         """Read what changed in the shared table since the last read: learn new and extended

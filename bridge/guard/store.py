@@ -112,7 +112,8 @@ class BanStore:
             "UPDATE guard_bans AS b SET until = now(), lifted_by = 'evicted', changed_at = clock_timestamp()"
             " FROM (SELECT ip, key FROM guard_bans WHERE until > now()"
             "       ORDER BY until DESC, banned_at DESC OFFSET $1) AS over"
-            " WHERE b.ip = over.ip AND b.key = over.key"
+            # Re-checked on a row another eviction just ended (READ COMMITTED): not counted twice.
+            " WHERE b.ip = over.ip AND b.key = over.key AND b.until > clock_timestamp()"
             " RETURNING b.ip, b.key, b.rule, b.offences,"
             " extract(epoch FROM b.banned_at)::float8 AS banned_at,"
             " extract(epoch FROM b.until)::float8 AS until, b.lifted_by",
