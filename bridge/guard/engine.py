@@ -405,6 +405,8 @@ class Guard:
             return
         if self._in_prefix.get(prefix, 0) < self.config.ipv6_widen_after or (prefix, "") in self._known:
             return
+        if self.rules.overlaps_allowed(prefix):
+            return  # guard.allow wins: a prefix holding an allowed address is never banned whole
         await self._write_ban(prefix, "", "ipv6_prefix")
 
     async def _bound(self) -> None:

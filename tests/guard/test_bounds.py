@@ -164,3 +164,15 @@ def test_prefix_of_an_ipv6_address_and_none_for_ipv4() -> None:
     assert prefix_of("2001:db8:1:2:3::4", 48) == "2001:db8:1::/48"
     assert prefix_of("198.51.100.1", 64) is None
     assert canonical("not an address") is None
+
+
+async def test_given_an_allowed_address_in_a_prefix_then_the_prefix_is_never_banned_whole(
+    start_guarded: StartGuarded, extensions: dict[str, int]
+) -> None:
+    client = await start_guarded(guard__allow="2001:db8:77:1::99/128")
+    guard = guard_of(client)
+    for n in range(1, 6):
+        await post(client, scanner(f"2001:db8:77:1::{n}"))
+    await eventually(lambda: len(guard.bans()) == 5 and guard.queue_depth() == 0, what="five address bans")
+    assert all("/" not in b.ip for b in guard.bans())
+    assert not await answered_not_found(client, derive(form("register_1001"), ip="2001:db8:77:1::99"))
