@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ def main() -> None:
                 bench.stop(server)
     finally:
         pg.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nmachine: {os.cpu_count()} CPUs ({bench.cpu_model()}), shared; {args.duration:g} s per run")
 
 
