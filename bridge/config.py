@@ -75,7 +75,9 @@ class DirectoryConfig:
     # Both empty: no credentials asked.
     username: str = ""
     password: str = ""
-    # Source addresses (CIDRs) allowed to POST /directory. Empty: any.
+    # Source addresses (CIDRs) allowed to POST /directory. Empty: loopback only, unless
+    # username/password are set (then any address with them). ["0.0.0.0/0", "::/0"]: any
+    # address (docs/directory-hardening.md). A non-loopback http.host needs one of these set.
     allow_from: tuple[str, ...] = ()
     # When the digest realm is not the extension's domain a stored hash cannot match:
     # "refuse" answers not-found, "password" sends the plaintext password instead.
@@ -292,6 +294,17 @@ class GuardConfig:
     # guard"), "" for off; and the command run (bridge needs CAP_NET_ADMIN for it).
     nft_set: str = ""
     nft_command: str = "nft"
+    # Bans in force at most (sources and limited extensions, every instance's): beyond it
+    # the ban ending soonest is ended early (counted: bridge_guard_bans_evicted_total).
+    max_bans: int = 50_000
+    # Once ipv6_widen_after addresses of one IPv6 /ipv6_ban_prefix are banned, the whole
+    # prefix is banned (one row, one nftables element); 0: never widen.
+    ipv6_ban_prefix: int = 64
+    ipv6_widen_after: int = 3
+    # Lookups and events queued per source (an IPv4 address or an IPv6 /ipv6_ban_prefix);
+    # the queue is served round-robin by source, so one source's flood cannot crowd
+    # out another's attempts (beyond: dropped, counted).
+    queue_per_source: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +352,11 @@ class Config:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"directory.allow_from: not a CIDR: {cidr!r}") from exc
+        _check_directory_reach(self.http, self.directory)
+        if not 0 <= self.guard.ipv6_ban_prefix <= 128 or self.guard.ipv6_widen_after < 0:
+            raise ConfigError("guard.ipv6_ban_prefix must be 0..128 and guard.ipv6_widen_after >= 0")
+        if self.guard.max_bans < 1 or self.guard.queue_per_source < 1:
+            raise ConfigError("guard.max_bans and guard.queue_per_source must be at least 1")
         for cidr in self.guard.allow:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -359,6 +377,30 @@ class Config:
         names = [node.name for node in self.freeswitch.nodes]
         if len(names) != len(set(names)):
             raise ConfigError(f"freeswitch node names must be unique: {names}")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a listen address reaches only this host (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name ("" and "::" included) may be any interface
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _check_directory_reach(http: HttpConfig, directory: DirectoryConfig) -> None:
+    """The directory holds every a1-hash: bound beyond loopback, it must say who may ask."""
+    if is_loopback_host(http.host) or directory.allow_from or directory.username or directory.password:
+        return
+    raise ConfigError(
+        f"http.host={http.host!r} would serve /directory (every extension's credentials) to any"
+        " address: set directory.allow_from to FreeSWITCH's addresses and/or directory.username"
+        ' and directory.password (allow_from = ["0.0.0.0/0", "::/0"] serves it to anyone)'
+    )
 
 
 def load_config(

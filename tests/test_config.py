@@ -20,7 +20,10 @@ def test_given_nothing_when_loading_then_defaults() -> None:
 
 def test_precedence_flags_over_environment_over_toml(tmp_path: Path) -> None:
     toml = tmp_path / "bridge.toml"
-    toml.write_text('[http]\nport = 9000\nhost = "0.0.0.0"\n[directory]\nnegative_ttl = 5.5\n')
+    toml.write_text(
+        '[http]\nport = 9000\nhost = "0.0.0.0"\n'
+        '[directory]\nnegative_ttl = 5.5\nallow_from = ["192.0.2.0/24"]\n'
+    )
     config = load_config(
         toml_path=toml,
         environ={"BRIDGE_HTTP_PORT": "9100", "BRIDGE_DIRECTORY_SEND_PASSWORD": "true"},

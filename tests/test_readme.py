@@ -32,7 +32,7 @@ def settings() -> list[str]:
 
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
     table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)?)`", table))
+    documented = set(re.findall(r"`([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`", table))
     missing = [name for name in settings() if name not in documented]
     assert missing == []
     unknown = {name for name in documented if "." in name and name.split(".")[0] in {

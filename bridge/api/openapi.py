@@ -258,14 +258,28 @@ PATHS.update(
         },
         "/api/guard/bans": {
             "get": {
-                "summary": "Bans in force (every instance's)",
-                "responses": {"200": _json(_BANS, "bans"), **_errors(401, 403)},
+                "summary": "Bans in force (every instance's), oldest first, paged; row_count: all in force",
+                "parameters": [
+                    _query("limit", INTEGER, "rows per page, default 100, at most 1000"),
+                    _query("offset", INTEGER, "rows skipped, default 0"),
+                ],
+                "responses": {"200": _json(_BANS, "bans"), **_errors(400, 401, 403)},
             }
         },
         "/api/guard/bans/{ip}": {
             "delete": {
                 "summary": "Lift every ban of an address",
                 "parameters": [{"name": "ip", "in": "path", "required": True, "schema": STRING}],
+                "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/api/guard/bans/{ip}/{bits}": {
+            "delete": {
+                "summary": "Lift a widened IPv6 ban (a prefix: /api/guard/bans/2001:db8:1:2::/64)",
+                "parameters": [
+                    {"name": "ip", "in": "path", "required": True, "schema": STRING},
+                    {"name": "bits", "in": "path", "required": True, "schema": INTEGER},
+                ],
                 "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
             }
         },

@@ -51,10 +51,20 @@ class DirectoryEndpoint:
         self._max_value_chars = config.max_value_chars
         self._refused = _Children(metrics.refused.labels)
         self._disconnects = metrics.disconnects
-        self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
+        networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
+        # Neither allow_from nor credentials: loopback only (the local FreeSWITCH).
+        self._networks = networks or (() if self._credentials else LOOPBACK)
+        # What a form claims (its ip, user agent, digest) is evidence for the guard only when
+        # the gate says who sent it: a network short of "anyone", or the credentials.
+        self._evidence = bool(self._credentials) or not any(n.prefixlen == 0 for n in networks)
+        if not self._evidence:
+            log.warning(
+                "directory.allow_from admits any address without credentials: the guard ignores"
+                " what lookups claim (set directory.username/password to have it judge them)"
+            )
         policy = lookup.Policy(
             config.send_password,
             config.realm_mismatch,
@@ -116,7 +126,8 @@ class DirectoryEndpoint:
                 response.force_close()  # the rest of a dripped body is never read: cut
             return response
         action = form.action if form.action in LOOKUP_ACTIONS else "other"
-        guard = self.guard if form.kind is Kind.SIP_AUTH else None
+        # Only a request that passed the gate (_admit) gets here: its fields are evidence.
+        guard = self.guard if form.kind is Kind.SIP_AUTH and self._evidence else None
         if guard is not None and (refusal := guard.refused(fields, form)) is not None:
             guard.observe(fields, form, refusal, "")
             self._metrics.count(action, _REFUSED, time.perf_counter() - started)
@@ -158,13 +169,8 @@ class DirectoryEndpoint:
         return web.Response(body=answer.body, headers=_XML_HEADERS)
 
     def _admit(self, request: web.Request) -> None:
-        if self._networks:
-            try:
-                address = ipaddress.ip_address((request.remote or "").split("%")[0])
-            except ValueError as exc:
-                raise Forbidden("source address not allowed") from exc
-            if not any(address in network for network in self._networks):
-                raise Forbidden("source address not allowed")
+        if self._networks and not admitted(request.remote, self._networks):
+            raise Forbidden("source address not allowed")
         if self._credentials:
             offered = b""
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -190,6 +196,22 @@ class DirectoryEndpoint:
         except TimeoutError:
             # A client dripping its body holds a connection and a task: cut it.
             raise SlowBody(self._body_timeout) from None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def admitted(remote: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether the peer address is inside one of ``networks``; an IPv4 client of a dual-stack
+    socket (``::ffff:10.0.0.5``) is compared as the IPv4 address it is."""
+    try:
+        address = ipaddress.ip_address((remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:

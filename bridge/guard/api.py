@@ -2,8 +2,9 @@
 
     GET    /api/extensions/{id}/registration_attempts   that extension's attempts and verdict
     GET    /api/guard/why?user=1001@xswitch.test        the same by user@domain (deleted ones too)
-    GET    /api/guard/bans                              the bans in force (every instance's)
+    GET    /api/guard/bans?limit=&offset=               the bans in force (every instance's), paged
     DELETE /api/guard/bans/{ip}                         lift every ban of that address
+    DELETE /api/guard/bans/{ip}/{bits}                  lift a widened IPv6 prefix ban
 
 A domain administrator sees only its domain's extensions; bans are of addresses, which
 belong to no domain, so any administrator may list and lift them (a lift is logged).
@@ -19,6 +20,7 @@ from bridge.api import queries
 from bridge.api.auth import admin, reader
 from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
+from bridge.guard.address import canonical
 from bridge.guard.attempt import Attempt
 from bridge.guard.engine import Guard
 from bridge.guard.history import key_of
@@ -28,6 +30,7 @@ from bridge.guard.why import verdict
 from bridge.keys import DATABASE
 
 _MAX_ID = 2**31 - 1
+MAX_PAGE = 1000  # bans per GET /api/guard/bans
 
 
 def _guard(request: web.Request) -> Guard:
@@ -92,18 +95,39 @@ async def why(request: web.Request) -> web.Response:
 
 
 async def list_bans(request: web.Request) -> web.Response:
+    """The bans in force, oldest first: ``limit`` (default 100, at most MAX_PAGE) from ``offset``."""
     await admin(request)
-    bans = _guard(request).bans()
-    return json_response({"row_count": len(bans), "rows": [b.as_json() for b in bans]})
+    limit = _count(request, "limit", 100)
+    offset = _count(request, "offset", 0)
+    if limit > MAX_PAGE:
+        raise RequestError(f"limit must be at most {MAX_PAGE}", code="bad_parameter")
+    total, page = _guard(request).page(offset, limit)
+    return json_response(
+        {"row_count": total, "offset": offset, "limit": limit, "rows": [b.as_json() for b in page]}
+    )
+
+
+def _count(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name, "")
+    if not text:
+        return default
+    if not text.isdigit() or len(text) > 9:
+        raise RequestError(f"{name} must be a whole number", code="bad_parameter")
+    return int(text)
 
 
 async def lift_ban(request: web.Request) -> web.Response:
     principal = await admin(request)
     guard = _guard(request)
+    text = request.match_info["ip"]
+    if "bits" in request.match_info:
+        text += "/" + request.match_info["bits"]
     try:
-        ip = str(ipaddress.ip_address(request.match_info["ip"]))
+        ip = str(ipaddress.ip_network(text)) if "/" in text else canonical(text)
     except ValueError as exc:
-        raise RequestError("not an IP address", code="bad_parameter") from exc
+        raise RequestError("not an IP address or prefix", code="bad_parameter") from exc
+    if ip is None:
+        raise RequestError("not an IP address", code="bad_parameter")
     lifted = await guard.lift(ip, principal.login)
     if not lifted:
         raise NotFound("no ban in force for this address")
@@ -115,3 +139,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/guard/why", why)
     router.add_get("/guard/bans", list_bans)
     router.add_delete("/guard/bans/{ip}", lift_ban)
+    router.add_delete(r"/guard/bans/{ip}/{bits:\d{1,3}}", lift_ban)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bridge.directory.form import UNREADABLE
+from bridge.guard.address import canonical
 from bridge.guard.digest import Digest
 from bridge.guard.outcome import Reason
 
@@ -81,7 +82,7 @@ def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:
     )
     return FormAttempt(
         node=_cut(get("hostname", "") or get("FreeSWITCH-Hostname", "")),
-        ip=_cut(get("ip", "")),
+        ip=_cut(canonical(get("ip", "")) or get("ip", "")),
         port=_cut(get("client_port", "")),
         user_agent=_cut(get("sip_user_agent", "")),
         user=_cut(user),

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from bridge.config import Config
+from bridge.logs import escape
 
 
 def add_parser(commands: Any) -> None:
@@ -27,13 +28,22 @@ def add_parser(commands: Any) -> None:
     why.add_argument("--last", type=int, default=10, help="attempts shown (default 10)")
 
 
+def _text(value: Any) -> str:
+    """A value from the network (a user agent, an address, a node name) for the terminal:
+    control characters escaped as the logs do (bridge/logs.py), so no escape sequence, carriage
+    return or newline from a REGISTER can clear the screen or forge a line of this report."""
+    return escape(str(value))
+
+
 def render(document: Mapping[str, Any], last: int = 10) -> str:
     """The report as text: the verdict first, then the newest attempts."""
     verdict = document["verdict"]
-    lines = [("OK: " if verdict["ok"] else "FAILING: ") + str(verdict["says"])]
+    lines = [("OK: " if verdict["ok"] else "FAILING: ") + _text(verdict["says"])]
     if not verdict["ok"]:
-        lines.append(f"What to change: {verdict['change']}")
-    attempts = list(document.get("attempts", []))[: max(0, last)]
+        lines.append(f"What to change: {_text(verdict['change'])}")
+    attempts = [
+        {k: _text(v) for k, v in a.items()} for a in list(document.get("attempts", []))[: max(0, last)]
+    ]
     if attempts:
         lines.append("")
         lines.append("Last attempts (newest first):")
@@ -73,11 +83,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         status, body = asyncio.run(fetch(url, token, args.user))
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        print(f"bridge why: cannot reach bridge at {url}: {type(exc).__name__}: {exc}")
+        print(f"bridge why: cannot reach bridge at {_text(url)}: {type(exc).__name__}: {_text(exc)}")
         return 1
     if status != 200:
         message = body.get("message") or body.get("reason") or body if isinstance(body, dict) else body
-        print(f"bridge why: {status}: {message}")
+        print(f"bridge why: {status}: {_text(message)}")
         return 1
     print(render(body, args.last))
     return 0 if body["verdict"]["ok"] else 3

@@ -1,12 +1,17 @@
 """The guard at work: the lookup path's probe, the bounded queue, and the task that judges.
 
     lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
-                  observe(fields, ...)     one deque append of the fields the endpoint decoded
+                  observe(fields, ...)     one append to its source's queue (fields as decoded)
     events:       changes(batch)           register / register_attempt / register_failure
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
-    poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
+    poll task:    BanStore.changed() every guard.poll_seconds -> Bans (another instance's too)
     listeners:    subscribe(listener) <- Judged (an attempt recorded), BanChanged (a ban
                   learned, extended or forgotten): the operator console's stream
+
+The queue is one per source (an IPv4 address or an IPv6 prefix), served in turn, each at most
+guard.queue_per_source long: a flood from one source cannot crowd out another's attempts.
+Addresses are compared canonical (address.py); once guard.ipv6_widen_after addresses of one
+IPv6 prefix are banned, the prefix is; at most guard.max_bans bans are in force.
 
 Everything here runs on the asyncio loop; nothing waits on the lookup path.
 """
@@ -14,10 +19,11 @@ Everything here runs on the asyncio loop; nothing waits on the lookup path.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,13 +34,14 @@ from bridge.directory.lookup import credentials
 from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
+from bridge.guard.address import canonical, is_network, prefix_of, source_of
 from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of
 from bridge.guard.history import History, key_of
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
 from bridge.guard.outcome import FAILURES, SUCCESSES, Reason
 from bridge.guard.rules import Rules, RuleSettings, Verdict
-from bridge.guard.store import Ban, BanStore
+from bridge.guard.store import CHANGE_MARGIN, Ban, BanStore
 from bridge.registrations.events import AuthSeen, Change, Observed, Registered
 from bridge.registrations.model import RegistrationView
 
@@ -106,6 +113,13 @@ class _Lookup:
     extension: Extension | None = None
 
 
+def _ended(ban: Ban) -> str:
+    """Why a ban read back as ended is forgotten: evicted (guard.max_bans), lifted, expired."""
+    if ban.lifted_by == "evicted":
+        return "evicted"
+    return "lifted" if ban.lifted_by else "expired"
+
+
 def settings_of(config: GuardConfig) -> RuleSettings:
     return RuleSettings(
         window=config.window_seconds,
@@ -129,13 +143,21 @@ class Guard:
         self._clock = clock
         self.rules = Rules(settings_of(config))
         self.history = History(config.history_per_extension, config.history_extensions)
-        self._queue: deque[_Lookup | Change] = deque()
+        # Queued items by source, in the order sources are served (round-robin).
+        self._queues: OrderedDict[str, deque[_Lookup | Change]] = OrderedDict()
+        self._queued = 0
         self._wake = asyncio.Event()
         # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
         self._sources: dict[str, float] = {}
         self._limits: dict[tuple[str, str], float] = {}
         self._any = False
         self._known: dict[tuple[str, str], Ban] = {}
+        # Widened IPv6 bans in force, and how many addresses of each prefix are banned.
+        self._networks = 0
+        self._in_prefix: dict[str, int] = {}
+        self._since: float | None = None  # the database's clock at the last poll, less a margin
+        # (until, ip, key) of each ban learned, soonest first: expiry without a scan of them all.
+        self._expiry: list[tuple[float, str, str]] = []
         self.store: BanStore | None = None
         self.directory: Callable[[], DirectoryStore] | None = None
         self.registrations: Callable[[], RegistrationView | None] = lambda: None
@@ -169,10 +191,11 @@ class Guard:
     def refused(self, fields: Mapping[str, str], request: DirectoryRequest) -> str | None:
         if not self._any or not self.config.enforce:
             return None
-        ip = fields.get("ip", "")
+        ip = canonical(fields.get("ip", ""))
+        if ip is None:
+            return None
         now = self._clock()
-        until = self._sources.get(ip)
-        if until is not None and until > now:
+        if self._source_banned(ip, now):
             self.metrics.refused.labels("source").inc()
             return "banned"
         if self._limits:
@@ -182,6 +205,13 @@ class Guard:
                 return "limited"
         return None
 
+    def _source_banned(self, ip: str, now: float) -> bool:
+        """Whether a canonical address is banned, by itself or by its widened IPv6 prefix."""
+        until = self._sources.get(ip)
+        if until is None and self._networks and ":" in ip:
+            until = self._sources.get(prefix_of(ip, self.config.ipv6_ban_prefix) or "")
+        return until is not None and until > now
+
     def observe(
         self,
         fields: Mapping[str, str],
@@ -190,23 +220,41 @@ class Guard:
         realm_mismatch: str,
         extension: Extension | None = None,
     ) -> None:
-        self._put(_Lookup(self._clock(), fields, reason, realm_mismatch, extension))
+        self._put(fields.get("ip", ""), _Lookup(self._clock(), fields, reason, realm_mismatch, extension))
 
     def changes(self, batch: Sequence[Change]) -> None:
         """The registration events (bridge/registrations/observers.py): queued like lookups."""
         for change in batch:
-            if isinstance(change, Registered) or (isinstance(change, Observed) and change.auth is not None):
-                self._put(change)
+            if isinstance(change, Registered):
+                self._put(change.registration.network_ip, change)
+            elif isinstance(change, Observed) and change.auth is not None:
+                self._put(change.auth.ip, change)
 
-    def _put(self, item: _Lookup | Change) -> None:
-        if len(self._queue) >= self.config.queue_size:
+    def _put(self, ip: str, item: _Lookup | Change) -> None:
+        source = source_of(ip, self.config.ipv6_ban_prefix)
+        queue = self._queues.get(source)
+        if self._queued >= self.config.queue_size or (
+            queue is not None and len(queue) >= self.config.queue_per_source
+        ):
             self.metrics.queue_dropped.inc()
             return
-        self._queue.append(item)
+        if queue is None:
+            queue = self._queues[source] = deque()
+        queue.append(item)
+        self._queued += 1
         self._wake.set()
 
+    def _take(self) -> _Lookup | Change:
+        """The next item: the first source's oldest; that source then waits behind the others."""
+        source, queue = self._queues.popitem(last=False)
+        item = queue.popleft()
+        self._queued -= 1
+        if queue:
+            self._queues[source] = queue
+        return item
+
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._queued
 
     # -- the guard task -------------------------------------------------------------
 
@@ -218,8 +266,8 @@ class Guard:
 
     async def drain(self) -> None:
         """Judge everything queued (the task's loop body; tests and shutdown call it too)."""
-        while self._queue:
-            item = self._queue.popleft()
+        while self._queued:
+            item = self._take()
             try:
                 if isinstance(item, _Lookup):
                     await self._lookup(item)
@@ -301,14 +349,15 @@ class Guard:
     async def _registered(self, change: Registered) -> None:
         reg = change.registration
         now = self._clock()
-        self.rules.trust(reg.network_ip, now)
+        ip = canonical(reg.network_ip) or reg.network_ip
+        self.rules.trust(ip, now)
         key = key_of(reg.reg_user.partition("@")[0], reg.realm)
         since = now - self.config.event_match_seconds
-        if not self.history.annotate(key, reg.network_ip, reg.network_port, since, "registered"):
+        if not self.history.annotate(key, ip, reg.network_port, since, "registered"):
             self._record(
                 key,
                 Attempt(
-                    now, reg.hostname or change.node, reg.network_ip, reg.network_port, reg.user_agent,
+                    now, reg.hostname or change.node, ip, reg.network_port, reg.user_agent,
                     reg.reg_user, reg.realm, "REGISTER", Reason.REGISTERED, "event",
                 ),
             )  # fmt: skip
@@ -316,23 +365,24 @@ class Guard:
 
     async def _auth_event(self, seen: AuthSeen) -> None:
         now = self._clock()
+        ip = canonical(seen.ip) or seen.ip
         key = key_of(seen.user.partition("@")[0], seen.domain)
         since = now - self.config.event_match_seconds
         word = "refused" if seen.refused else "accepted"
-        matched = self.history.annotate(key, seen.ip, seen.port, since, word)
+        matched = self.history.annotate(key, ip, seen.port, since, word)
         if not seen.refused:
-            self.rules.trust(seen.ip, now)
+            self.rules.trust(ip, now)
             return
         if matched or seen.kind != "register_attempt":
             return  # bridge answered that one (and counted it), or it is the failure's echo
         reason = Reason.REFUSED_BY_FREESWITCH
         attempt = Attempt(
-            now, seen.node, seen.ip, seen.port, seen.user_agent, seen.user, seen.domain, "",
+            now, seen.node, ip, seen.port, seen.user_agent, seen.user, seen.domain, "",
             reason, "event", "", "refused",
         )  # fmt: skip
         self._record(key, attempt)
         self.metrics.attempts.labels(reason.value).inc()
-        await self._judge(seen.ip, key, reason, seen.user_agent, now)
+        await self._judge(ip, key, reason, seen.user_agent, now)
 
     async def _judge(self, ip: str, key: str, reason: Reason, user_agent: str, now: float) -> None:
         if reason in SUCCESSES:
@@ -361,23 +411,64 @@ class Guard:
     # -- bans -----------------------------------------------------------------------
 
     async def _ban(self, verdict: Verdict) -> None:
-        try:
-            ip = str(ipaddress.ip_address(verdict.ip))
-        except ValueError:
+        ip = canonical(verdict.ip)
+        if ip is None:
             return  # not an address (a forged form): nothing a firewall or a log line could use
+        if not verdict.key and self._source_banned(ip, self._clock()):
+            return  # judged from the queue after its address or prefix was banned: nothing new
+        await self._write_ban(ip, verdict.key, verdict.rule)
+
+    async def _write_ban(self, ip: str, key: str, rule: str) -> None:
         if self.store is None:
             return
         try:
-            ban = await self.store.ban(ip, verdict.key, verdict.rule)
+            ban = await self.store.ban(ip, key, rule)
         except DatabaseUnavailable:
             self.metrics.sync_errors.inc()
             # Enforced here for the base time even while the shared table cannot be written.
             now = self._clock()
-            ban = Ban(ip, verdict.key, verdict.rule, 1, now, now + self.config.ban_seconds)
+            ban = Ban(ip, key, rule, 1, now, now + self.config.ban_seconds)
         if ban is None:
             return  # banned already (another instance): the next poll brings it here
         self.metrics.bans_made.labels("extension" if ban.key else "source", ban.rule).inc()
         await self._learn(ban)
+        if not ban.key:
+            await self._widen(ban.ip)
+        await self._bound()
+
+    async def _widen(self, ip: str) -> None:
+        """Ban the IPv6 prefix of ``ip`` once guard.ipv6_widen_after of its addresses are banned."""
+        prefix = prefix_of(ip, self.config.ipv6_ban_prefix)
+        if prefix is None or self.config.ipv6_widen_after < 1 or self.config.ipv6_ban_prefix >= 128:
+            return
+        if self._in_prefix.get(prefix, 0) < self.config.ipv6_widen_after or (prefix, "") in self._known:
+            return
+        if self.rules.overlaps_allowed(prefix):
+            return  # guard.allow wins: a prefix holding an allowed address is never banned whole
+        await self._write_ban(prefix, "", "ipv6_prefix")
+
+    async def _bound(self) -> None:
+        """At most guard.max_bans in force: end the soonest-ending ones early (everywhere)."""
+        keep = self.config.max_bans
+        if len(self._known) <= keep:
+            return
+        now = self._clock()
+        over = [b for b in self._known.values() if b.until > now]
+        if len(over) <= keep:
+            return
+        over.sort(key=lambda b: (b.until, b.banned_at))
+        # The shared table decides (every instance then forgets them at its next poll); when it
+        # cannot be asked, this instance's memory is bounded alone. A table that evicts nothing
+        # has been bounded already: this memory is a poll behind.
+        evicted = over[: len(over) - keep]
+        if self.store is not None:
+            try:
+                evicted = await self.store.evict(keep)
+            except DatabaseUnavailable:
+                self.metrics.sync_errors.inc()
+        for ban in evicted:
+            await self._forget(ban, "evicted")
+        self.metrics.bans_evicted.inc(len(evicted))
 
     async def _learn(self, ban: Ban) -> None:
         if self.rules.is_allowed(ban.ip):
@@ -389,9 +480,15 @@ class Guard:
             self._limits[slot] = ban.until
         else:
             self._sources[ban.ip] = ban.until
+            if old is None:
+                self._count_source(ban.ip, 1)
         self._any = True
         if old is not None and old.until == ban.until:
             return
+        heapq.heappush(self._expiry, (ban.until, ban.ip, ban.key))
+        if len(self._expiry) > 2 * len(self._known) + 1000:  # stale entries (lifted, extended): rebuild
+            self._expiry = [(b.until, b.ip, b.key) for b in self._known.values()]
+            heapq.heapify(self._expiry)
         self._publish(BanChanged(ban, lifted=False))
         seconds = max(0, round(ban.until - self._clock()))
         if ban.key:
@@ -417,43 +514,68 @@ class Guard:
             log.info("guard unlimit extension=%s ip=%s reason=%s", printable(ban.key), ban.ip, why)
         else:
             self._sources.pop(ban.ip, None)
+            self._count_source(ban.ip, -1)
             log.info("guard unban ip=%s reason=%s", ban.ip, why)
             if self.nft is not None:
                 await self.nft.delete(ban.ip)
         self._any = bool(self._sources or self._limits)
 
+    def _count_source(self, ip: str, step: int) -> None:
+        if is_network(ip):
+            self._networks += step
+            return
+        prefix = prefix_of(ip, self.config.ipv6_ban_prefix)
+        if prefix is not None:
+            count = self._in_prefix.get(prefix, 0) + step
+            if count > 0:
+                self._in_prefix[prefix] = count
+            else:
+                self._in_prefix.pop(prefix, None)
+
     def bans(self) -> list[Ban]:
         now = self._clock()
         return sorted((b for b in self._known.values() if b.until > now), key=lambda b: (b.banned_at, b.ip))
 
+    def page(self, offset: int, limit: int) -> tuple[int, list[Ban]]:
+        """How many bans are in force, and ``limit`` of them from ``offset``, oldest first,
+        without sorting them all (GET /api/guard/bans with guard.max_bans in force)."""
+        now = self._clock()
+        active = [b for b in self._known.values() if b.until > now]
+        first = heapq.nsmallest(offset + limit, active, key=lambda b: (b.banned_at, b.ip))
+        return len(active), first[offset:]
+
     def active_counts(self) -> dict[str, int]:
-        bans = self.bans()
-        return {"source": sum(1 for b in bans if not b.key), "extension": sum(1 for b in bans if b.key)}
+        """Bans held, by scope, read at each scrape in O(1): an expired one until the next poll."""
+        return {"source": len(self._sources), "extension": len(self._limits)}
 
     async def sync(self) -> None:
-        """Read the shared table: learn new bans (any instance's), forget lifted and expired ones."""
+        """Read what changed in the shared table since the last read: learn new and extended
+        bans (any instance's), forget lifted and evicted ones; forget expired ones here."""
         now = self._clock()
         if self.store is not None:
             try:
-                active = await self.store.active()
+                changed, read_at = await self.store.changed(self._since)
             except DatabaseUnavailable:
                 self.metrics.sync_errors.inc()
                 if not self._db_down:
                     log.warning("guard cannot read the ban table: keeping the bans it has")
                 self._db_down = True
-                active = None
             else:
                 self._db_down = False
-            if active is not None:
-                current = {(b.ip, b.key): b for b in active}
-                for slot, ban in list(self._known.items()):
-                    if slot not in current:
-                        await self._forget(ban, "expired" if ban.until <= now + 0.5 else "lifted")
-                for ban in active:
-                    await self._learn(ban)
-        for ban in list(self._known.values()):
-            if ban.until <= now:
-                await self._forget(ban, "expired")
+                self._since = read_at - CHANGE_MARGIN
+                for ban in changed:
+                    if ban.until > read_at:
+                        await self._learn(ban)
+                        if not ban.key:
+                            await self._widen(ban.ip)
+                    elif (ban.ip, ban.key) in self._known:
+                        await self._forget(ban, _ended(ban))
+                await self._bound()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, ip, key = heapq.heappop(self._expiry)
+            due = self._known.get((ip, key))
+            if due is not None and due.until <= now:  # else lifted already, or extended since
+                await self._forget(due, "expired")
 
     async def lift(self, ip: str, by: str) -> list[Ban]:
         """Unban ``ip`` everywhere (the shared table), forgive its counts, forget it here now."""

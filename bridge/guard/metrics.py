@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-SOURCE_RULES = ("failures", "unknown_users", "scanner_agent")
+SOURCE_RULES = ("failures", "unknown_users", "scanner_agent", "ipv6_prefix")
 
 
 class GuardMetrics:
@@ -41,9 +41,15 @@ class GuardMetrics:
             ["scope"],
             registry=r,
         )
+        self.bans_evicted = Counter(
+            "bridge_guard_bans_evicted_total",
+            "Bans ended early because guard.max_bans were in force (the soonest-ending go first)",
+            registry=r,
+        )
         self.queue_dropped = Counter(
             "bridge_guard_queue_dropped_total",
-            "Lookups and events the guard could not check because its queue was full (guard.queue_size)",
+            "Lookups and events the guard could not check: its queue (guard.queue_size) or their"
+            " source's share (guard.queue_per_source) was full",
             registry=r,
         )
         self.queue_depth = Gauge("bridge_guard_queue_depth", "Items waiting for the guard's task", registry=r)

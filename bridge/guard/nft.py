@@ -53,14 +53,15 @@ class NftSet:
         self._on_result = on_result
 
     def _set_of(self, ip: str) -> str:
-        return f"{self.name}6" if ipaddress.ip_address(ip).version == 6 else self.name
+        # An address, or a widened IPv6 prefix ("2001:db8::/64": the IPv6 set is an interval set).
+        return f"{self.name}6" if ipaddress.ip_network(ip, strict=False).version == 6 else self.name
 
     def setup_commands(self) -> list[list[str]]:
         nft, fam, table = self._command, self.family, self.table
         return [
             [*nft, "add", "table", fam, table],
             [*nft, "add", "set", fam, table, self.name, "{ type ipv4_addr; flags timeout; }"],
-            [*nft, "add", "set", fam, table, f"{self.name}6", "{ type ipv6_addr; flags timeout; }"],
+            [*nft, "add", "set", fam, table, f"{self.name}6", "{ type ipv6_addr; flags interval, timeout; }"],
             [*nft, "flush", "set", fam, table, self.name],
             [*nft, "flush", "set", fam, table, f"{self.name}6"],
         ]

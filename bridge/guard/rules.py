@@ -123,6 +123,11 @@ class Rules:
             return False
         return any(address in network for network in self.settings.allow)
 
+    def overlaps_allowed(self, cidr: str) -> bool:
+        """Whether a network (a widened ban's prefix) holds any ``allow`` address."""
+        network = ipaddress.ip_network(cidr, strict=False)
+        return any(network.overlaps(allowed) for allowed in self.settings.allow)
+
     # -- failures ---------------------------------------------------------------
 
     def failure(self, ip: str, key: str, reason: Reason, user_agent: str, now: float) -> Verdict | None:

@@ -147,15 +147,25 @@ async def test_nft_commands_follow_the_bans() -> None:
     await nft.setup([("203.0.113.7", 599.6)])
     await nft.add("2001:db8::66", 600)
     await nft.delete("203.0.113.7")
+    await nft.add("2001:db8:21:64::/64", 600)  # a widened IPv6 ban
     assert recorder.commands == [
         ["nft", "add", "table", "inet", "bridge_guard"],
         ["nft", "add", "set", "inet", "bridge_guard", "banned", "{ type ipv4_addr; flags timeout; }"],
-        ["nft", "add", "set", "inet", "bridge_guard", "banned6", "{ type ipv6_addr; flags timeout; }"],
+        [
+            "nft",
+            "add",
+            "set",
+            "inet",
+            "bridge_guard",
+            "banned6",
+            "{ type ipv6_addr; flags interval, timeout; }",
+        ],
         ["nft", "flush", "set", "inet", "bridge_guard", "banned"],
         ["nft", "flush", "set", "inet", "bridge_guard", "banned6"],
         ["nft", "add", "element", "inet", "bridge_guard", "banned", "{ 203.0.113.7 timeout 599s }"],
         ["nft", "add", "element", "inet", "bridge_guard", "banned6", "{ 2001:db8::66 timeout 600s }"],
         ["nft", "delete", "element", "inet", "bridge_guard", "banned", "{ 203.0.113.7 }"],
+        ["nft", "add", "element", "inet", "bridge_guard", "banned6", "{ 2001:db8:21:64::/64 timeout 600s }"],
     ]
 
 

@@ -1,0 +1,42 @@
+"""Addresses as the guard compares them (pure): one canonical text per address, IPv6 prefixes.
+
+``::ffff:198.51.100.241`` is 198.51.100.241 and ``2001:DB8::241`` is ``2001:db8::241``: a ban,
+a count and a lookup meet on the same text whatever form a form or an event wrote.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def canonical(text: str) -> str | None:
+    """The address's one text (IPv4-mapped IPv6 as IPv4, lower case, zone dropped); None if not one."""
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def prefix_of(address: str, bits: int) -> str | None:
+    """The IPv6 prefix (``2001:db8:1:2::/64``) holding a canonical IPv6 address; None for IPv4."""
+    if ":" not in address or "/" in address:
+        return None
+    return str(ipaddress.IPv6Network(f"{address}/{bits}", strict=False))
+
+
+def is_network(ban_ip: str) -> bool:
+    """Whether a ban's ``ip`` is a prefix (a widened IPv6 ban) rather than one address."""
+    return "/" in ban_ip
+
+
+def source_of(ip: str, bits: int) -> str:
+    """Who a queued attempt is from, for fair queueing: an IPv4 address or an IPv6 prefix."""
+    if ":" not in ip:
+        return ip
+    address = canonical(ip)
+    if address is None:
+        return ip[:64]
+    return prefix_of(address, bits) or address
