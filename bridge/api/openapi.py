@@ -91,7 +91,8 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Extension": closed(_extension()),
-    "ExtensionDetail": closed({**_extension(), "login": STRING}),
+    # dids: the DIDs routed to the extension; bridge manages none, so always [].
+    "ExtensionDetail": closed({**_extension(), "login": STRING, "dids": {"type": "array", "maxItems": 0}}),
     "ExtensionPage": closed(
         {
             "rowCount": INTEGER,

@@ -35,6 +35,7 @@ def done(data: Schema) -> Schema:
 SCHEMAS: dict[str, Schema] = {
     "ExtensionRow": closed(_extension_row()),
     "ExtensionUpdated": closed({**_extension_row(), "login": STRING}),
+    "UserExtension": closed({k: v for k, v in _extension_row().items() if k != "tmf_type"}),
     "UserObject": closed(_user_object()),
     "UserCreated": closed({**_user_object(), "agent_info": STRING, "password": STRING}),
     "UserPage": closed(
@@ -220,7 +221,7 @@ PATHS: dict[str, Schema] = {
             "summary": "The user's extensions, credentials included",
             "parameters": _ID,
             "responses": {
-                "200": _json(array(ref("ExtensionRow")), "its extensions"),
+                "200": _json(array(ref("UserExtension")), "its extensions"),
                 **_errors(401, 403, 404),
             },
         }

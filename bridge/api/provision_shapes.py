@@ -38,6 +38,13 @@ def extension(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def user_extension(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of GET /api/users/:id/extensions: its example has no ``tmf_type``."""
+    out = extension(row)
+    del out["tmf_type"]
+    return out
+
+
 def user(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any]:
     """GET /api/users/:id: the user and the hashes of its default extension (``""`` if none)."""
     out: dict[str, Any] = {}

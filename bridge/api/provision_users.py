@@ -232,7 +232,7 @@ async def user_extensions(request: web.Request) -> web.Response:
     if await user_reads.user_by_id(db, user_id, scope.domains) is None:
         raise NotFound("not found")
     rows = await user_reads.extensions_of(db, user_id, scope.domains)
-    return json_response([shaped.extension(row) for row in rows])
+    return json_response([shaped.user_extension(row) for row in rows])
 
 
 @counted

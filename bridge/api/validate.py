@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.api import shapes
 from bridge.errors import RequestError
+from bridge.xui import columns
 
 
 class Invalid(RequestError):
@@ -53,7 +53,7 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e]*$")
 _UPPER, _LOWER, _DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
 _SPECIAL = re.compile("[^A-Za-z0-9]")
 
-EXTENSION_TYPES = ("SIP", "WebRTC", "SIP+WebRTC", "H323", "GATEWAY", "HK", "TDM")
+EXTENSION_TYPES = columns.EXTENSION_TYPES
 USER_TYPES = ("NORMAL", "AGENT", "CONFMAN", "GATEWAY")
 
 # A SIP user part FreeSWITCH can be asked for: no "@", ":", spaces or controls.
@@ -63,39 +63,13 @@ _TOKEN = re.compile(r"^[^\s@]{1,64}$")  # login, context: printable, no whitespa
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 
-# Integer columns a client may set, with the values the document gives them meaning.
+# Integer columns a client may set, with the values the document gives them meaning, and
+# the settable text columns: both from the one column table (bridge/xui/columns.py).
 EXTENSION_INT_RANGES: Mapping[str, tuple[int, int]] = {
-    "call_transfer_type": (0, 4),
-    "voicemail": (0, 1),
-    "enable_ringback": (0, 1),
-    "auto_record": (0, 1),
-    "call_limit": (0, 1),
-    "called_limit": (0, 1),
-    "call_authority": (0, 4),
-    "intercept": (0, 2),
-    "force_insert": (0, 1),
-    "force_breakdown": (0, 1),
-    "eavesdrop": (0, 1),
-    "weblogin_disabled": (0, 1),
-    "sync_enabled": (0, 1),
-    "disabled": (0, 1),
-    "enable_srtp": (0, 1),
-    "forced_insert": (0, 1),
-    "eavesdropped": (0, 1),
-    "intercepted": (0, 2),
-    "caller_display": (0, 1),
-    "enable_hotline": (0, 1),
-    "dtmf_type": (0, 3),
-    "enable_extn_time_recurrences": (0, 1),
-    "enable_t38": (0, 1),
-    "forced_breakdown": (0, 1),
+    c.name: (c.low, c.high) for c in columns.SETTABLE if c.answered_as == "int"
 }
-# Text columns a client may set (extn, domain, password and the hashes have their own rules).
-EXTENSION_TEXTS: tuple[str, ...] = tuple(
-    column for column in shapes.EXTENSION_TEXTS if column not in ("extn", "domain")
-)
-# enable_cb_onbusy is VARCHAR in the table and a 0/1 flag in every example: stored as text.
-EXTENSION_SETTABLE = frozenset((*EXTENSION_INT_RANGES, *EXTENSION_TEXTS, "boss_extn", "enable_cb_onbusy"))
+EXTENSION_TEXTS: tuple[str, ...] = tuple(c.name for c in columns.SETTABLE if c.answered_as == "str")
+EXTENSION_SETTABLE = frozenset(c.name for c in columns.SETTABLE)
 
 USER_INT_RANGES: Mapping[str, tuple[int, int]] = {
     "auto_record": (0, 1),
@@ -229,17 +203,16 @@ def _cidrs(value: Any, limits: Limits) -> str:
 
 
 def _extension_column(column: str, value: Any, limits: Limits) -> Any:
-    if column in EXTENSION_INT_RANGES:
-        low, high = EXTENSION_INT_RANGES[column]
-        return integer(value, column, low, high)
-    if column == "boss_extn":
+    declared = columns.BY_NAME[column]
+    if declared.answered_as == "int":
+        number = integer(value, column, declared.low, declared.high)
+        return str(number) if declared.sql == "str" else number  # enable_cb_onbusy: stored as text
+    if declared.sql == "bool":
         return boolean(value, column)
-    if column == "enable_cb_onbusy":
-        return str(integer(value, column, 0, 1))
-    if column == "type":
+    if declared.choices:
         out = text(value, column, limits)
-        if out not in EXTENSION_TYPES:
-            raise Invalid(f"type: must be one of {', '.join(EXTENSION_TYPES)}")
+        if out not in declared.choices:
+            raise Invalid(f"{column}: must be one of {', '.join(declared.choices)}")
         return out
     if column == "codec":
         return _codec(value, limits)

@@ -18,9 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from bridge.api.validate import EXTENSION_INT_RANGES, USER_INT_RANGES, Invalid
+from bridge.api.validate import USER_INT_RANGES, Invalid
 from bridge.db import Database
 from bridge.errors import DatabaseUnavailable, RequestError
+from bridge.xui import columns
 
 # pg_advisory_xact_lock(key1, key2): key1 says whose lock it is, key2 which one.
 _LOCK_EXTENSIONS = 0x7072_6F76  # "prov"
@@ -32,7 +33,9 @@ _ARRAY_TYPES: Mapping[str, str] = {
     "extn_id": "int4",
     "sha1": "bytea",
     "boss_extn": "bool",
-    **{column: "int4" for column in (*EXTENSION_INT_RANGES, *USER_INT_RANGES)},
+    **{column: "int4" for column in USER_INT_RANGES},
+    # By the SQL kind of the column table (enable_cb_onbusy is VARCHAR though answered as a number).
+    **{c.name: "int4" for c in columns.EXTENSION_COLUMNS if c.sql == "int"},
 }
 
 
