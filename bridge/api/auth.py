@@ -105,12 +105,11 @@ def _in_scope(everything: str, extension: str) -> str:
 
 
 _REVOKE = (
-    "DELETE FROM bridge_api_tokens WHERE id = $1 AND kind = $2 AND user_id = $3"
-    f" AND {_in_scope('$4', '$5')}"
+    f"DELETE FROM bridge_api_tokens WHERE id = $1 AND kind = $2 AND user_id = $3 AND {_in_scope('$4', '$5')}"
 )
 _DEV_KEYS = f"""
 SELECT id, user_id, key_hint, description, created_at, updated_at FROM bridge_api_tokens
-WHERE user_id = $1 AND kind = 'dev_key' AND {_in_scope('$2', '$3')}
+WHERE user_id = $1 AND kind = 'dev_key' AND {_in_scope("$2", "$3")}
 ORDER BY id
 """
 
@@ -151,7 +150,9 @@ class Authenticator:
                 self.metrics.accounts_locked.inc()
                 log.warning(
                     "account locked user=%s attempts=%s for_seconds=%g",
-                    login, attempt.attempts, self.config.lock_seconds,
+                    login,
+                    attempt.attempts,
+                    self.config.lock_seconds,
                 )
             self._refused("account_locked" if attempt.locked else "bad_credentials", login, source)
             raise Forbidden(WRONG_LOGIN)
@@ -175,8 +176,15 @@ class Authenticator:
         rights = "user" if extension_id is None else "extension"
         token = str(uuid.uuid4())
         row = await self.db.fetchrow(
-            _INSERT_TOKEN, token_sha256(token), kind, user_id, token[:8], description,
-            ttl, rights, extension_id,
+            _INSERT_TOKEN,
+            token_sha256(token),
+            kind,
+            user_id,
+            token[:8],
+            description,
+            ttl,
+            rights,
+            extension_id,
         )
         assert row is not None  # INSERT ... RETURNING always returns its row
         return token, dict(row)

@@ -114,7 +114,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
     words = {
         400: "bad parameter",
         401: "no or unknown token",
-        403: "wrong login, no permission, or (dev_keys) \"Wrong Auth Id\"",
+        403: 'wrong login, no permission, or (dev_keys) "Wrong Auth Id"',
         404: "not found",
         406: "missing arguments",
         429: "too many failed attempts from this address (api.max_source_failures)",

@@ -220,11 +220,11 @@ async def bulk_set(request: web.Request) -> web.Response:
     caller's domain, or ``domain``); one unknown number refuses the whole request."""
     scope = await admin(request)
     fields, bound = await object_body(request), limits(request)
+    # Unknown keys first: "EXTNS" is refused by name, not reported as a missing "extns".
+    settings = validate.extension_settings(fields, bound, ignore=("extns", "domain", "dods"))
     extns = validate.extn_list(validate.required(fields, "extns"), bound)
     asked = fields.get("domain")
     domain = scope.domain_for(validate.domain(asked, bound) if asked not in (None, "") else None)
-    # dods (outbound lines) live in XUI tables bridge does not manage (docs/provisioning.md).
-    settings = validate.extension_settings(fields, bound, ignore=("extns", "domain", "dods"))
     if not settings:
         raise Invalid("nothing to set: name at least one extension field")
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:

@@ -77,10 +77,21 @@ CSV_HEADER = ("分机ID", "号码", "名称", "密码", "呼叫源", "主叫名�
 CSV_COLUMNS = ("id", "extn", "name", "password", "context", "cid_name", "cid_number", "domain", "type")
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula ("CSV injection",
+# owasp.org/www-community/attacks/CSV_Injection): such a cell is written after a "'",
+# which spreadsheets show as text and do not evaluate.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> str:
+    out = xui_values.text(value)
+    return "'" + out if out.startswith(_FORMULA_STARTS) else out
+
+
 def extensions_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([xui_values.text(row[column]) for column in CSV_COLUMNS])
+        writer.writerow([cell(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -228,19 +228,32 @@ def _extension_column(column: str, value: Any, limits: Limits) -> Any:
     return text(value, column, limits)
 
 
+# The document's bulk example (PUT /api/extensions) spells one key "Voicemail": that exact
+# spelling is read as voicemail; any other case variant of a key is refused by name.
+_EXTENSION_ALIASES = {"Voicemail": "voicemail"}
+
+
+def unknown_key(key: str, known: Iterable[str], what: str) -> Invalid:
+    """Keys are matched exactly: "Password" is not "password", and saying so beats a 200 that
+    changed nothing."""
+    meant = next((name for name in known if name.lower() == key.lower()), None)
+    hint = f" (keys are case-sensitive: {meant})" if meant else ""
+    return Invalid(f"{key}: not {what} bridge can set{hint}")
+
+
 def extension_settings(
     fields: Mapping[str, Any], limits: Limits, ignore: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """The settable extension columns present in ``fields`` (keys case-insensitive, as the
-    document's bulk body spells ``Voicemail``), typed; unknown keys are refused by name."""
+    """The settable extension columns present in ``fields``, typed; keys are matched exactly
+    (plus the document's "Voicemail"); unknown keys and case variants are refused by name."""
     skip = set(ignore)
     out: dict[str, Any] = {}
     for key, value in fields.items():
-        column = key.lower()
-        if key in skip or column in skip:
+        if key in skip:
             continue
+        column = _EXTENSION_ALIASES.get(key, key)
         if column not in EXTENSION_SETTABLE:
-            raise Invalid(f"{key}: not an extension field bridge can set")
+            raise unknown_key(key, (*EXTENSION_SETTABLE, *skip), "an extension field")
         if value is None:
             continue
         out[column] = _extension_column(column, value, limits)
@@ -255,7 +268,7 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
         if key in skip:
             continue
         if key not in USER_SETTABLE:
-            raise Invalid(f"{key}: not a user field bridge can set")
+            raise unknown_key(key, (*USER_SETTABLE, *skip), "a user field")
         if value is None:
             continue
         if key in USER_INT_RANGES:

@@ -67,8 +67,13 @@ async def _registrations_ctx(config: FreeSwitchConfig, app: web.Application) -> 
     # Without any node, say so: the API's statuses then have no source ("unknown").
     app[HEALTH].register("freeswitch", report if config.nodes else no_source, critical=False)
     store = RegistrationStore(
-        app[DATABASE], state, config, instance=app[INSTANCE],
-        follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
+        app[DATABASE],
+        state,
+        config,
+        instance=app[INSTANCE],
+        follow=listener.follow,
+        unfollow=listener.unfollow,
+        metrics=metrics,
     )
     app[REGISTRATION_STORE] = store
     task: asyncio.Task[None] | None = None
@@ -102,7 +107,9 @@ def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
     metrics.registration_reconcile_fixes.labels(delta.node, "removed").inc(len(delta.removed))
     log.info(
         "registrations: reconciled with sofia node=%s upserted=%d removed=%d",
-        delta.node, len(delta.upserted), len(delta.removed),
+        delta.node,
+        len(delta.upserted),
+        len(delta.removed),
     )
 
 
