@@ -60,7 +60,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("method", "path", "body", "key"), _cases())
 async def test_given_a_case_variant_of_a_known_key_then_refused_by_name_and_nothing_changes(
-    api: Api, conn: asyncpg.Connection, method: str, path: str, body: dict[str, Any], key: str
+    api: Api, conn: asyncpg.Connection, method: str, path: str, *, body: dict[str, Any], key: str
 ) -> None:
     me = await admin_id(conn)
     ext = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1001'")
