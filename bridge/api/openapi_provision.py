@@ -34,7 +34,9 @@ def done(data: Schema) -> Schema:
 
 SCHEMAS: dict[str, Schema] = {
     "ExtensionRow": closed(_extension_row()),
-    "ExtensionUpdated": closed({**_extension_row(), "login": STRING}),
+    "ExtensionUpdated": closed(
+        {**{k: v for k, v in _extension_row().items() if k != "password"}, "login": STRING}
+    ),
     "UserExtension": closed({k: v for k, v in _extension_row().items() if k != "tmf_type"}),
     "UserObject": closed(_user_object()),
     "UserCreated": closed({**_user_object(), "agent_info": STRING, "password": STRING}),

@@ -38,6 +38,16 @@ def extension(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def extension_updated(row: Mapping[str, Any], login: str) -> dict[str, Any]:
+    """PUT /api/extensions/:id's answer: the row with its owner's login and the new hashes, as
+    the document's example; never the plaintext password (a reply is logged and cached by
+    proxies and clients more readily than the request that carried it)."""
+    out = extension(row)
+    del out["password"]
+    out["login"] = login
+    return out
+
+
 def user_extension(row: Mapping[str, Any]) -> dict[str, Any]:
     """One row of GET /api/users/:id/extensions: its example has no ``tmf_type``."""
     out = extension(row)
@@ -63,6 +73,8 @@ def user(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any
 def user_created(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any]:
     """One user of POST /api/users/muti_add's answer: the user object, agent_info, password ""."""
     out = user(row, ext)
+    if ext is not None:
+        out["extn_id"] = int(ext["id"])  # set after the users were inserted, in the same transaction
     out["agent_info"] = shapes.agent_info(row["agent_info"])
     out["password"] = ""
     return out

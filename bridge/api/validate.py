@@ -8,6 +8,7 @@ tables are the document's ("用户管理", "分机管理"), the same ones shapes
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ USER_INT_RANGES: Mapping[str, tuple[int, int]] = {
     "idle_timeout": (0, 86_400),
 }
 USER_TEXTS: tuple[str, ...] = ("name", "cid_name", "cid_number", "context", "vm_password", "email", "tel")
-USER_SETTABLE = frozenset((*USER_INT_RANGES, *USER_TEXTS, "type", "domain", "is_admin"))
+USER_SETTABLE = frozenset((*USER_INT_RANGES, *USER_TEXTS, "type", "domain", "is_admin", "agent_info"))
 
 
 def where(field: str, row: str | None) -> str:
@@ -276,6 +277,8 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
             out[key] = integer(value, key, low, high)
         elif key == "is_admin":
             out[key] = boolean(value, key)
+        elif key == "agent_info":
+            out[key] = agent_info(value, limits)
         elif key == "type":
             kind = text(value, key, limits)
             if kind not in USER_TYPES:
@@ -287,6 +290,22 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
             out[key] = token(value, key, limits)
         else:
             out[key] = text(value, key, limits)
+    return out
+
+
+def agent_info(value: Any, limits: Limits) -> str:
+    """users.agent_info (JSONB): a JSON object, or its JSON text as the document's user objects
+    print it ("{}"); stored as that JSON's text, bounded like one text field per key."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Invalid("agent_info: must be a JSON object or its text") from None
+    if not isinstance(value, dict):
+        raise Invalid("agent_info: must be a JSON object or its text")
+    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if len(out) > limits.max_chars * max(1, len(value)):
+        raise Invalid(f"agent_info: longer than {limits.max_chars} characters per key")
     return out
 
 
