@@ -186,8 +186,9 @@ async def update_extension(request: web.Request) -> web.Response:
         owner_row = await conn.fetchrow("SELECT login, is_super FROM users WHERE id = $1", current["user_id"])
         refuse_super_owner(scope, owner_row["is_super"] if owner_row else 0)
         _unchanged(fields, current, bound)
-        round_trip.check(fields, shaped.extension(current), round_trip.EXTENSION_READ_ONLY)
-        values = dict(settings)
+        stored = shaped.extension(current)
+        round_trip.check(fields, stored, round_trip.EXTENSION_READ_ONLY)
+        values = round_trip.changes(settings, stored)
         if _new_owner(fields, current, owner_row["login"] if owner_row else None, bound):
             user = await owner_of(conn, scope, fields, bound)
             scope.require_domain(user["domain"] or current["domain"])

@@ -256,10 +256,11 @@ async def update_user(request: web.Request) -> web.Response:
             default = await conn.fetchrow(
                 "SELECT ha1, ha1b FROM extensions WHERE id = $1", current["extn_id"]
             )
-            round_trip.check(fields, _stored_user(current, default), round_trip.USER_READ_ONLY)
+            stored = _stored_user(current, default)
+            round_trip.check(fields, stored, round_trip.USER_READ_ONLY)
             round_trip.check_timestamps(fields, round_trip.USER_IGNORED)
-            values = _user_changes(scope, current, fields, bound)
-            cleared = "login" in values and "sha1" not in values
+            values = round_trip.changes(_user_changes(scope, current, fields, bound), stored)
+            cleared = "login" in values and values.get("sha1", b"") is None
             await user_extensions_follow(conn, current, values)
         await writes.update_ids(conn, "users", [user_id], values)
     columns = ",".join(sorted(k for k in values if k not in ("salt", "sha1")))

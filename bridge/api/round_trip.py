@@ -18,7 +18,7 @@ from bridge.xui_values import flag
 
 # Extension keys answered by GET /api/extensions[/:id] and the write answers, set by nobody.
 EXTENSION_READ_ONLY: Mapping[str, str] = {
-    **{c.name: "set by the database" for c in columns.READ_ONLY},
+    **{c.name: "set by the database" for c in columns.READ_ONLY if c.name != "updated_at"},
     "tmf_type": "a leftover of XUI's schema; set dtmf_type",
     "ha1": "made from extn, domain and password; send password",
     "ha1b": "made from extn, domain and password; send password",
@@ -57,6 +57,12 @@ def check(fields: Mapping[str, Any], stored: Mapping[str, Any], read_only: Mappi
     for key, why in read_only.items():
         if key in fields and fields[key] is not None and not same(fields[key], stored.get(key)):
             raise Invalid(f"{key}: read-only, differs from the stored value ({why})")
+
+
+def changes(values: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that differ from what the stored row reads as: a PUT of the object GET
+    answered writes nothing (not even "" over a NULL that reads as "")."""
+    return {k: v for k, v in values.items() if k not in stored or not same(v, stored[k])}
 
 
 def check_timestamps(fields: Mapping[str, Any], ignored: tuple[str, ...]) -> None:

@@ -293,9 +293,9 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
     return out
 
 
-def agent_info(value: Any, limits: Limits) -> str:
+def agent_info(value: Any, limits: Limits) -> dict[str, Any]:
     """users.agent_info (JSONB): a JSON object, or its JSON text as the document's user objects
-    print it ("{}"); stored as that JSON's text, bounded like one text field per key."""
+    print it ("{}"); bounded like one text field per key."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -303,10 +303,9 @@ def agent_info(value: Any, limits: Limits) -> str:
             raise Invalid("agent_info: must be a JSON object or its text") from None
     if not isinstance(value, dict):
         raise Invalid("agent_info: must be a JSON object or its text")
-    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(out) > limits.max_chars * max(1, len(value)):
+    if len(json.dumps(value)) > limits.max_chars * max(1, len(value)):
         raise Invalid(f"agent_info: longer than {limits.max_chars} characters per key")
-    return out
+    return value
 
 
 @dataclass(frozen=True, slots=True)
