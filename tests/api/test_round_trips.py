@@ -246,3 +246,13 @@ async def test_given_an_extension_created_without_a_password_then_the_answer_say
         api, "POST", "/api/extensions", {"extn": "1601", "login": "admin", "password": EXT_PASSWORD}
     )
     assert answer["message"] == "success"
+
+
+async def test_a_new_extension_answers_secretary_extn_empty_as_the_examples_print_it(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    body = {"extn": "1602", "login": "admin", "password": EXT_PASSWORD}
+    status, answer = await call(api, "POST", "/api/extensions", body)
+    assert status == 200, answer
+    assert (answer["data"]["secretary_extn"], answer["data"]["tmf_type"]) == ("", 0)
+    assert await conn.fetchval("SELECT secretary_extn FROM extensions WHERE extn = '1602'") == ""
