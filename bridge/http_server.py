@@ -307,4 +307,3 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         if not task.cancelled() and task.exception() is not None:
             context = {"message": "unhandled exception while stopping", "exception": task.exception()}
             loop.call_exception_handler({**context, "task": task})
-

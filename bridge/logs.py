@@ -57,10 +57,10 @@ def redact(text: str) -> str:
 
 # C0 controls, DEL, C1 controls (NEL among them) and the Unicode line/paragraph separators.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ESCAPES = {
-    code: _NAMED.get(chr(code), f"\\x{code:02x}")
-    for code in (*range(0x20), *range(0x7F, 0xA0))
-} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+_ESCAPES = {code: _NAMED.get(chr(code), f"\\x{code:02x}") for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def escape(text: str) -> str:

@@ -13,19 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-# The documented defaults of the extensions columns that are not 0 or "" (the column
-# table: call_limit, called_limit ``DEFAULT 1``, call_authority ``DEFAULT 4``,
-# caller_display ``DEFAULT 1``, type 'SIP', priority 99, display_order 0). A NULL, or an
-# empty text, reads as the default.
-EXTENSION_DEFAULTS: Mapping[str, int | str] = {
-    "call_limit": 1,
-    "called_limit": 1,
-    "call_authority": 4,
-    "caller_display": 1,
-    "type": "SIP",
-    "priority": "99",
-    "display_order": "0",
-}
+from bridge.xui import columns
+
+# The documented defaults of the extensions columns that are not 0 or "" (call_limit,
+# called_limit 1, call_authority 4, caller_display 1, type 'SIP', priority 99, display_order
+# 0), from the one column table (bridge/xui/columns.py). A NULL, or an empty text, reads as
+# the default.
+EXTENSION_DEFAULTS: Mapping[str, int | str] = columns.EXTENSION_DEFAULTS
 
 _TRUE = frozenset({"1", "t", "true", "yes", "on"})
 
@@ -56,6 +50,11 @@ def integer(value: Any, default: int = 0) -> int:
         return int(spelt)
     except ValueError:
         return default
+
+
+def switch(value: Any) -> int:
+    """A number kept as text (enable_cb_onbusy): "1", "t", "yes", "on" are 1, others as ``integer``."""
+    return 1 if flag(value) else integer(value, 0)
 
 
 def flag(value: Any) -> bool:

@@ -13,6 +13,8 @@ IO = ("aiohttp", "asyncpg", "greenswitch", "gevent")
 
 PURE = [
     "bridge.xui_values",
+    "bridge.xui.columns",
+    "bridge.api.round_trip",
     "bridge.errors",
     "bridge.config",
     "bridge.hashes",

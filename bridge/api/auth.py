@@ -153,12 +153,11 @@ def _in_scope(everything: str, extension: str) -> str:
 
 
 _REVOKE = (
-    "DELETE FROM bridge_api_tokens WHERE id = $1 AND kind = $2 AND user_id = $3"
-    f" AND {_in_scope('$4', '$5')}"
+    f"DELETE FROM bridge_api_tokens WHERE id = $1 AND kind = $2 AND user_id = $3 AND {_in_scope('$4', '$5')}"
 )
 _DEV_KEYS = f"""
 SELECT id, user_id, key_hint, description, created_at, updated_at FROM bridge_api_tokens
-WHERE user_id = $1 AND kind = 'dev_key' AND {_in_scope('$2', '$3')}
+WHERE user_id = $1 AND kind = 'dev_key' AND {_in_scope("$2", "$3")}
 ORDER BY id
 """
 

@@ -77,9 +77,14 @@ class Listing:
     def select(
         self, extn: str | None, status: Status | None, online: frozenset[str], absent: Status
     ) -> Sequence[int]:
-        """Positions matching an exact extn and a live status, in id order."""
-        if status is not None and status not in ("online", absent):
-            return []  # e.g. "offline" while every absent one is "unknown"
+        """Positions matching an exact extn and a live status, in id order.
+
+        ``offline`` means "not online", whatever word ``absent`` is right now: an XUI client
+        knows online/offline only, and asking for the offline ones while a node is down must
+        not answer nothing (each row still says ``unknown`` where that is the truth).
+        ``unknown`` matches only while absent ones are called so."""
+        if status == "unknown" and absent != "unknown":
+            return []
         if extn is not None:
             found = self.positions_of_extn(extn)
             if status == "online":

@@ -72,4 +72,7 @@ async def get_extension(request: web.Request) -> web.Response:
     presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), principal.domain_scope)
     body = shapes.extension(row, presence.status(row["extn"], row["domain"]))
     body["login"] = row["login"] or ""
+    # The document's object lists the DIDs routed to the extension; bridge manages no DID
+    # table, so the key is there (clients iterate it) and always empty (docs/admin-api.md).
+    body["dids"] = []
     return json_response(body)

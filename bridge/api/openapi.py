@@ -92,7 +92,8 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Extension": closed(_extension()),
-    "ExtensionDetail": closed({**_extension(), "login": STRING}),
+    # dids: the DIDs routed to the extension; bridge manages none, so always [].
+    "ExtensionDetail": closed({**_extension(), "login": STRING, "dids": {"type": "array", "maxItems": 0}}),
     "ExtensionPage": closed(
         {
             "rowCount": INTEGER,
@@ -114,7 +115,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
     words = {
         400: "bad parameter",
         401: "no or unknown token",
-        403: "wrong login, no permission, or (dev_keys) \"Wrong Auth Id\"",
+        403: 'wrong login, no permission, or (dev_keys) "Wrong Auth Id"',
         404: "not found",
         406: "missing arguments",
         429: "too many failed attempts from this address (api.max_source_failures)",

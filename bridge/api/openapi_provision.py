@@ -5,6 +5,7 @@ Row schemas come from the column tables provision_shapes.py answers from.
 
 from __future__ import annotations
 
+from bridge.api import openapi_fields as fields
 from bridge.api import provision_shapes, shapes, validate
 from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
@@ -34,7 +35,10 @@ def done(data: Schema) -> Schema:
 
 SCHEMAS: dict[str, Schema] = {
     "ExtensionRow": closed(_extension_row()),
-    "ExtensionUpdated": closed({**_extension_row(), "login": STRING}),
+    "ExtensionUpdated": closed(
+        {**{k: v for k, v in _extension_row().items() if k != "password"}, "login": STRING}
+    ),
+    "UserExtension": closed({k: v for k, v in _extension_row().items() if k != "tmf_type"}),
     "UserObject": closed(_user_object()),
     "UserCreated": closed({**_user_object(), "agent_info": STRING, "password": STRING}),
     "UserPage": closed(
@@ -87,12 +91,8 @@ def _ids_body() -> Schema:
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _WRITE = (400, 401, 403, 406, 409, 413)
-_EXTENSION_FIELDS: dict[str, Schema] = {
-    **{column: TEXT_OR_NUMBER for column in sorted(validate.EXTENSION_SETTABLE)},
-    "codec": {"oneOf": [STRING, array(STRING)]},
-    "boss_extn": BOOLEAN,
-}
-_USER_FIELDS: dict[str, Schema] = {column: TEXT_OR_NUMBER for column in sorted(validate.USER_SETTABLE)}
+_EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
+_USER_FIELDS = fields.USER_SETTINGS
 _PASSWORDS = {"password": STRING, "old_password": STRING, "id": TEXT_OR_NUMBER, "domain": STRING}
 
 
@@ -105,16 +105,17 @@ PATHS: dict[str, Schema] = {
         "post": {
             "summary": "Create a user (password: upper, lower, digit, special, 8-20), optionally with an"
             " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address)",
-            "requestBody": _body(
+            "requestBody": fields.body(
                 {
-                    "login": STRING,
-                    "name": STRING,
-                    "password": STRING,
-                    "extn": STRING,
-                    "extn_password": STRING,
-                    "extn_type": STRING,
-                    "mac_address": STRING,
                     **_USER_FIELDS,
+                    "id": {"description": "ignored"},
+                    "login": fields.TOKEN,
+                    "name": fields.TEXT_OR_NUMBER,
+                    "password": fields.USER_PASSWORD,
+                    "extn": fields.EXTN,
+                    "extn_password": fields.EXTENSION_PASSWORD,
+                    "extn_type": {"type": "string", "enum": list(validate.EXTENSION_TYPES)},
+                    "mac_address": fields.EXTENSION_SETTINGS["mac_address"],
                 },
                 ["login", "name", "password"],
             ),
@@ -203,8 +204,17 @@ PATHS: dict[str, Schema] = {
         "put": {
             "summary": 'Update a user (its id in the body is ignored), or {"action": "toggle", "extn_id": N}',
             "parameters": _ID,
-            "requestBody": _body(
-                {**_USER_FIELDS, "login": STRING, "password": STRING, "action": STRING, "extn_id": INTEGER},
+            "requestBody": fields.body(
+                {
+                    **_USER_FIELDS,
+                    **fields.USER_ROUND_TRIP,
+                    "id": {"description": "ignored, as documented"},
+                    "login": fields.TOKEN,
+                    "password": {"oneOf": [fields.USER_PASSWORD, {"enum": [""]}]},
+                    "action": {"enum": ["toggle"]},
+                    "extn_id": {"description": "with action toggle: the new default extension's id"},
+                    "request": {"type": "object", "description": "the document's curl wraps the body so"},
+                },
                 [],
             ),
             "responses": {"200": _json(ref("DoneText"), "data: the id"), **_errors(*_WRITE, 404)},
@@ -220,7 +230,7 @@ PATHS: dict[str, Schema] = {
             "summary": "The user's extensions, credentials included",
             "parameters": _ID,
             "responses": {
-                "200": _json(array(ref("ExtensionRow")), "its extensions"),
+                "200": _json(array(ref("UserExtension")), "its extensions"),
                 **_errors(401, 403, 404),
             },
         }
@@ -267,14 +277,15 @@ EXTRA_METHODS: dict[str, Schema] = {
     "/api/extensions": {
         "post": {
             "summary": "Create an extension for user_id or login (password: upper, lower, digit, 8-20)",
-            "requestBody": _body(
+            "requestBody": fields.body(
                 {
-                    "extn": STRING,
-                    "password": STRING,
-                    "user_id": INTEGER,
-                    "login": STRING,
-                    "domain": STRING,
                     **_EXTENSION_FIELDS,
+                    "id": {"description": "ignored"},
+                    "extn": fields.EXTN,
+                    "password": {"oneOf": [fields.EXTENSION_PASSWORD, {"enum": [""]}]},
+                    "user_id": fields.OWNER_ID,
+                    "login": fields.TOKEN,
+                    "domain": fields.DOMAIN,
                 },
                 ["extn"],
             ),
@@ -282,7 +293,9 @@ EXTRA_METHODS: dict[str, Schema] = {
         },
         "put": {
             "summary": "Set the same fields on every extension of extns (all or none); dods are not managed",
-            "requestBody": _body({"extns": array(STRING), "domain": STRING, **_EXTENSION_FIELDS}, ["extns"]),
+            "requestBody": fields.body(
+                {**_EXTENSION_FIELDS, "extns": array(fields.EXTN), "domain": fields.DOMAIN}, ["extns"]
+            ),
             "responses": {
                 "200": _json(ref("DoneEmpty"), "message: update rows N"),
                 **_errors(400, 401, 403, 404, 406, 413),
@@ -293,8 +306,18 @@ EXTRA_METHODS: dict[str, Schema] = {
         "put": {
             "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b)",
             "parameters": _ID,
-            "requestBody": _body(
-                {"password": STRING, "login": STRING, "user_id": INTEGER, **_EXTENSION_FIELDS}, []
+            "requestBody": fields.body(
+                {
+                    **_EXTENSION_FIELDS,
+                    **fields.EXTENSION_ROUND_TRIP,
+                    "extn": fields.EXTN,
+                    "domain": fields.DOMAIN,
+                    "password": {"oneOf": [fields.EXTENSION_PASSWORD, {"enum": [""]}]},
+                    "login": {"oneOf": [fields.TOKEN, {"enum": [""]}]},
+                    "user_id": fields.OWNER_ID,
+                    "action": {"description": "voicemail states: refused (not managed by bridge)"},
+                },
+                [],
             ),
             "responses": {"200": _json(ref("ExtensionChanged"), "the extension"), **_errors(*_WRITE, 404)},
         },

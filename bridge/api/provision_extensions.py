@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bridge import hashes, xui_values
 from bridge.api import provision_shapes as shaped
-from bridge.api import validate, writes
+from bridge.api import round_trip, validate, writes
 from bridge.api.provision import admin, changed, counted, limits, object_body, path_id, write_timeout
 from bridge.api.respond import json_bytes, json_response
 from bridge.api.scope import NO_PERMISSION, Scope
@@ -108,7 +108,19 @@ async def create_extension(request: web.Request) -> web.Response:
         values.update(extn=extn, domain=domain, user_id=user["id"], **credentials(extn, domain, password))
         row = await writes.insert_one(conn, "extensions", values)
     changed(request, scope, "extensions", "created", [row["id"]], detail=f"extn={extn!r} domain={domain!r}")
-    return json_response(shaped.done(shaped.extension(row)))
+    return json_response(shaped.done(shaped.extension(row), _created_message(password, scope, [extn])))
+
+
+# The document makes the password optional; an extension without one can never register
+# (the directory has no hash to answer with), so the answer and the log say so.
+NO_PASSWORD = "success; no password: the extension cannot register until one is set"
+
+
+def _created_message(password: str | None, scope: Scope, extns: Sequence[str]) -> str:
+    if password is not None or not extns:
+        return "success"
+    log.info("provision extensions created without a password by=%s extns=%d", scope.who(), len(extns))
+    return NO_PASSWORD
 
 
 def _range_rows(numbers: list[str], base: Mapping[str, Any], password: str | None) -> list[dict[str, Any]]:
@@ -141,37 +153,43 @@ async def muti_add(request: web.Request) -> web.Response:
     changed(
         request, scope, "extensions", "created", ids, detail=f"domain={domain!r} existing={len(existing)}"
     )
+    message = _created_message(password, scope, fresh)
     # 10,000 rows shaped and encoded in a worker thread: the loop keeps answering lookups.
-    return json_bytes(await asyncio.to_thread(_muti_add_answer, created, existing))
+    return json_bytes(await asyncio.to_thread(_muti_add_answer, created, existing, message))
 
 
-def _muti_add_answer(created: list[asyncpg.Record], existing: list[asyncpg.Record]) -> bytes:
+def _muti_add_answer(created: list[asyncpg.Record], existing: list[asyncpg.Record], message: str) -> bytes:
     rows = [shaped.extension(row) for row in created]
     data: Any = (
         rows if not existing else {"exit": [shaped.extension(row) for row in existing], "created": rows}
     )
-    return orjson.dumps(shaped.done(data))
+    return orjson.dumps(shaped.done(data, message))
 
 
 @counted
 async def update_extension(request: web.Request) -> web.Response:
+    """Any setting, a new password, another owner; the object GET answered may be sent back
+    whole (its read-only keys must equal the stored values: api/round_trip.py)."""
     scope = await admin(request)
     ext_id, fields, bound = path_id(request), await object_body(request), limits(request)
     if fields.get("action") not in (None, ""):
         raise Invalid("action: voicemail message states live in XUI tables bridge does not manage")
     password = _password(fields)
-    settings = validate.extension_settings(fields, bound, ignore=_IDENTITY)
+    settings = validate.extension_settings(fields, bound, ignore=(*_IDENTITY, *round_trip.EXTENSION_KEYS))
+    round_trip.check_extension_live_keys(fields)
+    round_trip.check_timestamps(fields, round_trip.EXTENSION_IGNORED)
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         rows = await writes.locked_rows(conn, "extensions", [ext_id])
         if not rows or not scope.may_manage(rows[0]["domain"]):
             raise NotFound("not found")
-        refuse_super_owner(
-            scope, await conn.fetchval("SELECT is_super FROM users WHERE id = $1", rows[0]["user_id"])
-        )
         current = rows[0]
+        owner_row = await conn.fetchrow("SELECT login, is_super FROM users WHERE id = $1", current["user_id"])
+        refuse_super_owner(scope, owner_row["is_super"] if owner_row else 0)
         _unchanged(fields, current, bound)
-        values = dict(settings)
-        if "user_id" in fields or "login" in fields:
+        stored = shaped.extension(current)
+        round_trip.check(fields, stored, round_trip.EXTENSION_READ_ONLY)
+        values = round_trip.changes(settings, stored)
+        if _new_owner(fields, current, owner_row["login"] if owner_row else None, bound):
             user = await owner_of(conn, scope, fields, bound)
             scope.require_domain(user["domain"] or current["domain"])
             values["user_id"] = user["id"]
@@ -179,7 +197,23 @@ async def update_extension(request: web.Request) -> web.Response:
         (row,) = await writes.update_ids(conn, "extensions", [ext_id], values)
         login = await conn.fetchval("SELECT login FROM users WHERE id = $1", row["user_id"])
     changed(request, scope, "extensions", "updated", [ext_id], detail=f"columns={','.join(sorted(values))}")
-    return json_response(shaped.done({**shaped.extension(row), "login": login or ""}))
+    return json_response(shaped.done(shaped.extension_updated(row, login or "")))
+
+
+def _new_owner(
+    fields: Mapping[str, Any], current: Mapping[str, Any], login: str | None, bound: Limits
+) -> bool:
+    """Whether the body names another owner than the current one (``user_id`` first, as
+    ``owner`` reads it); a ``login`` that names someone else than ``user_id`` is refused."""
+    asked_id, asked_login = fields.get("user_id"), fields.get("login")
+    if asked_id not in (None, ""):
+        user_id = validate.integer(asked_id, "user_id", 0, 2**31 - 1)
+        if user_id != current["user_id"]:
+            return True
+        if asked_login not in (None, "") and asked_login != (login or ""):
+            raise Invalid("login: names another user than user_id")
+        return False
+    return asked_login not in (None, "") and asked_login != (login or "")
 
 
 def _unchanged(fields: Mapping[str, Any], current: Mapping[str, Any], bound: Limits) -> None:
@@ -203,6 +237,7 @@ async def delete_extension(request: web.Request) -> web.Response:
             scope, await conn.fetchval("SELECT is_super FROM users WHERE id = $1", rows[0]["user_id"])
         )
         await writes.soft_delete(conn, "extensions", [ext_id])
+        await writes.replace_default_extension(conn, ext_id)
     changed(
         request,
         scope,
@@ -220,11 +255,14 @@ async def bulk_set(request: web.Request) -> web.Response:
     caller's domain, or ``domain``); one unknown number refuses the whole request."""
     scope = await admin(request)
     fields, bound = await object_body(request), limits(request)
+    if "dods" in fields:
+        # Outbound lines (XUI's dods tables) are not bridge's to set: refused, not ignored.
+        raise Invalid("dods: outbound lines live in XUI tables bridge does not manage; leave dods out")
+    # Unknown keys first: "EXTNS" is refused by name, not reported as a missing "extns".
+    settings = validate.extension_settings(fields, bound, ignore=("extns", "domain"))
     extns = validate.extn_list(validate.required(fields, "extns"), bound)
     asked = fields.get("domain")
     domain = scope.domain_for(validate.domain(asked, bound) if asked not in (None, "") else None)
-    # dods (outbound lines) live in XUI tables bridge does not manage (docs/provisioning.md).
-    settings = validate.extension_settings(fields, bound, ignore=("extns", "domain", "dods"))
     if not settings:
         raise Invalid("nothing to set: name at least one extension field")
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
@@ -240,8 +278,6 @@ async def bulk_set(request: web.Request) -> web.Response:
             raise NotFound(f"extns: {', '.join(missing[:5])} not found in domain {domain}")
         ids = [row["id"] for row in rows]
         updated = await writes.update_ids(conn, "extensions", ids, settings)
-    if "dods" in fields:
-        log.info("provision extensions bulk set ignored dods (not managed by bridge) by=%s", scope.who())
     changed(
         request,
         scope,

@@ -38,6 +38,23 @@ def extension(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def extension_updated(row: Mapping[str, Any], login: str) -> dict[str, Any]:
+    """PUT /api/extensions/:id's answer: the row with its owner's login and the new hashes, as
+    the document's example; never the plaintext password (a reply is logged and cached by
+    proxies and clients more readily than the request that carried it)."""
+    out = extension(row)
+    del out["password"]
+    out["login"] = login
+    return out
+
+
+def user_extension(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of GET /api/users/:id/extensions: its example has no ``tmf_type``."""
+    out = extension(row)
+    del out["tmf_type"]
+    return out
+
+
 def user(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any]:
     """GET /api/users/:id: the user and the hashes of its default extension (``""`` if none)."""
     out: dict[str, Any] = {}
@@ -56,6 +73,8 @@ def user(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any
 def user_created(row: Mapping[str, Any], ext: Mapping[str, Any] | None) -> dict[str, Any]:
     """One user of POST /api/users/muti_add's answer: the user object, agent_info, password ""."""
     out = user(row, ext)
+    if ext is not None:
+        out["extn_id"] = int(ext["id"])  # set after the users were inserted, in the same transaction
     out["agent_info"] = shapes.agent_info(row["agent_info"])
     out["password"] = ""
     return out
@@ -70,10 +89,21 @@ CSV_HEADER = ("分机ID", "号码", "名称", "密码", "呼叫源", "主叫名�
 CSV_COLUMNS = ("id", "extn", "name", "password", "context", "cid_name", "cid_number", "domain", "type")
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula ("CSV injection",
+# owasp.org/www-community/attacks/CSV_Injection): such a cell is written after a "'",
+# which spreadsheets show as text and do not evaluate.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> str:
+    out = xui_values.text(value)
+    return "'" + out if out.startswith(_FORMULA_STARTS) else out
+
+
 def extensions_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([xui_values.text(row[column]) for column in CSV_COLUMNS])
+        writer.writerow([cell(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from bridge import hashes, xui_values
-from bridge.api import params, shapes, user_reads, validate, writes
+from bridge.api import params, round_trip, shapes, user_reads, validate, writes
 from bridge.api import provision_shapes as shaped
 from bridge.api.attempts import source_key
 from bridge.api.auth import WRONG_LOGIN, keep_presented_token
@@ -38,7 +38,7 @@ from bridge.api.provision import (
 from bridge.api.provision_extensions import credentials
 from bridge.api.respond import json_bytes, json_response
 from bridge.api.scope import NO_PERMISSION, Scope
-from bridge.api.validate import Invalid, Limits, Missing
+from bridge.api.validate import Invalid, Limits
 from bridge.errors import Forbidden, NotFound
 from bridge.keys import DATABASE
 
@@ -232,33 +232,57 @@ async def user_extensions(request: web.Request) -> web.Response:
     if await user_reads.user_by_id(db, user_id, scope.domains) is None:
         raise NotFound("not found")
     rows = await user_reads.extensions_of(db, user_id, scope.domains)
-    return json_response([shaped.extension(row) for row in rows])
+    return json_response([shaped.user_extension(row) for row in rows])
 
 
 @counted
 async def update_user(request: web.Request) -> web.Response:
     """General update (the user's id in the body is ignored, as documented), or
-    ``{"action": "toggle", "extn_id": N}``: make one of its extensions the default."""
+    ``{"action": "toggle", "extn_id": N}``: make one of its extensions the default.
+
+    The object GET answered may be sent back whole (read-only keys equal to the stored values
+    are ignored: api/round_trip.py). A user's name, caller id and context reach the
+    extensions that inherit them, and a new domain carries the user's extensions."""
     scope = await admin(request)
     user_id, fields, bound = path_id(request), await object_body(request), limits(request)
     if isinstance(fields.get("request"), dict):
         fields = fields["request"]  # the document's curl example wraps the body so
+    cleared = False
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         current = await _managed_user(conn, scope, user_id)
         if fields.get("action") == "toggle":
             values = await _toggle(conn, user_id, fields)
         else:
-            values = _user_changes(scope, current, fields, bound)
+            default = await conn.fetchrow(
+                "SELECT ha1, ha1b FROM extensions WHERE id = $1", current["extn_id"]
+            )
+            stored = _stored_user(current, default)
+            round_trip.check(fields, stored, round_trip.USER_READ_ONLY)
+            round_trip.check_timestamps(fields, round_trip.USER_IGNORED)
+            values = round_trip.changes(_user_changes(scope, current, fields, bound), stored)
+            cleared = "login" in values and values.get("sha1", b"") is None
+            await user_extensions_follow(conn, current, values)
         await writes.update_ids(conn, "users", [user_id], values)
     columns = ",".join(sorted(k for k in values if k not in ("salt", "sha1")))
     changed(request, scope, "users", "updated", [user_id], detail=f"columns={columns}")
-    return json_response(shaped.done(str(user_id)))
+    message = "success"
+    if cleared:
+        message = "success; the web password was cleared (it is bound to the login): set a new one"
+    return json_response(shaped.done(str(user_id), message))
+
+
+def _stored_user(current: Mapping[str, Any], default: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = shaped.user(current, default)
+    out["is_locked"] = xui_values.flag(current["is_locked"])
+    return out
 
 
 def _user_changes(
     scope: Scope, current: Mapping[str, Any], fields: Mapping[str, Any], bound: Limits
 ) -> dict[str, Any]:
-    values = validate.user_settings(fields, bound, ignore=("id", "login", "password", "action"))
+    values = validate.user_settings(
+        fields, bound, ignore=("id", "login", "password", "action", *round_trip.USER_KEYS)
+    )
     scope.may_grant(values)
     if "domain" in values:
         scope.require_domain(values["domain"])
@@ -268,11 +292,70 @@ def _user_changes(
     if password not in (None, ""):
         values.update(login_secret(login, validate.user_password(password)))
     elif login != current["login"]:
-        # The stored SHA1 is of login + password: a new login needs the password too.
-        raise Missing("Missing Args: password (a login changes only with its password)")
+        # The document's own example renames a login without a password. The stored SHA1
+        # covers login + password, so the old password cannot follow: it is cleared (no
+        # web login until one is set), and the answer says so.
+        values.update(salt=None, sha1=None)
     if login != current["login"]:
         values["login"] = login
     return values
+
+
+# User columns an extension inherits when created with its user (create, muti_add): an
+# extension still holding the user's old value follows a change; one set on its own keeps it.
+INHERITED = ("name", "cid_name", "cid_number", "context")
+
+
+async def user_extensions_follow(
+    conn: asyncpg.Connection, current: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """The directory answers from ``extensions``: a user-level change reaches it here, in the
+    same transaction (the extensions' NOTIFY trigger then flushes every cache)."""
+    for column in INHERITED:
+        if column in values and values[column] != current[column]:
+            await conn.execute(
+                f"UPDATE extensions SET {column} = $2, updated_at = now()"
+                f" WHERE user_id = $1 AND deleted_at IS NULL AND {column} IS NOT DISTINCT FROM $3",
+                current["id"],
+                values[column],
+                current[column],
+            )
+    domain = values.get("domain")
+    if domain is not None and domain != current["domain"]:
+        await _move_extensions(conn, current, str(domain))
+
+
+async def _move_extensions(conn: asyncpg.Connection, user: Mapping[str, Any], domain: str) -> None:
+    """A user's extensions go with it to its new domain, their hashes made anew (they include
+    the domain); refused by name when a number is taken there or a password is unknown."""
+    rows = await conn.fetch(
+        "SELECT id, extn, password FROM extensions"
+        " WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE",
+        user["id"],
+    )
+    if not rows:
+        return
+    await writes.lock_domains(conn, [domain])
+    taken = await writes.live_extensions(conn, domain, [row["extn"] for row in rows])
+    if taken:
+        raise writes.Conflict(
+            f"domain: extension {taken[0]['extn']} exists in domain {domain}"
+            " (the user's extensions move with it)"
+        )
+    blind = [row["extn"] for row in rows if not row["password"]]
+    if blind:
+        raise Invalid(
+            f"domain: extension {blind[0]} has no stored password, so its hashes cannot be made for {domain};"
+            " set its password first"
+        )
+    for row in rows:
+        await conn.execute(
+            "UPDATE extensions SET domain = $2, ha1 = $3, ha1b = $4, updated_at = now() WHERE id = $1",
+            row["id"],
+            domain,
+            hashes.ha1(row["extn"], domain, row["password"]),
+            hashes.ha1b(row["extn"], domain, row["password"]),
+        )
 
 
 async def _toggle(conn: asyncpg.Connection, user_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,75 +21,23 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bridge.registrations.model import NodeState, NodeStatus, Registration
-from bridge.xui_values import EXTENSION_DEFAULTS, flag, integer, text, timestamp
+from bridge.xui import columns
+from bridge.xui_values import flag, integer, switch, text, timestamp
 
 Status = Literal["online", "offline", "unknown"]
 STATUSES: tuple[Status, ...] = ("online", "offline", "unknown")
 
-# Column -> default for NULL (bridge/xui_values.py). Order is the document's table order ("分机管理").
-EXTENSION_INTS: Mapping[str, int] = {
-    column: int(EXTENSION_DEFAULTS.get(column, 0))
-    for column in (
-        "id",
-        "user_id",
-        "call_transfer_type",
-        "voicemail",
-        "enable_ringback",
-        "auto_record",
-        "call_limit",
-        "called_limit",
-        "call_authority",
-        "intercept",
-        "force_insert",
-        "force_breakdown",
-        "eavesdrop",
-        "weblogin_disabled",
-        "sync_enabled",
-        "disabled",
-        "enable_srtp",
-        "forced_insert",
-        "eavesdropped",
-        "intercepted",
-        "caller_display",
-        "enable_hotline",
-        "dtmf_type",
-        "enable_extn_time_recurrences",
-        "enable_t38",
-        "forced_breakdown",
-    )
-}
-EXTENSION_TEXTS: Mapping[str, str] = {
-    column: str(EXTENSION_DEFAULTS.get(column, ""))
-    for column in (
-        "name",
-        "domain",
-        "description",
-        "extn",
-        "vm_password",
-        "cid_number",
-        "cid_name",
-        "type",
-        "connect_phone",
-        "ringback",
-        "timeout",
-        "group_name",
-        "context",
-        "extn_cidr",
-        "priority",
-        "display_order",
-        "intercepted_group_name",
-        "codec",
-        "mac_address",
-        # VARCHAR in the table (the examples print a number): the stored text, 'yes' included.
-        "enable_cb_onbusy",
-        "hotline_number",
-        "hotline_type",
-        "hotline_address",
-        "secretary_extn",
-    )
-}
-EXTENSION_BOOLS: tuple[str, ...] = ("boss_extn",)
-TIMESTAMPS: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
+# Column -> default for NULL, by JSON kind, in the document's table order ("分机管理"), all
+# derived from the one column table (bridge/xui/columns.py).
+EXTENSION_INTS: Mapping[str, int] = {c.name: int(c.default) for c in columns.answered("int")}
+EXTENSION_TEXTS: Mapping[str, str] = {c.name: str(c.default) for c in columns.answered("str")}
+EXTENSION_BOOLS: tuple[str, ...] = tuple(c.name for c in columns.answered("bool"))
+# Answered as numbers, stored as text (enable_cb_onbusy): "yes" is 1.
+_NUMBERS_AS_TEXT = tuple(c.name for c in columns.answered("int") if c.sql == "str")
+# Read from the row when the database has the column (tmf_type), else the default.
+_OPTIONAL = {c.name: int(c.default) for c in columns.answered("int") if c.optional}
+_ALWAYS_INTS = {name: n for name, n in EXTENSION_INTS.items() if name not in _OPTIONAL}
+TIMESTAMPS: tuple[str, ...] = tuple(c.name for c in columns.answered("timestamp"))
 USER_INTS: Mapping[str, int] = {
     "id": 0,
     "is_super": 0,
@@ -116,8 +64,12 @@ USER_TIMESTAMPS: tuple[str, ...] = ("last_login_at", "created_at", "updated_at",
 def extension(row: Mapping[str, Any], status: Status) -> dict[str, Any]:
     """One row of GET /api/extensions (and /api/extensions/:id) with its status."""
     out: dict[str, Any] = {}
-    for column, number in EXTENSION_INTS.items():
+    for column, number in _ALWAYS_INTS.items():
         out[column] = integer(row[column], number)
+    for column in _NUMBERS_AS_TEXT:
+        out[column] = switch(row[column])
+    for column, number in _OPTIONAL.items():
+        out[column] = integer(row.get(column), number)
     for column, default in EXTENSION_TEXTS.items():
         out[column] = text(row[column], default)
     for column in EXTENSION_BOOLS:

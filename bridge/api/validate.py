@@ -8,13 +8,14 @@ tables are the document's ("用户管理", "分机管理"), the same ones shapes
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.api import shapes
 from bridge.errors import RequestError
+from bridge.xui import columns
 
 
 class Invalid(RequestError):
@@ -53,7 +54,7 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e]*$")
 _UPPER, _LOWER, _DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
 _SPECIAL = re.compile("[^A-Za-z0-9]")
 
-EXTENSION_TYPES = ("SIP", "WebRTC", "SIP+WebRTC", "H323", "GATEWAY", "HK", "TDM")
+EXTENSION_TYPES = columns.EXTENSION_TYPES
 USER_TYPES = ("NORMAL", "AGENT", "CONFMAN", "GATEWAY")
 
 # A SIP user part FreeSWITCH can be asked for: no "@", ":", spaces or controls.
@@ -62,40 +63,16 @@ _DOMAIN = re.compile(r"^[0-9A-Za-z_.:\[\]-]{1,253}$")
 _TOKEN = re.compile(r"^[^\s@]{1,64}$")  # login, context: printable, no whitespace
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+# Public for the OpenAPI document (api/openapi_fields.py), which states the same rules.
+EXTN_PATTERN, DOMAIN_PATTERN, TOKEN_PATTERN = _EXTN, _DOMAIN, _TOKEN
 
-# Integer columns a client may set, with the values the document gives them meaning.
+# Integer columns a client may set, with the values the document gives them meaning, and
+# the settable text columns: both from the one column table (bridge/xui/columns.py).
 EXTENSION_INT_RANGES: Mapping[str, tuple[int, int]] = {
-    "call_transfer_type": (0, 4),
-    "voicemail": (0, 1),
-    "enable_ringback": (0, 1),
-    "auto_record": (0, 1),
-    "call_limit": (0, 1),
-    "called_limit": (0, 1),
-    "call_authority": (0, 4),
-    "intercept": (0, 2),
-    "force_insert": (0, 1),
-    "force_breakdown": (0, 1),
-    "eavesdrop": (0, 1),
-    "weblogin_disabled": (0, 1),
-    "sync_enabled": (0, 1),
-    "disabled": (0, 1),
-    "enable_srtp": (0, 1),
-    "forced_insert": (0, 1),
-    "eavesdropped": (0, 1),
-    "intercepted": (0, 2),
-    "caller_display": (0, 1),
-    "enable_hotline": (0, 1),
-    "dtmf_type": (0, 3),
-    "enable_extn_time_recurrences": (0, 1),
-    "enable_t38": (0, 1),
-    "forced_breakdown": (0, 1),
+    c.name: (c.low, c.high) for c in columns.SETTABLE if c.answered_as == "int"
 }
-# Text columns a client may set (extn, domain, password and the hashes have their own rules).
-EXTENSION_TEXTS: tuple[str, ...] = tuple(
-    column for column in shapes.EXTENSION_TEXTS if column not in ("extn", "domain")
-)
-# enable_cb_onbusy is VARCHAR in the table and a 0/1 flag in every example: stored as text.
-EXTENSION_SETTABLE = frozenset((*EXTENSION_INT_RANGES, *EXTENSION_TEXTS, "boss_extn", "enable_cb_onbusy"))
+EXTENSION_TEXTS: tuple[str, ...] = tuple(c.name for c in columns.SETTABLE if c.answered_as == "str")
+EXTENSION_SETTABLE = frozenset(c.name for c in columns.SETTABLE)
 
 USER_INT_RANGES: Mapping[str, tuple[int, int]] = {
     "auto_record": (0, 1),
@@ -105,7 +82,7 @@ USER_INT_RANGES: Mapping[str, tuple[int, int]] = {
     "idle_timeout": (0, 86_400),
 }
 USER_TEXTS: tuple[str, ...] = ("name", "cid_name", "cid_number", "context", "vm_password", "email", "tel")
-USER_SETTABLE = frozenset((*USER_INT_RANGES, *USER_TEXTS, "type", "domain", "is_admin"))
+USER_SETTABLE = frozenset((*USER_INT_RANGES, *USER_TEXTS, "type", "domain", "is_admin", "agent_info"))
 
 
 def where(field: str, row: str | None) -> str:
@@ -229,17 +206,16 @@ def _cidrs(value: Any, limits: Limits) -> str:
 
 
 def _extension_column(column: str, value: Any, limits: Limits) -> Any:
-    if column in EXTENSION_INT_RANGES:
-        low, high = EXTENSION_INT_RANGES[column]
-        return integer(value, column, low, high)
-    if column == "boss_extn":
+    declared = columns.BY_NAME[column]
+    if declared.answered_as == "int":
+        number = integer(value, column, declared.low, declared.high)
+        return str(number) if declared.sql == "str" else number  # enable_cb_onbusy: stored as text
+    if declared.sql == "bool":
         return boolean(value, column)
-    if column == "enable_cb_onbusy":
-        return str(integer(value, column, 0, 1))
-    if column == "type":
+    if declared.choices:
         out = text(value, column, limits)
-        if out not in EXTENSION_TYPES:
-            raise Invalid(f"type: must be one of {', '.join(EXTENSION_TYPES)}")
+        if out not in declared.choices:
+            raise Invalid(f"{column}: must be one of {', '.join(declared.choices)}")
         return out
     if column == "codec":
         return _codec(value, limits)
@@ -255,19 +231,32 @@ def _extension_column(column: str, value: Any, limits: Limits) -> Any:
     return text(value, column, limits)
 
 
+# The document's bulk example (PUT /api/extensions) spells one key "Voicemail": that exact
+# spelling is read as voicemail; any other case variant of a key is refused by name.
+_EXTENSION_ALIASES = {"Voicemail": "voicemail"}
+
+
+def unknown_key(key: str, known: Iterable[str], what: str) -> Invalid:
+    """Keys are matched exactly: "Password" is not "password", and saying so beats a 200 that
+    changed nothing."""
+    meant = next((name for name in known if name.lower() == key.lower()), None)
+    hint = f" (keys are case-sensitive: {meant})" if meant else ""
+    return Invalid(f"{key}: not {what} bridge can set{hint}")
+
+
 def extension_settings(
     fields: Mapping[str, Any], limits: Limits, ignore: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """The settable extension columns present in ``fields`` (keys case-insensitive, as the
-    document's bulk body spells ``Voicemail``), typed; unknown keys are refused by name."""
+    """The settable extension columns present in ``fields``, typed; keys are matched exactly
+    (plus the document's "Voicemail"); unknown keys and case variants are refused by name."""
     skip = set(ignore)
     out: dict[str, Any] = {}
     for key, value in fields.items():
-        column = key.lower()
-        if key in skip or column in skip:
+        if key in skip:
             continue
+        column = _EXTENSION_ALIASES.get(key, key)
         if column not in EXTENSION_SETTABLE:
-            raise Invalid(f"{key}: not an extension field bridge can set")
+            raise unknown_key(key, (*EXTENSION_SETTABLE, *skip), "an extension field")
         if value is None:
             continue
         out[column] = _extension_column(column, value, limits)
@@ -282,7 +271,7 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
         if key in skip:
             continue
         if key not in USER_SETTABLE:
-            raise Invalid(f"{key}: not a user field bridge can set")
+            raise unknown_key(key, (*USER_SETTABLE, *skip), "a user field")
         if value is None:
             continue
         if key in USER_INT_RANGES:
@@ -290,6 +279,8 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
             out[key] = integer(value, key, low, high)
         elif key == "is_admin":
             out[key] = boolean(value, key)
+        elif key == "agent_info":
+            out[key] = agent_info(value, limits)
         elif key == "type":
             kind = text(value, key, limits)
             if kind not in USER_TYPES:
@@ -302,6 +293,21 @@ def user_settings(fields: Mapping[str, Any], limits: Limits, ignore: Iterable[st
         else:
             out[key] = text(value, key, limits)
     return out
+
+
+def agent_info(value: Any, limits: Limits) -> dict[str, Any]:
+    """users.agent_info (JSONB): a JSON object, or its JSON text as the document's user objects
+    print it ("{}"); bounded like one text field per key."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Invalid("agent_info: must be a JSON object or its text") from None
+    if not isinstance(value, dict):
+        raise Invalid("agent_info: must be a JSON object or its text")
+    if len(json.dumps(value)) > limits.max_chars * max(1, len(value)):
+        raise Invalid(f"agent_info: longer than {limits.max_chars} characters per key")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from bridge.api.validate import EXTENSION_INT_RANGES, USER_INT_RANGES, Invalid
+from bridge.api.validate import USER_INT_RANGES, Invalid
 from bridge.db import Database
 from bridge.errors import DatabaseUnavailable, RequestError
+from bridge.xui import columns
 
 # pg_advisory_xact_lock(key1, key2): key1 says whose lock it is, key2 which one.
 _LOCK_EXTENSIONS = 0x7072_6F76  # "prov"
@@ -32,7 +33,10 @@ _ARRAY_TYPES: Mapping[str, str] = {
     "extn_id": "int4",
     "sha1": "bytea",
     "boss_extn": "bool",
-    **{column: "int4" for column in (*EXTENSION_INT_RANGES, *USER_INT_RANGES)},
+    "agent_info": "jsonb",
+    **{column: "int4" for column in USER_INT_RANGES},
+    # By the SQL kind of the column table (enable_cb_onbusy is VARCHAR though answered as a number).
+    **{c.name: "int4" for c in columns.EXTENSION_COLUMNS if c.sql == "int"},
 }
 
 
@@ -146,6 +150,22 @@ async def set_user_extensions(
         " WHERE u.id = k.id",
         list(user_ids),
         list(extn_ids),
+    )
+
+
+async def replace_default_extension(conn: asyncpg.Connection, deleted_id: int) -> None:
+    """No users.extn/extn_id points at a deleted extension: the user's oldest live extension
+    becomes its default, or none is left (NULL)."""
+    await conn.execute(
+        """
+        UPDATE users u SET extn = n.extn, extn_id = n.id, updated_at = now()
+        FROM users o LEFT JOIN LATERAL (
+            SELECT e.id, e.extn FROM extensions e
+            WHERE e.user_id = o.id AND e.deleted_at IS NULL ORDER BY e.id LIMIT 1
+        ) n ON true
+        WHERE u.id = o.id AND o.extn_id = $1 AND o.deleted_at IS NULL
+        """,
+        deleted_id,
     )
 
 

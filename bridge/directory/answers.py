@@ -43,8 +43,6 @@ __all__ = ["AnswerMemo", "Answerer", "MemoResult", "Rendered"]
 MemoResult = Literal["hit", "miss"]
 
 
-
-
 @dataclass(slots=True)
 class _Memo:
     extension: Extension

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # One statement for many keys; unknown keys are absent from the answer.
 FetchMany = Callable[[Sequence[Key]], Awaitable[Mapping[Key, Extension]]]
 
+
 @dataclass(slots=True)
 class _Wanted:
     # One future per caller still waiting; none left while pending: the key is dropped.

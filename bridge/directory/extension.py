@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.xui_values import EXTENSION_DEFAULTS, flag, integer, text
+from bridge.xui.columns import EXTENSION_COLUMNS, Column
+from bridge.xui_values import flag, integer, text
 
 # How the directory finds an extension: (domain, extn), the XUI table's unique pair.
 Key = tuple[str, str]
@@ -95,8 +96,8 @@ class Extension:
     def from_row(cls, row: Mapping[str, Any]) -> Extension:
         """The row of ``sql.EXTENSION_BY_KEY`` (or any mapping with its columns), typed.
 
-        Each field is read by the converter of its type (bridge/xui_values.py); NULL reads as
-        "" or 0, or the documented default (``EXTENSION_DEFAULTS``).
+        Each field is read by the converter of its column's SQL kind (bridge/xui/columns.py,
+        bridge/xui_values.py); NULL reads as "" or 0, or the column's documented default.
         """
         return cls(
             **{name: read(row[name]) for name, read in _READERS.items()},
@@ -105,20 +106,40 @@ class Extension:
         )
 
 
-def _reader(name: str, kind: object) -> Callable[[Any], Any]:
-    default = EXTENSION_DEFAULTS.get(name)
-    if kind == "int":
-        number = int(default or 0)
+def _reader(column: Column) -> Callable[[Any], Any]:
+    if column.sql == "int":
+        number = int(column.default)
         return lambda value: integer(value, number)
-    if kind == "str":
-        spelt = str(default or "")
+    if column.sql == "str":
+        spelt = str(column.default) if column.default else ""
         return lambda value: text(value, spelt)
     return flag
 
 
-# Field -> converter of its column, for every field read from a column of the same name.
-_READERS = {
-    f.name: _reader(f.name, f.type)
-    for f in dataclasses.fields(Extension)
-    if f.name not in ("deleted", "user_deleted")
+# The owning user's columns (sql.py selects them under these names), read like the flags.
+_USER_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "user_login": text,
+    "user_disabled": flag,
+    "user_locked": flag,
 }
+# Field -> converter, built once at import from the column table (bridge/xui/columns.py).
+_READERS: dict[str, Callable[[Any], Any]] = {
+    **{c.name: _reader(c) for c in EXTENSION_COLUMNS if c.directory},
+    **_USER_FIELDS,
+}
+_KINDS = {"int": int, "str": str, "bool": bool}
+
+
+def _check_fields() -> None:
+    """Every directory column of the table is a field of ``Extension`` with its SQL kind, and
+    nothing else is: a row added to the table without its field fails here, at import."""
+    hints = {f.name: f.type for f in dataclasses.fields(Extension)} | {"deleted": "", "user_deleted": ""}
+    wanted = {c.name: _KINDS[c.sql].__name__ for c in EXTENSION_COLUMNS if c.directory}
+    wanted |= {"user_login": "str", "user_disabled": "bool", "user_locked": "bool"}
+    got = {name: kind for name, kind in hints.items() if name not in ("deleted", "user_deleted")}
+    if got != wanted:
+        differ = sorted(set(got.items()) ^ set(wanted.items()))
+        raise TypeError(f"directory.extension.Extension and bridge/xui/columns.py differ: {differ}")
+
+
+_check_fields()

@@ -23,7 +23,7 @@ class LookupGuard(Protocol):
     fields: frozenset[str]
 
     def refused(self, fields: Mapping[str, str], request: DirectoryRequest) -> str | None:
-        """"banned" or "limited" when this lookup must be answered not-found at once, else None."""
+        """ "banned" or "limited" when this lookup must be answered not-found at once, else None."""
         ...
 
     def observe(

@@ -110,7 +110,9 @@ def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
     metrics.registration_reconcile_fixes.labels(delta.node, "removed").inc(len(delta.removed))
     log.info(
         "registrations: reconciled with sofia node=%s upserted=%d removed=%d",
-        delta.node, len(delta.upserted), len(delta.removed),
+        delta.node,
+        len(delta.upserted),
+        len(delta.removed),
     )
 
 

@@ -241,7 +241,8 @@ class RegistrationState:
             self._capped.add(node_name)
             log.warning(
                 "registrations: node at max_bindings_per_node=%d node=%s, bindings refused",
-                self._cap, node_name,
+                self._cap,
+                node_name,
             )
 
     def _capped_set(self, node: _Node, registrations: Iterable[Registration]) -> dict[str, Registration]:

@@ -122,9 +122,19 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
     if kind is not None:
         assert checks[kind](value), f"{where}: {value!r} is not {kind}"
     if "enum" in schema:
-        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
-    if "pattern" in schema:
+        # JSON equality: true is not 1.
+        same = [e for e in schema["enum"] if e == value and type(e) is type(value)]
+        assert same, f"{where}: {value!r} not in {schema['enum']}"
+    if "pattern" in schema and isinstance(value, str):
         assert re.search(schema["pattern"], value), f"{where}: {value!r} !~ {schema['pattern']}"
+    if "minimum" in schema and isinstance(value, int):
+        assert value >= schema["minimum"], f"{where}: {value!r} < {schema['minimum']}"
+    if "maximum" in schema and isinstance(value, int):
+        assert value <= schema["maximum"], f"{where}: {value!r} > {schema['maximum']}"
+    if "maxLength" in schema and isinstance(value, str):
+        assert len(value) <= schema["maxLength"], f"{where}: longer than {schema['maxLength']}"
+    if "maxItems" in schema and isinstance(value, list):
+        assert len(value) <= schema["maxItems"], f"{where}: more than {schema['maxItems']} items"
     if kind == "object":
         for name in schema.get("required", ()):
             assert name in value, f"{where}: missing {name}"
@@ -138,6 +148,13 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
     if kind == "array":
         for index, item in enumerate(value):
             validate(item, schema["items"], f"{where}[{index}]")
+
+
+def request_schema(path: str, method: str) -> Mapping[str, Any]:
+    schema: Mapping[str, Any] = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    return schema
 
 
 def response_schema(path: str, method: str, status: int) -> Mapping[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from bridge.api import shapes
 from bridge.directory.extension import Extension
+from bridge.xui import columns
 from tests.api.conftest import Api
 from tests.api.helpers import auth
 from tests.conftest import REFERENCE
@@ -57,12 +58,35 @@ def test_each_column_keeps_its_documented_type(column: str) -> None:
         assert column not in shapes.EXTENSION_TEXTS
         return
     served = {str: shapes.EXTENSION_TEXTS, int: shapes.EXTENSION_INTS, bool: shapes.EXTENSION_BOOLS}
-    assert column in served[expected], f"shapes: {column} is {kind}"
+    # The API answers the JSON kind of the document's examples: the table's own, except
+    # enable_cb_onbusy (VARCHAR, printed as a number by every example).
+    answered = int if column in ANSWERED_AS_NUMBER else expected
+    assert column in served[answered], f"shapes: {column} is {kind}"
+
+
+ANSWERED_AS_NUMBER = {"enable_cb_onbusy"}
+
+
+def test_only_enable_cb_onbusy_is_answered_in_another_kind_than_its_column() -> None:
+    differ = {c.name for c in columns.EXTENSION_COLUMNS if c.answered_as != c.sql}
+    assert differ == ANSWERED_AS_NUMBER
+
+
+@pytest.mark.parametrize(
+    ("stored", "answered"), [("1", 1), ("0", 0), ("yes", 1), ("", 0), (None, 0)], ids=repr
+)
+async def test_enable_cb_onbusy_is_answered_as_the_number_the_document_shows(
+    api: Api, conn: asyncpg.Connection, stored: str | None, answered: int
+) -> None:
+    await conn.execute("UPDATE extensions SET enable_cb_onbusy = $1 WHERE extn = '1003'", stored)
+    ext_id = await conn.fetchval("SELECT id FROM extensions WHERE extn = '1003'")
+    body = await (await api.client.get(f"/api/extensions/{ext_id}", headers=auth(api.token))).json()
+    assert body["enable_cb_onbusy"] == answered and type(body["enable_cb_onbusy"]) is int
 
 
 @pytest.mark.parametrize("value", ["yes", "0", "1", ""], ids=["yes", "zero", "one", "empty"])
 async def test_text_columns_come_back_as_their_text(api: Api, conn: asyncpg.Connection, value: str) -> None:
-    texts = sorted(TEXT - _NOT_SERVED - {"extn", "domain", "name", "context"})
+    texts = sorted(TEXT - _NOT_SERVED - ANSWERED_AS_NUMBER - {"extn", "domain", "name", "context"})
     await conn.execute(
         f"UPDATE extensions SET {', '.join(f'{c} = $1' for c in texts)} WHERE extn = '1003'", value
     )

@@ -55,7 +55,11 @@ async def test_given_no_freeswitch_configured_then_the_api_says_unknown_not_offl
     ]
     page = await _get(client, token, "/api/extensions")
     assert ([r["status"] for r in page["data"]], page["nodes"]) == (["unknown", "unknown"], [])
-    assert (await _get(client, token, "/api/extensions", status="offline"))["data"] == []
+    # offline means "not online" for a client that knows two words: the rows keep their truth.
+    offline = await _get(client, token, "/api/extensions", status="offline")
+    assert [(r["extn"], r["status"]) for r in offline["data"]] == [("1001", "unknown"), ("1002", "unknown")]
+    unknown = await _get(client, token, "/api/extensions", status="unknown")
+    assert [r["extn"] for r in unknown["data"]] == ["1001", "1002"]
 
 
 async def test_given_unknown_status_offline_then_xui_clients_see_offline_and_can_filter_it(

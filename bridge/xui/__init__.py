@@ -1,0 +1,1 @@
+"""The XUI tables, declared once: columns, their kinds, defaults and ranges."""
