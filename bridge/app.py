@@ -9,8 +9,8 @@ each handler of an app that has any), and FreeSWITCH blocks a SIP thread on ever
 Each edge keeps its own errors off the wire instead: the directory handler itself, the
 admin API in its sub-app's middlewares (bridge/api/edge.py); /healthz, /readyz and
 /metrics cannot fail but by a bug, which aiohttp answers with a bare 500. Below the routes,
-app[EDGE] (bridge/http_edge.py) answers what aiohttp's parser refuses; it costs a lookup
-nothing (bridge/http_server.py).
+aiohttp answers what its parser refuses with its own 400; the operations job keeps those
+out of the log (one DEBUG line each, counted: bridge/http_server.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from bridge.api import setup as api
 from bridge.config import Config
 from bridge.directory import setup as directory
 from bridge.guard import setup as guard
-from bridge.http_edge import HttpEdge
-from bridge.http_server import EDGE
-from bridge.keys import CONFIG, METRICS
+from bridge.keys import CONFIG
 from bridge.registrations import setup as registrations
 
 
@@ -33,10 +31,9 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.http.max_body_bytes,
         # aiohttp's keep-alive timer runs from a connection's opening (or its previous
         # response) until a complete request head: a client dripping headers is cut after
-        # http.header_timeout (it overrides the runner's keepalive_timeout; the cut is
-        # counted by app[EDGE], see bridge/http_server.py). After an early answer (408,
-        # 413) the rest of a body is read and dropped for at most http.body_timeout more
-        # (aiohttp's lingering close; its default is 10 s).
+        # http.header_timeout (it overrides the runner's keepalive_timeout). After an early
+        # answer (408, 413) the rest of a body is read and dropped for at most
+        # http.body_timeout more (aiohttp's lingering close; its default is 10 s).
         handler_args={
             "keepalive_timeout": config.http.header_timeout,
             "lingering_time": config.http.body_timeout,
@@ -46,9 +43,6 @@ def create_app(config: Config) -> web.Application:
     # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
     # to open, last to close).
     operations.setup(app, config)
-    # Below any route (bridge/http_server.py serves every app through it): requests the HTTP
-    # parser refuses get the directory's or the API's error shape; header timeouts counted.
-    app[EDGE] = HttpEdge(app[METRICS])
     # The registration guard: before the endpoint it guards and the events it watches
     # (its entry starts after the pool, stops after the registrations and the directory).
     guard.setup(app, config)
