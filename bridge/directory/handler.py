@@ -20,8 +20,6 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from aiohttp import web
 
@@ -49,7 +47,7 @@ class DirectoryEndpoint:
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout
         self._max_value_chars = config.max_value_chars
-        self._refused = _Children(metrics.refused.labels)
+        self._refused = metrics.refused
         self._disconnects = metrics.disconnects
         self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow_from)
         self._credentials = (
@@ -66,13 +64,12 @@ class DirectoryEndpoint:
         # Without the extension cache every lookup reads a new Extension object, which a
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
-        whole_counts = _Children(metrics.whole_answers.labels)
         whole = WholeAnswers(
             policy,
             max_building=config.whole_max_building,
             max_waiting=config.whole_max_waiting,
             slice_users=config.whole_slice_users,
-            count=lambda result: whole_counts[result].inc(),
+            count=lambda result: metrics.whole_answers.labels(result).inc(),
         )
         self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc(), whole)
         # The registration guard (bridge/guard/), when it is on: asked on every sip_auth lookup.
@@ -93,7 +90,7 @@ class DirectoryEndpoint:
         except Exception:
             _tag(request)
             log.exception("directory request failed: unexpected error")
-            self._metrics.errors["other"].inc()
+            self._metrics.error("other")
             return web.Response(status=500, text="internal error\n")
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -105,7 +102,7 @@ class DirectoryEndpoint:
             form = request_of(fields, max_value_chars=self._max_value_chars)
         except RequestError as exc:
             self._metrics.rejected.inc()
-            self._refused[exc.code].inc()
+            self._refused.labels(exc.code).inc()
             _tag(request)
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
@@ -124,7 +121,7 @@ class DirectoryEndpoint:
         try:
             answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
         except DatabaseUnavailable as exc:
-            self._metrics.errors[action].inc()
+            self._metrics.error(action)
             _tag(request)
             log.warning(
                 "directory lookup failed action=%s user=%s domain=%s error=%s",
@@ -135,7 +132,7 @@ class DirectoryEndpoint:
             )
             return web.Response(status=503, text="database unavailable\n")
         except Busy as exc:
-            self._refused[exc.code].inc()
+            self._refused.labels(exc.code).inc()
             _tag(request)
             log.warning(
                 "directory lookup refused action=%s domain=%s reason=%s", action, form.domain, exc.reason
@@ -213,32 +210,18 @@ def _tag(request: web.Request) -> None:
         request_id.set(id_for(request.headers))
 
 
-Child = TypeVar("Child")
-
-
-class _Children(dict[str, Child]):
-    """Metric children by action, bound on first use: the hot path does no label lookup."""
-
-    def __init__(self, bind: Callable[[str], Child]) -> None:
-        super().__init__()
-        self._bind = bind
-
-    def __missing__(self, action: str) -> Child:
-        child = self[action] = self._bind(action)
-        return child
-
-
 class _LookupMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.rejected = metrics.lookups.labels("other", "rejected")
-        self.found = _Children(lambda action: metrics.lookups.labels(action, "found"))
-        self.not_found = _Children(lambda action: metrics.lookups.labels(action, "not_found"))
-        self.errors = _Children(lambda action: metrics.lookups.labels(action, "error"))
-        self.seconds = _Children(metrics.lookup_seconds.labels)
-        self.realm_mismatches = _Children(metrics.realm_mismatches.labels)
+        self._lookups = metrics.lookups
+        self._seconds = metrics.lookup_seconds
+        self._realm_mismatches = metrics.realm_mismatches
+
+    def error(self, action: str) -> None:
+        self._lookups.labels(action, "error").inc()
 
     def count(self, action: str, answer: Rendered, seconds: float) -> None:
-        (self.found if answer.found else self.not_found)[action].inc()
-        self.seconds[action].observe(seconds)
+        self._lookups.labels(action, "found" if answer.found else "not_found").inc()
+        self._seconds.labels(action).observe(seconds)
         if answer.realm_mismatch:
-            self.realm_mismatches[answer.realm_mismatch].inc()
+            self._realm_mismatches.labels(answer.realm_mismatch).inc()
