@@ -43,14 +43,15 @@ def create_app(config: Config) -> web.Application:
     # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
     # to open, last to close).
     operations.setup(app, config)
-    # The registration guard: before the endpoint it guards and the events it watches
-    # (its entry starts after the pool, stops after the registrations and the directory).
-    guard.setup(app, config)
-    # ESL listeners and the registration state; app[FREESWITCH], which the directory
-    # flushes FreeSWITCH's user cache through. Needs the database (leases, rows).
+    # The registration state (the one door for registration and node changes) with its
+    # persistence; the ESL listeners built, not started; app[FREESWITCH]. Needs the database.
     registrations.setup(app, config)
-    # POST /directory; its store, cache, change listener and node flusher.
+    # The registration guard: subscribes to the state; built before the endpoint it guards.
+    guard.setup(app, config)
+    # POST /directory; its store, cache, change listener and node flusher (subscribed to the state).
     directory.setup(app, config)
-    # The /api sub-app (XUI-compatible admin API): needs the database and the registrations.
+    # The /api sub-app (XUI-compatible admin API): the database; presence subscribed to the state.
     api.setup(app, config)
+    # Last: the ESL listeners start once every subscriber is in place (and stop first).
+    registrations.follow(app, config)
     return app

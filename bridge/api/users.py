@@ -27,7 +27,7 @@ async def users_list(request: web.Request) -> web.Response:
         ext, user = found
         regs = [] if view is None else view.registrations_of(ext["domain"], ext["extn"])
         return json_response(shapes.user_with_extension(user, ext, regs))
-    presence = shared[API_PRESENCE].read(view, scope)
+    presence = shared[API_PRESENCE].read(scope)
     listing = (await shared[API_CATALOG].current()).scope(scope)
     online, absent = presence.online, presence.absent
     return json_response(
@@ -42,7 +42,7 @@ async def users_list1(request: web.Request) -> web.Response:
     principal = await admin(request)
     scope = principal.domain_scope
     shared = request.config_dict
-    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), scope)
+    presence = shared[API_PRESENCE].read(scope)
     listing = (await shared[API_CATALOG].current()).scope(scope)
     unreg = listing.unregistered_json(presence.online, presence.absent)
     rows = presence.rows_json()

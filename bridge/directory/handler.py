@@ -28,7 +28,7 @@ from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import LOOKUP_ACTIONS, Kind, read_fields, request_of
 from bridge.directory.guarded import LookupGuard
-from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.store import DirectoryStore
 from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, SlowBody, Unauthorized
 from bridge.logs import id_for, request_id
@@ -41,9 +41,22 @@ XML_TYPE = "text/xml"
 
 
 class DirectoryEndpoint:
+    """POST /directory, complete when constructed: ``store`` is what lookups read (the cache
+    in front of PostgreSQL); ``guard`` the registration guard when it is on (asked on every
+    sip_auth lookup)."""
+
     def __init__(
-        self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics, body_timeout: float = 5.0
+        self,
+        config: DirectoryConfig,
+        max_body_bytes: int,
+        metrics: Metrics,
+        store: DirectoryStore,
+        whole: WholeAnswers,
+        *,
+        guard: LookupGuard | None = None,
+        body_timeout: float = 5.0,
     ) -> None:
+        self._store = store
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout
         self._max_value_chars = config.max_value_chars
@@ -53,27 +66,13 @@ class DirectoryEndpoint:
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
         )
-        policy = lookup.Policy(
-            config.send_password,
-            config.realm_mismatch,
-            cacheable_ms=config.fs_cacheable_ms,
-            trust_extn_cidr=config.trust_extn_cidr,
-        )
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
         # Without the extension cache every lookup reads a new Extension object, which a
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
-        whole = WholeAnswers(
-            policy,
-            max_building=config.whole_max_building,
-            max_waiting=config.whole_max_waiting,
-            slice_users=config.whole_slice_users,
-            count=lambda result: metrics.whole_answers.labels(result).inc(),
-        )
-        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc(), whole)
-        # The registration guard (bridge/guard/), when it is on: asked on every sip_auth lookup.
-        self.guard: LookupGuard | None = None
+        self.answerer = Answerer(policy_of(config), memo_size, lambda result: memo[result].inc(), whole)
+        self.guard = guard
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -119,7 +118,7 @@ class DirectoryEndpoint:
             self._metrics.count(action, _REFUSED, time.perf_counter() - started)
             return web.Response(body=_REFUSED.body, headers=_XML_HEADERS)
         try:
-            answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
+            answer = await self.answerer.answer(self._store, form)
         except DatabaseUnavailable as exc:
             self._metrics.error(action)
             _tag(request)
@@ -187,6 +186,27 @@ class DirectoryEndpoint:
         except TimeoutError:
             # A client dripping its body holds a connection and a task: cut it.
             raise SlowBody(self._body_timeout) from None
+
+
+def policy_of(config: DirectoryConfig) -> lookup.Policy:
+    """What the answers may carry, from the directory's settings."""
+    return lookup.Policy(
+        config.send_password,
+        config.realm_mismatch,
+        cacheable_ms=config.fs_cacheable_ms,
+        trust_extn_cidr=config.trust_extn_cidr,
+    )
+
+
+def whole_answers(config: DirectoryConfig, metrics: Metrics) -> WholeAnswers:
+    """The whole-directory answers (whole.py) an endpoint and its cache share."""
+    return WholeAnswers(
+        policy_of(config),
+        max_building=config.whole_max_building,
+        max_waiting=config.whole_max_waiting,
+        slice_users=config.whole_slice_users,
+        count=lambda result: metrics.whole_answers.labels(result).inc(),
+    )
 
 
 def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:

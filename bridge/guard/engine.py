@@ -2,7 +2,8 @@
 
     lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
                   observe(fields, ...)     one deque append of the fields the endpoint decoded
-    events:       changes(batch)           register / register_attempt / register_failure
+    events:       on_delta(delta)          the registration state's Deltas: new bindings, and
+                                           FreeSWITCH's decisions (register_attempt / _failure)
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
     poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
 
@@ -16,14 +17,13 @@ import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bridge.config import GuardConfig
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.lookup import credentials
-from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
 from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of
@@ -33,8 +33,8 @@ from bridge.guard.nft import NftSet
 from bridge.guard.outcome import FAILURES, SUCCESSES, Reason
 from bridge.guard.rules import Rules, RuleSettings, Verdict
 from bridge.guard.store import Ban, BanStore
-from bridge.registrations.events import AuthSeen, Change, Observed, Registered
-from bridge.registrations.model import RegistrationView
+from bridge.registrations.events import AuthSeen, Registered
+from bridge.registrations.model import Delta, RegistrationView
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +99,48 @@ def settings_of(config: GuardConfig) -> RuleSettings:
     )
 
 
+# Reads one extension record (domain, extn), as the directory store does; raises
+# DatabaseUnavailable when it cannot.
+ReadExtension = Callable[[str, str], Awaitable[Extension | None]]
+
+
 class Guard:
+    """The guard, complete when constructed.
+
+    ``store``: the shared ban table (None: bans kept here only, as in unit tests);
+    ``read_extension``: how the guard re-reads a record whose lookup did not carry it (the
+    directory's store; None: such attempts stay unchecked); ``registrations``: who is
+    registered (a failure from a registered address is trusted); ``nft``: the optional
+    nftables set.
+    """
+
     def __init__(
-        self, config: GuardConfig, metrics: GuardMetrics, clock: Callable[[], float] = time.time
+        self,
+        config: GuardConfig,
+        metrics: GuardMetrics,
+        *,
+        store: BanStore | None = None,
+        read_extension: ReadExtension | None = None,
+        registrations: RegistrationView | None = None,
+        nft: NftSet | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self._clock = clock
         self.rules = Rules(settings_of(config))
         self.history = History(config.history_per_extension, config.history_extensions)
-        self._queue: deque[_Lookup | Change] = deque()
+        self._queue: deque[_Lookup | Registered | AuthSeen] = deque()
         self._wake = asyncio.Event()
         # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
         self._sources: dict[str, float] = {}
         self._limits: dict[tuple[str, str], float] = {}
         self._any = False
         self._known: dict[tuple[str, str], Ban] = {}
-        self.store: BanStore | None = None
-        self.directory: Callable[[], DirectoryStore] | None = None
-        self.registrations: Callable[[], RegistrationView | None] = lambda: None
-        self.nft: NftSet | None = None
+        self.store = store
+        self._read_extension = read_extension
+        self._registrations = registrations
+        self.nft = nft
         self._registered_ips: frozenset[str] = frozenset()
         self._registered_at = -1e9
         self._db_down = False
@@ -154,13 +176,15 @@ class Guard:
     ) -> None:
         self._put(_Lookup(self._clock(), fields, reason, realm_mismatch, extension))
 
-    def changes(self, batch: Sequence[Change]) -> None:
-        """The registration events (bridge/registrations/observers.py): queued like lookups."""
-        for change in batch:
-            if isinstance(change, Registered) or (isinstance(change, Observed) and change.auth is not None):
-                self._put(change)
+    def on_delta(self, delta: Delta) -> None:
+        """Subscribed to the registration state (guard/setup.py): queued like lookups."""
+        if delta.seen is not None:
+            self._put(delta.seen)
+        elif not delta.replaced and not delta.reconciled:  # a REGISTER, not a node's resync
+            for registration in delta.upserted:
+                self._put(Registered(delta.node, registration))
 
-    def _put(self, item: _Lookup | Change) -> None:
+    def _put(self, item: _Lookup | Registered | AuthSeen) -> None:
         if len(self._queue) >= self.config.queue_size:
             self.metrics.queue_dropped.inc()
             return
@@ -187,8 +211,8 @@ class Guard:
                     await self._lookup(item)
                 elif isinstance(item, Registered):
                     await self._registered(item)
-                elif isinstance(item, Observed) and item.auth is not None:
-                    await self._auth_event(item.auth)
+                else:
+                    await self._auth_event(item)
             except Exception:  # one bad item must not stop the guard
                 log.exception("guard could not judge an attempt")
 
@@ -218,12 +242,12 @@ class Guard:
             return known, ""
         if "cidr" in item.reason:
             return Reason.OUTSIDE_CIDR, ""
-        if item.reason not in ("found", "disabled") or self.directory is None:
+        if item.reason not in ("found", "disabled") or self._read_extension is None:
             return Reason.UNCHECKED, f"answer: {item.reason}"
         extension = item.extension
         if extension is None:
             try:
-                extension = await self.directory().get(form.domain, form.extn)
+                extension = await self._read_extension(form.domain, form.extn)
             except DatabaseUnavailable:
                 return Reason.UNCHECKED, "database unavailable when the digest was checked"
         if extension is None:
@@ -313,7 +337,7 @@ class Guard:
     def _registered_now(self, now: float) -> frozenset[str]:
         """Addresses with a live binding (any node), rebuilt at most every few seconds."""
         if now - self._registered_at > _REGISTERED_IPS_EVERY:
-            view = self.registrations()
+            view = self._registrations
             found = (
                 frozenset(r.network_ip for r in view.all_registrations()) if view is not None else frozenset()
             )

@@ -438,8 +438,6 @@ class Listener:
         self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
         self._pending: list[Change] = []
-        # Told of every node state change on the asyncio loop, after the sink (watch_nodes).
-        self._node_watchers: list[Callable[[NodeChanged], object]] = []
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)
         self._ready = threading.Event()
         self._hub: Any = None
@@ -469,11 +467,6 @@ class Listener:
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
-
-    def watch_nodes(self, watcher: Callable[[NodeChanged], object]) -> None:
-        """Call ``watcher`` on the asyncio loop with each node state change this instance sees
-        (its own followers: CONNECTING, SYNCING, UP, DOWN), after the sink has applied it."""
-        self._node_watchers.append(watcher)
 
     async def broadcast_api(self, command: str) -> dict[str, str | Exception]:
         names = list(self._nodes)
@@ -518,10 +511,6 @@ class Listener:
 
     def _deliver(self, batch: list[Change]) -> None:
         self._sink(batch)
-        for change in batch:
-            if isinstance(change, NodeChanged):
-                for watcher in self._node_watchers:
-                    watcher(change)
 
     # -- hub thread ---------------------------------------------------------------
 
