@@ -52,7 +52,7 @@ import directory_bench as bench  # noqa: E402
 
 from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
-FIXTURES = HERE.parents[1] / "tests/fixtures/freeswitch/xml_curl"
+FIXTURES = HERE.parent / "tests/fixtures/freeswitch/xml_curl"
 HEADERS = FIXTURES / "http_request_headers_example.txt"
 FORMS = ("register_1001.form", "register_1002.form", "register_1001_at_domain_username.form")
 
