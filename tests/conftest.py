@@ -31,7 +31,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "freeswitch"
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "xui"
 
 
-Client = TestClient[web.Request, web.Application]
 
 
 def with_database(url: str, name: str) -> str:

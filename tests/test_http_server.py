@@ -13,8 +13,8 @@ import pytest
 
 from bridge import http_server
 from tests.conftest import AppClient
-from tests.directory.helpers import form
 from tests.factories import add_extension
+from tests.support.captures import form
 from tests.support.metrics import app_sample
 
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import PASSWORD, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, add_admin, auth, login
 from tests.support.metrics import app_sample
 
 
@@ -26,7 +26,7 @@ def _multipart(fields: dict[str, str]) -> aiohttp.FormData:
 
 
 async def test_a_multipart_login_is_read_like_a_form(api: Api) -> None:
-    form = aiohttp.FormData({"login": "admin", "password": PASSWORD}, default_to_multipart=True)
+    form = aiohttp.FormData({"login": "admin", "password": ADMIN_PASSWORD}, default_to_multipart=True)
     response = await api.client.post("/api/sessions", data=form)
     assert response.content_type == "application/json"
     body = await response.json()

@@ -16,8 +16,10 @@ from bridge.directory.handler import DirectoryEndpoint, whole_answers
 from bridge.hashes import ha1, ha1b
 from bridge.metrics import Metrics
 from tests.conftest import AppClient
-from tests.directory.helpers import PASSWORD, Client, form, is_not_found, params, post, user_node, variables
+from tests.directory.helpers import is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
+from tests.support.captures import PASSWORD, form
+from tests.support.client import Client
 from tests.support.poll import eventually_value
 
 MEMO = "bridge_directory_answer_cache_requests_total"

@@ -20,8 +20,9 @@ from bridge.config import Config
 from bridge.directory.keys import WHOLE_ANSWERS
 from bridge.http_server import serving_runner
 from tests.conftest import AppClient
-from tests.directory.helpers import FORM_TYPE, form, params, post, user_node
+from tests.directory.helpers import FORM_TYPE, params, post, user_node
 from tests.factories import add_extension, add_user
+from tests.support.captures import form
 from tests.support.metrics import app_sample
 from tests.support.poll import eventually
 

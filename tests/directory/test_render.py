@@ -17,8 +17,8 @@ from lxml import etree
 from bridge.directory import flags, lookup, render, sql
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
-from tests.directory.helpers import form
 from tests.factories import add_extension
+from tests.support.captures import form
 from tests.support.golden import assert_golden
 
 DOMAIN = "xswitch.test"

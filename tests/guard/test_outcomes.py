@@ -11,9 +11,10 @@ import pytest
 from bridge.guard.history import key_of
 from bridge.guard.outcome import Reason
 from tests.api.helpers import auth, login
-from tests.directory.helpers import digest_response, fields, md5, post
+from tests.directory.helpers import digest_response, fields, post
 from tests.guard.conftest import StartGuarded, guard_of
-from tests.guard.helpers import DOMAIN, PASSWORD, derive, form
+from tests.guard.helpers import DOMAIN, derive
+from tests.support.captures import PASSWORD, form, md5
 from tests.support.metrics import app_sample
 from tests.support.poll import eventually
 
