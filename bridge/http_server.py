@@ -9,7 +9,9 @@ What the operator needs below any route is served by aiohttp's public API:
   header, a line too long, a bad method) gets aiohttp's own 400 (text/plain, empty body,
   connection closed); aiohttp logs each at ERROR with a traceback on ``aiohttp.server``,
   so ``ParserRefusals``, a ``logging.Filter`` on that logger, turns each into one DEBUG
-  line without a traceback and no client byte, and counts it by kind.
+  line without a traceback and no client byte, and counts it by kind. (A bad method in a
+  connection's first request aiohttp logs at DEBUG itself: below that level no record
+  is made, so it is not counted.)
 """
 
 from __future__ import annotations
