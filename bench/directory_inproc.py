@@ -50,6 +50,9 @@ class MemoryStore:
     async def domains(self) -> Sequence[str]:
         return [self._e.domain]
 
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        return frozenset()
+
 
 def per_call_us(fn: Callable[[], object], rounds: int) -> float:
     for _ in range(min(rounds, 1000)):

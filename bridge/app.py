@@ -20,6 +20,7 @@ from aiohttp import web
 from bridge import operations
 from bridge.api import setup as api
 from bridge.config import Config
+from bridge.console import setup as console
 from bridge.directory import setup as directory
 from bridge.guard import setup as guard
 from bridge.keys import CONFIG
@@ -52,6 +53,9 @@ def create_app(config: Config) -> web.Application:
     directory.setup(app, config)
     # The /api sub-app (XUI-compatible admin API): the database; presence subscribed to the state.
     api.setup(app, config)
+    # The operator console at /console/ and its stream (after the registrations and the
+    # guard it subscribes to; its /api routes are added by api.setup).
+    console.setup(app, config)
     # Last: the ESL listeners start once every subscriber is in place (and stop first).
     registrations.follow(app, config)
     return app

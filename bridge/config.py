@@ -193,10 +193,22 @@ class ApiConfig:
     # source_window seconds, counted before any account is looked at; then 429.
     max_source_failures: int = 20
     source_window: float = 900.0
+    # Sources (addresses, IPv6 /64s) that must each reach max_login_attempts on one account
+    # before it is locked for everyone; until then only those sources are refused it, so
+    # one address cannot keep the owner out. 0: never lock an account for everyone.
+    lock_sources: int = 3
+    # What a developer key made from an extension's SIP credentials (POST /api/users/dev_keys
+    # with username/password/domain) may do: "extension" (read that extension's record,
+    # registrations and guard attempts) or "owner" (XUI's behaviour: everything its owning
+    # user may, so a phone's SIP password opens its owner's web rights).
+    sip_credential_keys: Literal["extension", "owner"] = "extension"
     # What GET /api/... report for an extension not seen registered while its status is
     # not known (a node down or syncing, or no FreeSWITCH configured): "unknown" (honest)
     # or "offline" (for clients that know only the document's online/offline).
     unknown_status: Literal["unknown", "offline"] = "unknown"
+    # Mark the session cookie Secure (sent over https only): set it when bridge is reached
+    # through an https proxy. The cookie is always HttpOnly and SameSite=Strict.
+    cookie_secure: bool = False
 
 
 # User agents scanners are commonly seen with (substrings, case-insensitive): SIPVicious
@@ -254,6 +266,26 @@ class GuardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The operator console at /console/ and its event stream GET /api/events (docs/console.md)."""
+
+    enabled: bool = True
+    # Messages one stream client may have waiting; a client that falls further behind is cut
+    # (bridge_console_stream_cut_total) and resumes or reloads when it reconnects.
+    queue_size: int = 2_000
+    # Recent messages kept for clients that reconnect with Last-Event-ID.
+    ring_size: int = 10_000
+    # Stream clients at once; more get 503.
+    max_clients: int = 50
+    # Seconds between keep-alive comments on an idle stream.
+    keepalive_seconds: float = 15.0
+    # Latest failed attempts kept for the Attempts view.
+    attempts_kept: int = 500
+    # Seconds between looks at the nodes' states (a change is streamed as a "node" message).
+    node_poll_seconds: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
     json: bool = False
@@ -268,6 +300,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     # Where the embedded PostgreSQL and other local state live.
     state_dir: Path = Path(".state")
 
@@ -286,6 +319,8 @@ class Config:
             raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
         if self.api.max_login_attempts < 1 or self.api.max_source_failures < 1:
             raise ConfigError("api.max_login_attempts and api.max_source_failures must be at least 1")
+        if self.api.lock_sources < 0:
+            raise ConfigError("api.lock_sources must be >= 0")
         if self.api.lock_seconds < 0 or self.api.source_window <= 0:
             raise ConfigError("api.lock_seconds must be >= 0 and api.source_window > 0")
         if self.directory.realm_mismatch not in ("refuse", "password"):

@@ -172,13 +172,19 @@ class Metrics:
         )
         self.login_refusals = Counter(
             "bridge_api_login_refusals_total",
-            "Refused logins and dev-key requests by reason: bad_credentials, account_locked, source_limited",
+            "Refused logins and dev-key requests by reason: bad_credentials, source_locked,"
+            " account_locked, source_limited, malformed",
             ["reason"],
             registry=r,
         )
         self.accounts_locked = Counter(
             "bridge_api_accounts_locked_total",
-            "Web accounts locked after api.max_login_attempts failed logins",
+            "Web accounts locked for everyone: api.lock_sources sources each reached api.max_login_attempts",
+            registry=r,
+        )
+        self.source_locks = Counter(
+            "bridge_api_source_locks_total",
+            "Web accounts locked for one source after api.max_login_attempts failed logins from it",
             registry=r,
         )
 

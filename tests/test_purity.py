@@ -37,6 +37,8 @@ PURE = [
     "bridge.registrations.gauges",
     "bridge.registrations.sanitize",
     "bridge.registrations.listing",
+    "bridge.console.hub",
+    "bridge.console.paging",
     "bridge.api.shapes",
     "bridge.api.catalog",
     "bridge.api.presence",

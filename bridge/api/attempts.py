@@ -1,16 +1,17 @@
-"""Login attempt accounting: per source address and per account, each attempt reserved
-atomically before its password is checked (docs/admin-api-security.md).
+"""Login attempt accounting: per source address, and per account *and* source
+(docs/admin-api-security.md, schema sql/065).
 
-Counting after the check let 200 concurrent guesses all be checked before the first
-failure was recorded. Here every attempt first takes a numbered slot, in the same
-statement that finds the account (so a known and an unknown login cost one round trip
-each): the source's counter is bumped first, and only while it is within
-``api.max_source_failures`` is the account's ``login_attempts`` bumped under its row lock.
-Only the attempts numbered 1 .. ``api.max_login_attempts`` ever reach a password check;
-the one that reaches the limit locks the account provisionally, and a success undoes it.
-A lock (and a count of failures) lapses ``api.lock_seconds`` after the last counted
-attempt; attempts refused while locked do not extend it. ``users.is_locked`` is read in
-both XUI spellings (boolean or 0/1 integer): the literals '1' / '0' fit either.
+An attempt is decided after its password was checked, in one call to
+``bridge_login_attempt()`` that takes its locks in one order (the source's row, the
+account's row, the account's row for this source), so concurrent attempts are decided one
+after another: whatever their number, at most ``api.max_login_attempts`` failures of one
+source precede any success it is given, a right password is never answered "wrong", and
+only failures are charged (to the source, and a checked one to the account for that
+source). A source that reached the limit is refused that account (``source_locked``); the
+account is locked for everyone (``users.is_locked``) only once ``api.lock_sources``
+distinct sources did, so one address cannot keep the owner out. Locks and counts lapse
+``api.lock_seconds`` after the last counted failure; ``users.is_locked`` is read in both
+XUI spellings (boolean or 0/1 integer).
 """
 
 from __future__ import annotations
@@ -35,73 +36,45 @@ def source_key(remote: str | None) -> str:
     return str(address)
 
 
-def _count_source(source: str, window: str) -> str:
-    """Bump a source's failure counter (a new window once the old one is over)."""
-    fresh = f"s.window_started <= now() - make_interval(secs => {window})"
-    return f"""
-INSERT INTO bridge_login_sources AS s (source, failures, window_started) VALUES ({source}, 1, now())
-ON CONFLICT (source) DO UPDATE SET
-    failures = CASE WHEN {fresh} THEN 1 ELSE s.failures + 1 END,
-    window_started = CASE WHEN {fresh} THEN now() ELSE s.window_started END
-RETURNING failures"""
-
-
-_SOURCE = _count_source("$1", "$2")
-
-# $1 login, $2 source, $3 source window, $4 max source failures, $5 max attempts, $6 lock seconds.
-# stale: the last counted attempt is older than the lock time (a lock without a time, set by
-# someone else, never lapses by itself).
-_STALE = (
-    "($6 > 0 AND last_login_attempt_at IS NOT NULL"
-    " AND last_login_attempt_at <= now() - make_interval(secs => $6))"
-)
-_LOGIN_ATTEMPT = f"""
-WITH src AS ({_count_source("$2", "$3")}),
-target AS (
-    SELECT id, {_STALE} AS stale,
-           (is_locked::text IN ('1', 'true') AND NOT {_STALE}) AS locked
-    FROM users
-    WHERE login = $1 AND deleted_at IS NULL AND (SELECT failures FROM src) <= $4
-    ORDER BY id LIMIT 1
-    FOR UPDATE
-),
-reserved AS (
-    UPDATE users u SET
-        login_attempts = CASE WHEN t.locked THEN u.login_attempts
-                              WHEN t.stale THEN 1 ELSE COALESCE(u.login_attempts, 0) + 1 END,
-        is_locked = CASE WHEN t.locked THEN u.is_locked
-                         WHEN (CASE WHEN t.stale THEN 1 ELSE COALESCE(u.login_attempts, 0) + 1 END) >= $5
-                         THEN '1' ELSE '0' END,
-        last_login_attempt_at = CASE WHEN t.locked THEN u.last_login_attempt_at ELSE now() END
-    FROM target t WHERE u.id = t.id
-    RETURNING u.id, u.sha1, u.salt, u.disabled::text AS disabled, t.locked, u.login_attempts
-)
-SELECT src.failures AS source_failures, r.* FROM src LEFT JOIN reserved r ON true
+# The account a login names (a known and an unknown login both make this one read).
+_ACCOUNT = """
+SELECT id, sha1, salt, disabled::text AS disabled FROM users
+WHERE login = $1 AND deleted_at IS NULL ORDER BY id LIMIT 1
 """
 
-_SUCCEEDED = """
-WITH src AS (UPDATE bridge_login_sources SET failures = greatest(failures - 1, 0) WHERE source = $2)
-UPDATE users SET login_attempts = 0, is_locked = '0', last_login_at = now(), last_login_attempt_at = now()
-WHERE id = $1
+_DECIDE = "SELECT * FROM bridge_login_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+# Windows that are over; rows another attempt holds are left for the next prune.
+_PRUNE = """
+DELETE FROM bridge_login_sources WHERE source IN (
+    SELECT source FROM bridge_login_sources
+    WHERE window_started <= now() - make_interval(secs => $1)
+    FOR UPDATE SKIP LOCKED)
 """
-
-_SOURCE_REFUND = "UPDATE bridge_login_sources SET failures = greatest(failures - 1, 0) WHERE source = $1"
-
-_PRUNE = "DELETE FROM bridge_login_sources WHERE window_started <= now() - make_interval(secs => $1)"
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
-    """One reserved login attempt. ``user_id`` None: no such login (or the source was over
-    its limit, then ``source_limited``)."""
+class Account:
+    """What a password is checked against (read before the attempt is decided)."""
 
-    source_limited: bool
-    user_id: int | None = None
-    sha1: bytes = b""
-    salt: str = ""
-    disabled: bool = False
-    locked: bool = False  # locked before this attempt: it must not be checked
-    attempts: int = 0  # this attempt's number (counting it)
+    user_id: int
+    sha1: bytes
+    salt: str
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decided attempt. ``outcome``: ok, wrong, unknown, source_locked, account_locked or
+    source_limited; ``lock_started``: "", "source" or "account"."""
+
+    outcome: str
+    failures: int = 0  # this source's failures on the account, this one counted
+    lock_started: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
 
 
 class Attempts:
@@ -111,53 +84,42 @@ class Attempts:
         self.db = db
         self.config = config
 
-    async def login(self, login: str, source: str) -> Attempt:
-        c = self.config
-        row = await self.db.fetchrow(
-            _LOGIN_ATTEMPT,
-            login,
-            source,
-            c.source_window,
-            c.max_source_failures,
-            c.max_login_attempts,
-            c.lock_seconds,
-        )
-        assert row is not None  # the LEFT JOIN on the source's one row always gives a row
-        if row["source_failures"] == 1:
-            # A source starting a window: drop the windows that are over, so addresses that
-            # tried once and left (an IPv6 sweep) do not pile up.
-            await self.prune()
-        if row["source_failures"] > c.max_source_failures:
-            return Attempt(source_limited=True)
-        if row["id"] is None:
-            return Attempt(source_limited=False)
-        return Attempt(
-            source_limited=False,
+    async def account(self, login: str) -> Account | None:
+        row = await self.db.fetchrow(_ACCOUNT, login)
+        if row is None:
+            return None
+        return Account(
             user_id=row["id"],
             sha1=bytes(row["sha1"] or b""),
             salt=row["salt"] or "",
             disabled=row["disabled"] not in (None, "0", "false", ""),
-            locked=bool(row["locked"]),
-            attempts=row["login_attempts"],
         )
 
-    def locks(self, attempt: Attempt) -> bool:
-        """Whether this attempt, failing, leaves the account locked (it reached the limit)."""
-        return not attempt.locked and attempt.attempts >= self.config.max_login_attempts
-
-    async def succeeded(self, user_id: int, source: str) -> None:
-        await self.db.execute(_SUCCEEDED, user_id, source)
-
-    async def source(self, source: str) -> bool:
-        """Reserve an attempt of a source with no account (dev keys); False: over its limit."""
-        failures = await self.db.fetchval(_SOURCE, source, self.config.source_window)
-        if failures == 1:
+    async def decide(
+        self, user_id: int | None, source: str, *, matches: bool, sha1: bytes | None = None
+    ) -> Decision:
+        """Decide an attempt whose password check gave ``matches`` (against ``sha1``, the
+        account's hash as read; a change since makes it a failure). Without an account
+        (``user_id`` None) only the source is charged, and only when ``matches`` is false."""
+        c = self.config
+        row = await self.db.fetchrow(
+            _DECIDE,
+            user_id,
+            source,
+            matches,
+            sha1,
+            c.source_window,
+            c.max_source_failures,
+            c.max_login_attempts,
+            c.lock_seconds,
+            c.lock_sources,
+        )
+        assert row is not None  # the function always returns one row
+        if row["outcome"] != "ok" and row["source_failures"] == 1:
+            # A source starting a window: drop the windows that are over, so addresses that
+            # tried once and left (an IPv6 sweep) do not pile up.
             await self.prune()
-        return bool(failures <= self.config.max_source_failures)
-
-    async def refund(self, source: str) -> None:
-        """A reserved source attempt that succeeded does not count against the source."""
-        await self.db.execute(_SOURCE_REFUND, source)
+        return Decision(row["outcome"], row["failures"], row["lock_started"])
 
     async def prune(self) -> None:
         await self.db.execute(_PRUNE, self.config.source_window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.api import params, queries, shapes
-from bridge.api.auth import admin
+from bridge.api.auth import admin, reader
 from bridge.api.catalog import Listing
 from bridge.api.keys import API_CATALOG, API_PRESENCE
 from bridge.api.respond import json_response
@@ -60,8 +60,8 @@ async def list_extensions(request: web.Request) -> web.Response:
 
 
 async def get_extension(request: web.Request) -> web.Response:
-    principal = await admin(request)
     ext_id = int(request.match_info["id"])
+    principal = await reader(request, lambda own: own.id == ext_id)
     shared = request.config_dict
     row = None
     if ext_id <= _MAX_ID:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import openapi_provision, shapes
+from bridge.api import openapi_groups, openapi_import, openapi_provision, shapes
 from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
@@ -61,8 +61,8 @@ SCHEMAS: dict[str, Schema] = {
     "Done": closed({"code": INTEGER, "text": STRING}),
     "DevKey": closed(
         {
-            "id": INTEGER,
-            "user_id": INTEGER,
+            "id": STRING,  # strings, as the document's examples show them
+            "user_id": STRING,
             "key": STRING,
             "description": STRING,
             "created_at": TIMESTAMP,
@@ -72,6 +72,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "DevKeyCreated": closed({"code": INTEGER, "text": STRING, "data": ref("DevKey")}),
     "DevKeyList": closed({"code": INTEGER, "text": STRING, "data": array(ref("DevKey"))}),
+    "UserDevKeyList": closed({"code": INTEGER, "text": STRING, "data": array({"type": "object"})}),
     "Registration": closed({name: STRING for name in REGISTRATION_FIELDS}),
     "ExtnStatus": closed({"extn": STRING, "status": STATUS}),
     "Node": closed(
@@ -220,6 +221,12 @@ SCHEMAS.update(openapi_provision.SCHEMAS)
 PATHS.update(openapi_provision.PATHS)
 for _path, _methods in openapi_provision.EXTRA_METHODS.items():
     PATHS[_path].update(_methods)
+SCHEMAS.update(openapi_groups.SCHEMAS)
+PATHS.update(openapi_groups.PATHS)
+SCHEMAS.update(openapi_import.SCHEMAS)
+PATHS.update(openapi_import.PATHS)
+for _path, _methods in openapi_import.EXTRA_METHODS.items():
+    PATHS[_path].update(_methods)
 # The registration guard's endpoints (bridge/guard/api.py, docs/guard.md).
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _GUARD_REPORT: Schema = {
@@ -260,6 +267,58 @@ PATHS.update(
                 "summary": "Lift every ban of an address",
                 "parameters": [{"name": "ip", "in": "path", "required": True, "schema": STRING}],
                 "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
+            }
+        },
+    }
+)
+
+# An administrator's view of any user's developer keys (bridge/api/user_keys.py).
+PATHS["/api/users/{id}/dev_keys"] = {
+    "get": {
+        "summary": "A user's developer keys (masked), each with its rights and extension",
+        "parameters": _ID,
+        "responses": {"200": _json(ref("UserDevKeyList"), "keys"), **_errors(401, 403, 404)},
+    },
+    "delete": {
+        "summary": "Revoke one of a user's developer keys (?id=), or all of them",
+        "parameters": [*_ID, _query("id", INTEGER, "a key id; default: every key of the user")],
+        "responses": {"200": _json({"type": "object"}, "revoked (code 0)"), **_errors(400, 401, 403, 404)},
+    },
+}
+# The operator console's reads and stream (bridge/console/, docs/console.md).
+_OBJECT: Schema = {"type": "object"}
+_ROWS: Schema = {"type": "object", "required": ["row_count", "rows"],
+                 "properties": {"row_count": INTEGER, "rows": array(_OBJECT)}}  # fmt: skip
+_CONSOLE_READ = {"responses": {"200": _json(_OBJECT, "see docs/console.md"), **_errors(400, 401, 403)}}
+PATHS.update(
+    {
+        "/api/events": {
+            "get": {
+                "summary": "The live event stream (Server-Sent Events; Last-Event-ID resumes)",
+                "responses": {
+                    "200": {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/console/me": {"get": {"summary": "Who is logged in, their scope, CSRF token", **_CONSOLE_READ}},
+        "/api/console/registrations": {
+            "get": {
+                "summary": "One page of live bindings (q, domain, status, node, offset, limit)",
+                **_CONSOLE_READ,
+            }
+        },
+        "/api/console/summary": {"get": {"summary": "Counters, nodes, the hour's chart", **_CONSOLE_READ}},
+        "/api/console/attempts": {
+            "get": {
+                "summary": "The latest failed attempts",
+                "responses": {"200": _json(_ROWS, "attempts"), **_errors(400, 401, 403)},
+            }
+        },
+        "/api/console/bans": {
+            "get": {
+                "summary": "Bans and limits in force, in the caller's scope",
+                "responses": {"200": _json(_ROWS, "bans"), **_errors(401, 403)},
             }
         },
     }

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bridge.errors import RequestError, SlowBody
 from bridge.keys import CONFIG
@@ -87,10 +88,7 @@ async def body_fields(request: web.Request) -> Mapping[str, Any]:
     A body that is none of these, or JSON nested deeper than orjson's limit (1024), is 400.
     """
     if request.content_type == "multipart/form-data":
-        try:
-            return await within_body_timeout(request, request.post())
-        except ValueError:  # no boundary, a broken part: aiohttp's multipart reader refuses it
-            raise RequestError("body is not a readable multipart form", code="bad_body") from None
+        return await _form(request, within_body_timeout(request, request.post()))
     body = await read_body(request)
     if request.content_type == "application/json" or body.lstrip()[:1] in (b"{", b"["):
         try:
@@ -100,7 +98,19 @@ async def body_fields(request: web.Request) -> Mapping[str, Any]:
         if not isinstance(document, dict):
             raise RequestError("body must be a JSON object", code="bad_body")
         return document
-    return await request.post()  # the body read above: parsed from memory
+    return await _form(request, request.post())  # the body read above: parsed from memory
+
+
+async def _form(request: web.Request, read: Awaitable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """A form as aiohttp parses it, or 400: bytes that are not text in the declared charset
+    (UnicodeDecodeError), a charset Python does not know (LookupError), no boundary or a
+    broken part (ValueError), a part's header aiohttp's parser refuses (HttpProcessingError),
+    each of them a 500 with a traceback before."""
+    try:
+        return await read
+    except (ValueError, LookupError, HttpProcessingError):  # UnicodeDecodeError is a ValueError
+        kind = "multipart form" if request.content_type == "multipart/form-data" else "form"
+        raise RequestError(f"body is not a readable {kind}", code="bad_body") from None
 
 
 def required_text(fields: Mapping[str, Any], name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bridge.api import import_users, user_self
 from bridge.api import provision_extensions as extensions
 from bridge.api import provision_users as users
 
@@ -19,6 +20,12 @@ def provision_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/users/create", users.create_user)
     router.add_post("/users/muti_add", users.muti_add)
     router.add_get("/users", users.list_users)
+    router.add_put("/users", user_self.bulk_update)
+    router.add_put("/users/", user_self.bulk_update)  # the document's own spelling
+    router.add_post("/users/import", import_users.import_users)
+    router.add_get("/users/info", user_self.info)
+    router.add_get("/users/currentUser", user_self.current_user)
+    router.add_get("/users/total", user_self.total)
     router.add_delete("/users", users.delete_users)
     router.add_post("/users/delete", users.delete_users)
     router.add_delete("/users/delete", users.delete_by_extn)

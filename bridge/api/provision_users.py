@@ -22,7 +22,7 @@ from bridge import hashes, xui_values
 from bridge.api import params, shapes, user_reads, validate, writes
 from bridge.api import provision_shapes as shaped
 from bridge.api.attempts import source_key
-from bridge.api.auth import WRONG_LOGIN
+from bridge.api.auth import WRONG_LOGIN, keep_presented_token
 from bridge.api.keys import API_AUTHENTICATOR
 from bridge.api.provision import (
     admin,
@@ -377,6 +377,8 @@ async def _set_password(request: web.Request, scope: Scope, target: int, fields:
     async with writes.transaction(request.config_dict[DATABASE], write_timeout(request)) as conn:
         user = await _managed_user(conn, scope, target) if target != scope.user_id else None
         login = user["login"] if user is not None else scope.login
+        if user is None:
+            await keep_presented_token(conn, request)  # one's own change: this session stays
         await writes.update_ids(conn, "users", [target], login_secret(login, password))
     changed(request, scope, "users", "password set", [target])
 

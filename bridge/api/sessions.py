@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -23,10 +25,37 @@ log = logging.getLogger(__name__)
 WRONG_AUTH_ID = Forbidden("Wrong Auth Id")
 
 
+@contextlib.asynccontextmanager
+async def charged_if_refused(request: web.Request) -> AsyncIterator[None]:
+    """Reading an anonymous request: a refusal (malformed body, bad or missing field) is
+    charged to the source like a failed login and logged in one line, so a client cannot
+    send malformed requests without limit; past the source's limit it answers 429."""
+    try:
+        yield
+    except (RequestError, web.HTTPRequestEntityTooLarge) as exc:
+        if exc.status == TOO_MANY.status:
+            raise
+        auth = request.config_dict[API_AUTHENTICATOR]
+        source = source_key(request.remote)
+        decision = await auth.attempts.decide(None, source, matches=False)
+        auth.metrics.login_refusals.labels("malformed").inc()
+        log.info(
+            "malformed request refused path=%s source=%s status=%s reason=%s",
+            request.path,
+            source,
+            exc.status,
+            exc.reason,
+        )
+        if decision.outcome == "source_limited":
+            raise TOO_MANY from None
+        raise
+
+
 async def create_session(request: web.Request) -> web.Response:
-    fields = await params.body_fields(request)
-    login = params.required_text(fields, "login")
-    password = params.required_text(fields, "password")
+    async with charged_if_refused(request):
+        fields = await params.body_fields(request)
+        login = params.required_text(fields, "login")
+        password = params.required_text(fields, "password")
     auth = request.config_dict[API_AUTHENTICATOR]
     source = source_key(request.remote)
     user_id = await auth.login(login, password, source)
@@ -39,6 +68,7 @@ async def create_session(request: web.Request) -> web.Response:
         max_age=int(request.config_dict[CONFIG].api.token_ttl),
         httponly=True,
         samesite="Strict",
+        secure=request.config_dict[CONFIG].api.cookie_secure,
         path="/",
     )
     return response
@@ -59,9 +89,13 @@ async def create_dev_key(request: web.Request) -> web.Response:
     """A permanent key. From an extension's SIP credentials (the document's way) it speaks
     only for that extension; presented with a web session and no credentials, it carries
     the session user's rights (the web password was given to open the session)."""
-    fields = await params.body_fields(request)
-    description = str(fields.get("description") or "")
-    params.clean(description, "description")
+    async with charged_if_refused(request):
+        fields = await params.body_fields(request)
+        description = params.clean(str(fields.get("description") or ""), "description")
+        if "username" in fields or presented_token(request) is None:
+            username = params.required_text(fields, "username")
+            password = params.required_text(fields, "password")
+            domain = params.required_text(fields, "domain")
     auth = request.config_dict[API_AUTHENTICATOR]
     if "username" not in fields and presented_token(request) is not None:
         principal = await authenticated(request, WRONG_AUTH_ID)
@@ -69,36 +103,36 @@ async def create_dev_key(request: web.Request) -> web.Response:
             raise Forbidden("no permission")
         token, row = await auth.issue(principal.user_id, "dev_key", description)
         log.info("dev key created user=%s rights=user", principal.login)
-        return json_response({"code": 200, "text": "success", "data": _dev_key(row, token)})
-    username = params.required_text(fields, "username")
-    password = params.required_text(fields, "password")
-    domain = params.required_text(fields, "domain")
+        return json_response({"code": 200, "text": "success", "data": dev_key_json(row, token)})
     source = source_key(request.remote)
-    if not await auth.attempts.source(source):
+    ext = await fetch_extension(request.config_dict[DATABASE], domain, username)
+    matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
+    valid = ext is not None and matches and ext.can_authenticate and bool(ext.user_login)
+    # Checked first, then decided against the source's budget (attempts.py): only a failure
+    # is charged, so concurrent right requests are never refused for each other's sake.
+    # SIP credentials open no web account: failures count against the source only, so
+    # guessing an extension's password cannot lock its owner out of the web.
+    decision = await auth.attempts.decide(None, source, matches=valid)
+    if decision.outcome == "source_limited":
         auth.metrics.login_refusals.labels("source_limited").inc()
         log.info("dev key refused source=%s reason=source_limited", source)
         raise TOO_MANY
-    ext = await fetch_extension(request.config_dict[DATABASE], domain, username)
-    matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
-    if ext is None or not matches or not ext.can_authenticate or not ext.user_login:
-        # SIP credentials open no web account: failures count against the source only, so
-        # guessing an extension's password cannot lock its owner out of the web (item 9).
+    if ext is None or not decision.ok:
         auth.metrics.login_failures.inc()
         auth.metrics.login_refusals.labels("bad_credentials").inc()
         # The extension is named only when it exists (a typo'd password is not logged).
         shown = f"{username}@{domain}" if ext is not None else "<unknown>"
         log.info("dev key refused extn=%s source=%s", shown, source)
         raise Forbidden(WRONG_LOGIN)
-    await auth.attempts.refund(source)
     token, row = await auth.issue(ext.user_id, "dev_key", description, extension_id=ext.id)
     log.info("dev key created extn=%s domain=%s user_id=%s rights=extension", username, domain, ext.user_id)
-    return json_response({"code": 200, "text": "success", "data": _dev_key(row, token)})
+    return json_response({"code": 200, "text": "success", "data": dev_key_json(row, token)})
 
 
 async def list_dev_keys(request: web.Request) -> web.Response:
     principal = await authenticated(request, WRONG_AUTH_ID)
     rows = await request.config_dict[API_AUTHENTICATOR].dev_keys(principal)
-    data = [_dev_key(row, f"{row['key_hint']}{MASK}") for row in rows]
+    data = [dev_key_json(row) for row in rows]
     return json_response({"code": 200, "text": "success", "data": data})
 
 
@@ -115,15 +149,18 @@ async def delete_dev_key(request: web.Request) -> web.Response:
     return json_response({"code": 0, "text": "success"})
 
 
-# Only a key's hash is stored, so a list shows its first 8 characters and this.
+# Only a key's hash is stored, so a list shows its first 8 characters and this (the
+# document lists keys whole; a stored key would be a permanent login for whoever reads the
+# table or a backup of it; docs/admin-api.md "Developer keys").
 MASK = "-****-****-****-************"
 
 
-def _dev_key(row: dict[str, object], key: str) -> dict[str, object]:
+def dev_key_json(row: Mapping[str, object], key: str | None = None) -> dict[str, object]:
+    """A key as the document shows it (ids as strings); ``key`` None: the masked hint."""
     return {
-        "id": row["id"],
-        "user_id": row["user_id"],
-        "key": key,
+        "id": str(row["id"]),
+        "user_id": str(row["user_id"]),
+        "key": f"{row['key_hint']}{MASK}" if key is None else key,
         "description": row["description"],
         "created_at": xui_values.timestamp(row["created_at"]),
         "updated_at": xui_values.timestamp(row["updated_at"]),

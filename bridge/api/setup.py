@@ -18,7 +18,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bridge.api import extensions, openapi, sessions, users
+from bridge.api import extensions, group_lists, groups, openapi, sessions, user_keys, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
@@ -26,6 +26,7 @@ from bridge.api.presence import PresenceCache
 from bridge.api.provision_routes import provision_routes
 from bridge.api.queries import CatalogStore
 from bridge.config import ApiConfig, Config
+from bridge.console import setup as console
 from bridge.guard import api as guard_api
 from bridge.keys import DATABASE, METRICS
 from bridge.registrations.keys import REGISTRATIONS
@@ -52,13 +53,19 @@ def setup(app: web.Application, config: Config) -> None:
     router.add_post("/users/dev_keys", sessions.create_dev_key)
     router.add_get("/users/dev_keys", sessions.list_dev_keys)
     router.add_delete("/users/dev_keys", sessions.delete_dev_key)
+    router.add_get(r"/users/{id:\d{1,18}}/dev_keys", user_keys.list_user_keys)
+    router.add_delete(r"/users/{id:\d{1,18}}/dev_keys", user_keys.revoke_user_keys)
     router.add_get("/users/list", users.users_list)
     router.add_get("/users/list1", users.users_list1)
     router.add_get("/extensions", extensions.list_extensions)
     router.add_get(r"/extensions/{id:\d{1,18}}", extensions.get_extension)
     router.add_get("/openapi.json", openapi.serve)
     provision_routes(router)
+    groups.add_routes(router)  # XUI groups (what group_call rings)
+    group_lists.add_routes(router)
     guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
+    if config.console.enabled:
+        console.add_api_routes(router)  # GET /api/events, /api/console/* (bridge/console/)
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the

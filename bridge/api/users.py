@@ -6,7 +6,7 @@ import orjson
 from aiohttp import web
 
 from bridge.api import params, queries, shapes
-from bridge.api.auth import admin
+from bridge.api.auth import admin, reader
 from bridge.api.keys import API_CATALOG, API_PRESENCE
 from bridge.api.respond import json_bytes, json_response
 from bridge.errors import NotFound
@@ -15,7 +15,8 @@ from bridge.registrations.keys import REGISTRATIONS
 
 
 async def users_list(request: web.Request) -> web.Response:
-    principal = await admin(request)
+    # A key made from an extension's SIP credentials reads its own ?extn= (auth.reader).
+    principal = await reader(request, lambda own: request.query.get("extn") == own.extn)
     scope = principal.domain_scope
     shared = request.config_dict
     view = shared.get(REGISTRATIONS)
@@ -26,7 +27,10 @@ async def users_list(request: web.Request) -> web.Response:
             raise NotFound("not found")
         ext, user = found
         regs = [] if view is None else view.registrations_of(ext["domain"], ext["extn"])
-        return json_response(shapes.user_with_extension(user, ext, regs))
+        found_user = shapes.user_with_extension(user, ext, regs)
+        if not principal.user_rights:
+            found_user["password"] = ""  # the owner's web password is not the extension's
+        return json_response(found_user)
     presence = shared[API_PRESENCE].read(scope)
     listing = (await shared[API_CATALOG].current()).scope(scope)
     online, absent = presence.online, presence.absent

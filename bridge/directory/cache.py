@@ -132,6 +132,9 @@ class CachedStore:
     async def domains(self) -> Sequence[str]:
         return await self._backend.domains()
 
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        return await self._backend.group_extension_ids(domain, group)
+
     def invalidate(self, keys: Iterable[Key]) -> int:
         """Forget these keys (a change was announced); returns how many entries went."""
         dropped = 0

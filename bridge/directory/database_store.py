@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 
 from bridge.db import Database
-from bridge.directory import sql
+from bridge.directory import groups, sql
 from bridge.directory.batch import Batcher
 from bridge.directory.extension import Extension
 
@@ -36,6 +36,9 @@ class DatabaseStore:
 
     async def domains(self) -> Sequence[str]:
         return await sql.fetch_domains(self._db)
+
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        return await groups.fetch_group_extension_ids(self._db, domain, group)
 
     async def close(self) -> None:
         """Stop the reads still pending or running, then hand the held connections back; call

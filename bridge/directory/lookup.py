@@ -164,10 +164,14 @@ def _listed_user(e: Extension, cidr: bool = False) -> User | None:
     return User(e.extn, params, flags.extension_variables(e), e.extn_cidr.replace(" ", "") if cidr else "")
 
 
-def answer_group(request: DirectoryRequest, extensions: Sequence[Extension]) -> Answer:
+def answer_group(
+    request: DirectoryRequest, extensions: Sequence[Extension], member_ids: frozenset[int] = frozenset()
+) -> Answer:
+    """The group's enabled extensions: those whose ``group_name`` lists it, and the XUI
+    group's members (``member_ids``, from directory/groups.py), in the domain's order."""
     members = []
     for e in extensions:
-        if request.group in (g.strip() for g in e.group_name.split(",")):
+        if e.id in member_ids or request.group in (g.strip() for g in e.group_name.split(",")):
             user = _listed_user(e)
             if user is not None:
                 members.append(user)

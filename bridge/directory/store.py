@@ -27,3 +27,7 @@ class DirectoryStore(Protocol):
     async def domains(self) -> Sequence[str]:
         """Every domain with a live extension (purpose=gateways)."""
         ...
+
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        """The ids of the extensions the XUI group ``group`` of ``domain`` rings (groups.py)."""
+        ...

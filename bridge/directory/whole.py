@@ -133,7 +133,9 @@ class WholeAnswers:
             return await self._rendered(lookup.answer_locate(request, await store.domains()))
         if kind is Kind.GROUP_CALL:
             extensions = await store.domain(request.domain)
-            members = [u async for u in self._decided(extensions, lambda part: _group_members(request, part))]
+            ids = await store.group_extension_ids(request.domain, request.group)
+            decide = functools.partial(_group_members, request, member_ids=ids)
+            members = [u async for u in self._decided(extensions, decide)]
             if not members:
                 return await self._rendered(lookup.not_found("unknown"))
             group = lookup.Group(request.group, tuple(members))
@@ -184,8 +186,10 @@ class WholeAnswers:
         await asyncio.sleep(0)
 
 
-def _group_members(request: DirectoryRequest, part: Sequence[Extension]) -> Iterable[lookup.User]:
-    found = lookup.answer_group(request, part)
+def _group_members(
+    request: DirectoryRequest, part: Sequence[Extension], member_ids: frozenset[int]
+) -> Iterable[lookup.User]:
+    found = lookup.answer_group(request, part, member_ids)
     return found.domains[0].groups[0].users if found.found else ()
 
 

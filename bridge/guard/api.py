@@ -16,7 +16,7 @@ import ipaddress
 from aiohttp import web
 
 from bridge.api import queries
-from bridge.api.auth import admin
+from bridge.api.auth import admin, reader
 from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
 from bridge.guard.attempt import Attempt
@@ -67,9 +67,9 @@ def _report(guard: Guard, extn: str, domain: str) -> dict[str, object]:
 
 
 async def registration_attempts(request: web.Request) -> web.Response:
-    principal = await admin(request)
-    guard = _guard(request)
     ext_id = int(request.match_info["id"])
+    principal = await reader(request, lambda own: own.id == ext_id)  # or that extension's key
+    guard = _guard(request)
     row = None
     if ext_id <= _MAX_ID:
         row = await queries.extension_by_id(request.config_dict[DATABASE], ext_id, principal.domain_scope)
@@ -79,9 +79,9 @@ async def registration_attempts(request: web.Request) -> web.Response:
 
 
 async def why(request: web.Request) -> web.Response:
-    principal = await admin(request)
-    guard = _guard(request)
     user = request.query.get("user", "")
+    principal = await reader(request, lambda own: own.is_user(user))  # or that extension's key
+    guard = _guard(request)
     extn, at, domain = user.partition("@")
     if not extn or not at or not domain or len(user) > 300 or not user.isprintable():
         raise RequestError("user must be EXTN@DOMAIN", code="bad_parameter")

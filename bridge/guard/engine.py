@@ -6,6 +6,8 @@
                                            FreeSWITCH's decisions (register_attempt / _failure)
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
     poll task:    BanStore.active() every guard.poll_seconds -> Bans (another instance's too)
+    listeners:    subscribe(listener) <- Judged (an attempt recorded), BanChanged (a ban
+                  learned, extended or forgotten): the operator console's stream
 
 Everything here runs on the asyncio loop; nothing waits on the lookup path.
 """
@@ -47,6 +49,25 @@ _REASON_OF_ANSWER = {
     "limited": Reason.LIMITED,
 }
 _REGISTERED_IPS_EVERY = 5.0  # seconds a set of registered addresses is reused
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """An attempt the guard recorded in ``key``'s history (extn@domain, lower-case)."""
+
+    key: str
+    attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class BanChanged:
+    """A ban or limit came into force or was extended (``lifted`` False), or ended (True)."""
+
+    ban: Ban
+    lifted: bool
+
+
+GuardEvent = Judged | BanChanged
 
 
 def printable(text: str) -> str:
@@ -144,6 +165,23 @@ class Guard:
         self._registered_ips: frozenset[str] = frozenset()
         self._registered_at = -1e9
         self._db_down = False
+        self._listeners: list[Callable[[GuardEvent], None]] = []
+
+    def subscribe(self, listener: Callable[[GuardEvent], None]) -> None:
+        """Call ``listener`` (on the loop, never awaited) with every attempt recorded and every
+        ban added, extended or ended, from now on (the operator console's stream)."""
+        self._listeners.append(listener)
+
+    def _publish(self, event: GuardEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not stop the guard
+                log.exception("guard listener failed")
+
+    def _record(self, key: str, attempt: Attempt) -> None:
+        self.history.add(key, attempt)
+        self._publish(Judged(key, attempt))
 
     # -- the lookup path (O(1), never waits) ----------------------------------------
 
@@ -227,7 +265,7 @@ class Guard:
             item.at, form.node, form.ip, form.port, form.user_agent, d.username, d.realm, d.method,
             reason, "lookup", detail,
         )  # fmt: skip
-        self.history.add(key, attempt)
+        self._record(key, attempt)
         self.metrics.attempts.labels(reason.value).inc()
         await self._judge(form.ip, key, reason, form.user_agent, item.at)
 
@@ -291,7 +329,7 @@ class Guard:
         key = key_of(reg.reg_user.partition("@")[0], reg.realm)
         since = now - self.config.event_match_seconds
         if not self.history.annotate(key, reg.network_ip, reg.network_port, since, "registered"):
-            self.history.add(
+            self._record(
                 key,
                 Attempt(
                     now, reg.hostname or change.node, reg.network_ip, reg.network_port, reg.user_agent,
@@ -316,7 +354,7 @@ class Guard:
             now, seen.node, seen.ip, seen.port, seen.user_agent, seen.user, seen.domain, "",
             reason, "event", "", "refused",
         )  # fmt: skip
-        self.history.add(key, attempt)
+        self._record(key, attempt)
         self.metrics.attempts.labels(reason.value).inc()
         await self._judge(seen.ip, key, reason, seen.user_agent, now)
 
@@ -378,6 +416,7 @@ class Guard:
         self._any = True
         if old is not None and old.until == ban.until:
             return
+        self._publish(BanChanged(ban, lifted=False))
         seconds = max(0, round(ban.until - self._clock()))
         if ban.key:
             log.warning(
@@ -396,6 +435,7 @@ class Guard:
         slot = (ban.ip, ban.key)
         if self._known.pop(slot, None) is None:
             return
+        self._publish(BanChanged(ban, lifted=True))
         if ban.key:
             self._limits.pop(slot, None)
             log.info("guard unlimit extension=%s ip=%s reason=%s", printable(ban.key), ban.ip, why)

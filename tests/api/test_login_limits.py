@@ -46,12 +46,15 @@ async def test_given_200_concurrent_wrong_guesses_then_exactly_max_login_attempt
     client = await for_200_logins(start_api)
     statuses = await asyncio.gather(*(attempt(client, f"guess-{i}") for i in range(200)))
     assert set(statuses) == {403}
-    # Counted before checking: 5 checks, then the lock; counted after, all 200 were checked.
+    # Decided one after another: 5 failures, then the lock; before, all 200 were checked.
     assert metric(client, "bridge_api_login_refusals_total", reason="bad_credentials") == 5
-    assert metric(client, "bridge_api_login_refusals_total", reason="account_locked") == 195
+    assert metric(client, "bridge_api_login_refusals_total", reason="source_locked") == 195
     row = await conn.fetchrow("SELECT login_attempts, is_locked FROM users WHERE login = 'admin'")
-    assert (row["login_attempts"], row["is_locked"]) == (5, True)
-    assert metric(client, "bridge_api_accounts_locked_total") == 1
+    # One source: locked for that source only, never for everyone.
+    assert (row["login_attempts"], row["is_locked"]) == (5, False)
+    assert await conn.fetchval("SELECT failures FROM bridge_login_failures") == 5
+    assert metric(client, "bridge_api_source_locks_total") == 1
+    assert metric(client, "bridge_api_accounts_locked_total") == 0
 
 
 @pytest.mark.parametrize("position", [10, 30, 60], ids=["at-10", "at-30", "at-60"])
@@ -72,10 +75,10 @@ async def test_given_the_right_password_among_200_concurrent_guesses_then_few_gu
         assert failed_checks <= 2 * 5 - 1
     else:
         assert (statuses.count(200), failed_checks) == (0, 5)
-    assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is True
+    assert await conn.fetchval("SELECT failures FROM bridge_login_failures") == 5
 
 
-async def test_given_a_locked_account_when_lock_seconds_pass_then_the_right_password_logs_in(
+async def test_given_a_locked_source_when_lock_seconds_pass_then_the_right_password_logs_in(
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
     await add_admin(conn)
@@ -84,25 +87,25 @@ async def test_given_a_locked_account_when_lock_seconds_pass_then_the_right_pass
         assert await attempt(client, "wrong") == 403
     assert await attempt(client, ADMIN_PASSWORD) == 403  # locked
     await conn.execute(
-        "UPDATE users SET last_login_attempt_at = last_login_attempt_at - interval '601 seconds'"
+        "UPDATE bridge_login_failures SET last_failure_at = last_failure_at - interval '601 seconds'"
     )
     assert await attempt(client, ADMIN_PASSWORD) == 200
     row = await conn.fetchrow("SELECT login_attempts, is_locked FROM users WHERE login = 'admin'")
     assert (row["login_attempts"], row["is_locked"]) == (0, False)
 
 
-async def test_given_a_locked_account_when_more_attempts_come_then_the_lock_is_not_extended(
+async def test_given_a_locked_source_when_more_attempts_come_then_the_lock_is_not_extended(
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
     await add_admin(conn)
     client: Client = await start_api(api__max_login_attempts="2", api__lock_seconds="600")
     for _ in range(2):
         await attempt(client, "wrong")
-    await conn.execute("UPDATE users SET last_login_attempt_at = now() - interval '500 seconds'")
-    locked_at = await conn.fetchval("SELECT last_login_attempt_at FROM users WHERE login = 'admin'")
+    await conn.execute("UPDATE bridge_login_failures SET last_failure_at = now() - interval '500 seconds'")
+    locked_at = await conn.fetchval("SELECT last_failure_at FROM bridge_login_failures")
     for _ in range(5):
         assert await attempt(client, "wrong") == 403
-    assert await conn.fetchval("SELECT last_login_attempt_at FROM users WHERE login = 'admin'") == locked_at
+    assert await conn.fetchval("SELECT last_failure_at FROM bridge_login_failures") == locked_at
 
 
 async def test_given_lock_seconds_zero_then_a_lock_lasts_until_an_operator_lifts_it(
@@ -173,7 +176,7 @@ async def test_a_key_from_sip_credentials_speaks_only_for_its_extension(
 ) -> None:
     owner = await add_admin(conn, "boss", is_super=1)
     first = await add_extension(conn, "13201", DOMAIN, password="Ext1234pw", user_id=owner)
-    await add_extension(conn, "13202", DOMAIN, password="Ext5678pw", user_id=owner)
+    second = await add_extension(conn, "13202", DOMAIN, password="Ext5678pw", user_id=owner)
     client: Client = await start_api()
     keys = []
     for extn, password in (("13201", "Ext1234pw"), ("13202", "Ext5678pw")):
@@ -184,15 +187,16 @@ async def test_a_key_from_sip_credentials_speaks_only_for_its_extension(
         keys.append((await response.json())["data"])
     key = keys[0]["key"]
     client.session.cookie_jar.clear()
-    for path in ("/api/extensions", "/api/users/list", "/api/users/list1", f"/api/extensions/{first}"):
+    for path in ("/api/extensions", "/api/users/list", "/api/users/list1", f"/api/extensions/{second}"):
         response = await client.get(path, headers=auth(key))
         assert (response.status, await response.json()) == (403, NO_PERMISSION), path
+    assert (await client.get(f"/api/extensions/{first}", headers=auth(key))).status == 200
     listed = await (await client.get("/api/users/dev_keys", headers=auth(key))).json()
     assert [item["id"] for item in listed["data"]] == [keys[0]["id"]]
     other = await client.delete("/api/users/dev_keys", params={"id": str(keys[1]["id"])}, headers=auth(key))
     assert other.status == 404
     assert (
-        await conn.fetchval("SELECT rights FROM bridge_api_tokens WHERE id = $1", keys[0]["id"])
+        await conn.fetchval("SELECT rights FROM bridge_api_tokens WHERE id = $1", int(keys[0]["id"]))
         == "extension"
     )
 

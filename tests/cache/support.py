@@ -24,3 +24,6 @@ class CountingStore:
 
     async def domains(self) -> Sequence[str]:
         return await self.inner.domains()
+
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        return await self.inner.group_extension_ids(domain, group)

@@ -122,6 +122,9 @@ class _Unread:
     async def domains(self) -> list[str]:
         raise AssertionError("read")
 
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        raise AssertionError("read")
+
 
 @pytest.mark.parametrize(("cache_size", "kept"), [(0, 0), (100, 1)])
 def test_given_no_extension_cache_then_the_memo_is_off(cache_size: int, kept: int) -> None:
