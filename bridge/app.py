@@ -9,8 +9,8 @@ each handler of an app that has any), and FreeSWITCH blocks a SIP thread on ever
 Each edge keeps its own errors off the wire instead: the directory handler itself, the
 admin API in its sub-app's middlewares (bridge/api/edge.py); /healthz, /readyz and
 /metrics cannot fail but by a bug, which aiohttp answers with a bare 500. Below the routes,
-app[EDGE] (bridge/http_edge.py) answers what aiohttp's parser refuses; it costs a lookup
-nothing (bridge/http_server.py).
+aiohttp answers what its parser refuses with its own 400; the operations job keeps those
+out of the log (one DEBUG line each, counted: bridge/http_server.py).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from bridge.config import Config
 from bridge.console import setup as console
 from bridge.directory import setup as directory
 from bridge.guard import setup as guard
-from bridge.http_edge import HttpEdge
-from bridge.http_server import EDGE
-from bridge.keys import CONFIG, METRICS
+from bridge.keys import CONFIG
 from bridge.registrations import setup as registrations
 
 
@@ -34,10 +32,9 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.http.max_body_bytes,
         # aiohttp's keep-alive timer runs from a connection's opening (or its previous
         # response) until a complete request head: a client dripping headers is cut after
-        # http.header_timeout (it overrides the runner's keepalive_timeout; the cut is
-        # counted by app[EDGE], see bridge/http_server.py). After an early answer (408,
-        # 413) the rest of a body is read and dropped for at most http.body_timeout more
-        # (aiohttp's lingering close; its default is 10 s).
+        # http.header_timeout (it overrides the runner's keepalive_timeout). After an early
+        # answer (408, 413) the rest of a body is read and dropped for at most
+        # http.body_timeout more (aiohttp's lingering close; its default is 10 s).
         handler_args={
             "keepalive_timeout": config.http.header_timeout,
             "lingering_time": config.http.body_timeout,
@@ -47,20 +44,18 @@ def create_app(config: Config) -> web.Application:
     # Routes: GET /metrics, /healthz, /readyz; metrics, health; the database pool (first
     # to open, last to close).
     operations.setup(app, config)
-    # Below any route (bridge/http_server.py serves every app through it): requests the HTTP
-    # parser refuses get the directory's or the API's error shape; header timeouts counted.
-    app[EDGE] = HttpEdge(app[METRICS])
-    # The registration guard: before the endpoint it guards and the events it watches
-    # (its entry starts after the pool, stops after the registrations and the directory).
-    guard.setup(app, config)
-    # ESL listeners and the registration state; app[FREESWITCH], which the directory
-    # flushes FreeSWITCH's user cache through. Needs the database (leases, rows).
+    # The registration state (the one door for registration and node changes) with its
+    # persistence; the ESL listeners built, not started; app[FREESWITCH]. Needs the database.
     registrations.setup(app, config)
-    # POST /directory; its store, cache, change listener and node flusher.
+    # The registration guard: subscribes to the state; built before the endpoint it guards.
+    guard.setup(app, config)
+    # POST /directory; its store, cache, change listener and node flusher (subscribed to the state).
     directory.setup(app, config)
-    # The /api sub-app (XUI-compatible admin API): needs the database and the registrations.
+    # The /api sub-app (XUI-compatible admin API): the database; presence subscribed to the state.
     api.setup(app, config)
     # The operator console at /console/ and its stream (after the registrations and the
-    # guard it follows; its /api routes are added by api.setup).
+    # guard it subscribes to; its /api routes are added by api.setup).
     console.setup(app, config)
+    # Last: the ESL listeners start once every subscriber is in place (and stop first).
+    registrations.follow(app, config)
     return app

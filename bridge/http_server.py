@@ -1,55 +1,25 @@
-"""bridge's own aiohttp server edge: the one module that relies on aiohttp's private internals.
+"""How bridge serves an app: aiohttp's own ``web.AppRunner`` and ``web.TCPSite``, public settings only.
 
-Below any route, aiohttp's protocol (``web.RequestHandler``) parses each connection's bytes.
-Two things happen there that no application code sees, and this module hooks both:
+What the operator needs below any route is served by aiohttp's public API:
 
-* a request the HTTP parser refuses (raw non-ASCII bytes in the request line, a bad header,
-  a line too long, a bad method) gets ``Edge.refused``'s answer instead of aiohttp's
-  text/plain 400, and nothing is logged at ERROR (aiohttp logs each with a traceback);
-* a connection that aiohttp's keep-alive timer (``http.header_timeout``, set through the
-  app's ``handler_args``) cuts is reported to ``Edge.timed_out`` with what it had sent since
-  it opened or since its previous response: part of a request head (``partial_head``: a slow
-  or stalled client), nothing since a response (``idle``: a kept-alive connection left
-  unused), or nothing at all (``no_request``).
-
-``EdgeRunner`` (an ``AppRunner``) serves the app through ``EdgeServer``, whose protocol is
-``EdgeHandler``; ``run`` is ``web.run_app`` with that runner; the tests' servers use the
-same runner (tests/conftest.py), so every test goes through this edge.
-
-Cost on the request path: ``EdgeHandler.data_received`` copies one float attribute per
-chunk received, then calls aiohttp's own; nothing else runs per request. The keep-alive
-timer tells the states apart by which timer period a connection's last bytes arrived in:
-aiohttp re-arms the timer after every response, body bytes arrive before the response,
-so bytes heard in the period that is ending are a request head that never completed.
-(One blind spot: a pipelined partial head that came in the same read as the previous
-request, and nothing after it, counts as ``idle``.)
-
-Private aiohttp names relied on, verified in aiohttp 3.14.4 and 3.14.5 (pyproject pins
-``>=3.14.4,<3.15``; tests/test_http_server.py fails if one of these changes):
-
-* ``web_runner.AppRunner._make_server`` (overridden: returns an ``EdgeServer``);
-* ``web_server.Server._kwargs`` and ``Server._loop`` (what ``Server.__call__`` builds each
-  protocol from; ``EdgeServer.__call__`` builds an ``EdgeHandler`` from the same);
-* ``web_protocol.RequestHandler._process_keepalive`` (the keep-alive timer's callback,
-  wrapped), ``._next_keepalive_close_time`` (the end of the current timer period, read),
-  ``._force_close`` (set when the timer cuts, read) and ``._request_count`` (read);
-* that aiohttp calls ``RequestHandler.handle_error(request, 400, exc)`` with the parser's
-  ``HttpProcessingError`` for a request it could not parse (``_make_error_handler``), and
-  the text of the C parser's errors, which quote the offending line as a bytes literal
-  (read back, best effort, to find the request target: ``refused_target``). The C parser
-  is aiohttp's default; with ``AIOHTTP_NO_EXTENSIONS`` its pure-Python parser accepts
-  some of these requests and quotes nothing, so a refusal then gets the API's shape;
-* in the tests only, ``test_utils.TestServer._make_runner`` (tests/conftest.py overrides it).
+* slow clients are cut by aiohttp's keep-alive timer, ``keepalive_timeout`` in the app's
+  ``handler_args`` (``http.header_timeout``, bridge/app.py); a body read after an early
+  answer by ``lingering_time`` (``http.body_timeout``);
+* a request aiohttp's parser refuses (raw non-ASCII bytes in the request line, a bad
+  header, a line too long, a bad method) gets aiohttp's own 400 (text/plain, empty body,
+  connection closed); aiohttp logs each at ERROR with a traceback on ``aiohttp.server``,
+  so ``ParserRefusals``, a ``logging.Filter`` on that logger, turns each into one DEBUG
+  line without a traceback and no client byte, and counts it by kind. (A bad method in a
+  connection's first request aiohttp logs at DEBUG itself: below that level no record
+  is made, so it is not counted.)
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
-import re
-from dataclasses import dataclass
-from typing import Any, Protocol
+import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.http_exceptions import (
@@ -60,187 +30,91 @@ from aiohttp.http_exceptions import (
     InvalidURLError,
     LineTooLong,
 )
+from prometheus_client import Counter
 
-# What a connection cut by the keep-alive timer had sent since it opened or since its
-# previous response.
-PARTIAL_HEAD = "partial_head"
-IDLE = "idle"
-NO_REQUEST = "no_request"
-TIMEOUT_STATES = (PARTIAL_HEAD, IDLE, NO_REQUEST)
+from bridge.logs import escape
 
-# Why the parser refused a request: (bounded metric label, one-line reason for the client).
-_KINDS: tuple[tuple[type[HttpProcessingError], str, str], ...] = (
-    (BadHttpMethod, "bad_method", "bad request method"),  # before BadStatusLine, its base
-    (BadStatusLine, "bad_request_line", "bad request line"),
-    (InvalidURLError, "bad_target", "bad character in the request target (percent-encode it)"),
-    (LineTooLong, "too_long", "request line or header too long"),
-    (InvalidHeader, "bad_header", "bad request header"),
+# aiohttp's RequestHandler logs here (aiohttp.log.server_logger).
+SERVER_LOGGER = "aiohttp.server"
+
+# Why the parser refused a request: a bounded metric label.
+_KINDS: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    (BadHttpMethod, "bad_method"),  # before BadStatusLine, its base
+    (BadStatusLine, "bad_request_line"),
+    (InvalidURLError, "bad_target"),
+    (LineTooLong, "too_long"),
+    (InvalidHeader, "bad_header"),
 )
-MALFORMED = ("malformed", "malformed request")
-BAD_HEADER = ("bad_header", "bad request header")
-REFUSAL_KINDS = (*(kind for _, kind, _ in _KINDS), MALFORMED[0])
+REFUSAL_KINDS = ("bad_method", "bad_request_line", "bad_target", "too_long", "bad_header", "malformed")
 
 
-@dataclass(frozen=True, slots=True)
-class ParseFailure:
-    """A request aiohttp's parser refused: nothing of it reached a route."""
-
-    status: int
-    kind: str  # one of REFUSAL_KINDS
-    reason: str  # safe to send: no byte of the request in it
-    target: str | None  # the request target when it could be read back (latin-1), else None
-    detail: str  # aiohttp's description of the error, no byte of the request in it
-    peer: str | None
-
-
-class Edge(Protocol):
-    """What bridge answers, counts and logs at this level (bridge/http_edge.py)."""
-
-    def refused(self, failure: ParseFailure) -> web.StreamResponse: ...
-
-    def timed_out(self, state: str, peer: str | None) -> None: ...
-
-
-EDGE: web.AppKey[Edge] = web.AppKey("http_edge")
-
-
-def classify(exc: HttpProcessingError) -> tuple[str, str]:
-    """(kind, reason) of a parser error."""
-    for kind_type, kind, reason in _KINDS:
+def classify(exc: HttpProcessingError) -> str:
+    """The kind of a parser error (a label of ``bridge_http_refused_total``)."""
+    for kind_type, kind in _KINDS:
         if isinstance(exc, kind_type):
-            return kind, reason
+            return kind
     # llhttp reports header errors as plain BadHttpMessage ("Invalid header token", "Too
     # many headers received", "Invalid header value char").
-    return BAD_HEADER if "header" in exc.message.lower() else MALFORMED
-
-
-# The C parser's message quotes the line it choked on as a bytes literal on a line of its own.
-_QUOTED = re.compile(r"""^\s*(b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*")\s*$""", re.MULTILINE)
-
-
-def refused_target(exc: HttpProcessingError) -> str | None:
-    """The request target of a refused request, when the error shows it; else None.
-
-    Best effort: a request line with a bad method, target or version is quoted in the
-    error; a header error quotes the header line (no target); a request line too long
-    carries its first 100 bytes. The target is returned as latin-1 text (every byte kept).
-    """
-    line: bytes | None = None
-    if isinstance(exc, LineTooLong):
-        first = exc.args[0] if exc.args else None
-        if isinstance(first, bytes | bytearray) and first.startswith(b"/"):
-            return bytes(first).decode("latin-1")
-        return None
-    match = _QUOTED.search(exc.message)
-    if match is not None:
-        with contextlib.suppress(ValueError, SyntaxError):
-            quoted = ast.literal_eval(match.group(1))
-            if isinstance(quoted, bytes):
-                line = quoted
-    if line is None:
-        return None
-    parts = line.split(b" ")
-    if len(parts) >= 2 and parts[1].startswith(b"/"):
-        return parts[1].decode("latin-1")
-    return None
+    return "bad_header" if "header" in exc.message.lower() else "malformed"
 
 
 def _detail(exc: HttpProcessingError) -> str:
-    """aiohttp's words for the error, without the quoted bytes ("Invalid char in url path")."""
+    """aiohttp's words for the error, without the bytes it quotes ("Invalid char in url path")."""
     return exc.message.partition(":")[0][:100]
 
 
-_data_received = web.RequestHandler.data_received
+class ParserRefusals(logging.Filter):
+    """On ``aiohttp.server``: a request its parser refused becomes one DEBUG line, counted.
+
+    aiohttp logs each with the parser's exception (whose text quotes the request's bytes).
+    The record is rewritten in place: the kind, the peer and aiohttp's description of the
+    error, no traceback; it is dropped unless ``aiohttp.server`` logs DEBUG (its level
+    was checked at ERROR already). Any other record passes unchanged: a handler's own
+    failure (a 500) keeps its traceback.
+    """
+
+    def __init__(self, refused: Counter) -> None:
+        super().__init__()
+        self._refused = {kind: refused.labels(kind) for kind in REFUSAL_KINDS}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError) or not 400 <= exc.code < 500:
+            return True
+        kind = classify(exc)
+        self._refused[kind].inc()
+        peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        record.msg = "http request refused status=%d kind=%s peer=%s detail=%s"
+        record.args = (exc.code, kind, escape(str(peer or "-")), escape(_detail(exc)))
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
-class EdgeHandler(web.RequestHandler):
-    """aiohttp's protocol, with refusals and keep-alive cuts handed to an ``Edge``."""
-
-    __slots__ = ("_edge", "_heard_in")
-
-    def __init__(self, manager: web.Server, edge: Edge, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._edge = edge
-        # The keep-alive period (its end) in which the last bytes arrived; 0: none yet.
-        self._heard_in = 0.0
-
-    def data_received(self, data: bytes) -> None:
-        self._heard_in = self._next_keepalive_close_time
-        _data_received(self, data)
-
-    def _process_keepalive(self) -> None:
-        closing, period = self._force_close, self._next_keepalive_close_time
-        super()._process_keepalive()
-        if self._force_close and not closing:  # the timer cut it: nothing complete arrived in time
-            if self._heard_in == period:
-                state = PARTIAL_HEAD
-            elif self._request_count == 0:
-                state = NO_REQUEST
-            else:
-                state = IDLE
-            peer = self.peername
-            self._edge.timed_out(state, peer[0] if isinstance(peer, tuple) else peer)
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if status >= 500 or not isinstance(exc, HttpProcessingError):
-            # A handler's own failure (a bug: bridge's edges catch everything else):
-            # aiohttp's answer and its logged traceback.
-            return super().handle_error(request, status, exc, message)
-        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
-            raise ConnectionError("response already started, cannot send the error")
-        kind, reason = classify(exc)
-        failure = ParseFailure(status, kind, reason, refused_target(exc), _detail(exc), request.remote)
-        response = self._edge.refused(failure)
-        response.force_close()  # the parser's state is lost: the connection cannot go on
-        return response
-
-
-class EdgeServer(web.Server):
-    """aiohttp's low-level server, building an ``EdgeHandler`` per connection."""
-
-    def __init__(self, handler: Any, *, edge: Edge, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.edge = edge
-
-    def __call__(self) -> EdgeHandler:
-        return EdgeHandler(self, self.edge, loop=self._loop, **self._kwargs)
-
-
-class EdgeRunner(web.AppRunner):
-    """``AppRunner`` serving through ``EdgeServer``; the edge is ``app[EDGE]``."""
-
-    async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()  # the app's startup, then aiohttp's own Server
-        edge = self.app.get(EDGE)
-        if edge is None:
-            raise RuntimeError("the app has no http_server.EDGE (bridge.app.create_app sets it)")
-        return EdgeServer(
-            plain.request_handler,
-            edge=edge,
-            request_factory=plain.request_factory,
-            handler_cancellation=plain.handler_cancellation,
-            loop=plain._loop,
-            **plain._kwargs,
-        )
+@contextlib.asynccontextmanager
+async def quiet_parser_refusals(refused: Counter) -> AsyncIterator[None]:
+    """``ParserRefusals`` on aiohttp's server logger while the app runs (one app per process:
+    with several, the first one's filter counts every refusal)."""
+    server_log = logging.getLogger(SERVER_LOGGER)
+    refusals = ParserRefusals(refused)
+    server_log.addFilter(refusals)
+    try:
+        yield
+    finally:
+        server_log.removeFilter(refusals)
 
 
 def serving_runner(
     app: web.Application, *, shutdown_timeout: float, handle_signals: bool = False
-) -> EdgeRunner:
-    """The runner with ``web.run_app``'s settings, as ``bridge serve`` uses it.
+) -> web.AppRunner:
+    """aiohttp's runner with ``web.run_app``'s settings, as ``bridge serve`` uses it.
 
     No handler cancellation (run_app's default: a request whose client left still
     finishes), no access log, run_app's keep-alive default (``http.header_timeout``
     replaces it through the app's ``handler_args``). ``handle_signals``: SIGINT and
     SIGTERM raise ``web.GracefulExit`` in the loop (``run``; never in a test process).
     """
-    return EdgeRunner(
+    return web.AppRunner(
         app,
         handle_signals=handle_signals,
         handler_cancellation=False,
@@ -269,7 +143,7 @@ async def _serve(
 def run(
     app: web.Application, *, host: str, port: int, shutdown_timeout: float, reuse_port: bool = False
 ) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT: ``web.run_app``'s steps, through ``EdgeRunner``.
+    """Serve ``app`` until SIGTERM or SIGINT: ``web.run_app``'s steps, through ``serving_runner``.
 
     A fresh event loop; on a signal the serving task is cancelled, so its ``finally``
     shuts down gracefully; then every task left is cancelled, async generators closed

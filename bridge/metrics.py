@@ -75,15 +75,7 @@ class Metrics:
             "Requests whose client went away before its answer was sent (not a lookup error)",
             registry=r,
         )
-        # The HTTP edge below any route (bridge/http_edge.py, bridge/http_server.py).
-        self.http_header_timeouts = Counter(
-            "bridge_http_header_timeouts_total",
-            "Connections closed by http.header_timeout, by what they had sent since opening or"
-            " their previous response (partial_head: part of a request head, a slow or stalled"
-            " client; idle: nothing since a response; no_request: nothing at all)",
-            ["state"],
-            registry=r,
-        )
+        # Below any route: aiohttp.server's log records of parser refusals (bridge/http_server.py).
         self.http_refused = Counter(
             "bridge_http_refused_total",
             "Requests aiohttp's HTTP parser refused before any route, by kind (bad_target,"

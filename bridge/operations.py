@@ -18,6 +18,7 @@ from bridge.config import Config, DatabaseConfig
 from bridge.db import Database
 from bridge.errors import DatabaseUnavailable
 from bridge.health import Check, ComponentStatus, HealthRegistry
+from bridge.http_server import quiet_parser_refusals
 from bridge.keys import DATABASE, HEALTH, METRICS
 from bridge.metrics import Metrics
 
@@ -30,6 +31,12 @@ async def _database_ctx(config: DatabaseConfig, app: web.Application) -> AsyncIt
     database.on_acquire = app[METRICS].db_acquire_seconds.observe
     yield
     await database.close()
+
+
+async def _quiet_parser_ctx(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp's parser refusals: one DEBUG line each, counted, no traceback (http_server.py)."""
+    async with quiet_parser_refusals(app[METRICS].http_refused):
+        yield
 
 
 def _database_check(app: web.Application) -> Check:
@@ -68,6 +75,7 @@ def setup(app: web.Application, config: Config) -> None:
     app[METRICS] = Metrics()
     app[HEALTH] = HealthRegistry()
     app[HEALTH].register("database", _database_check(app))
+    app.cleanup_ctx.append(_quiet_parser_ctx)
     app.cleanup_ctx.append(functools.partial(_database_ctx, config.database))
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/healthz", handle_healthz)

@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bridge import db
 from bridge.app import create_app
 from bridge.config import Config, load_config
-from bridge.http_server import EdgeRunner
 from bridge.pgserver import EmbeddedPostgres
 
 # Real captures from FreeSWITCH 1.10.12 and the XUI API documents, kept in the repository
@@ -33,31 +31,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "freeswitch"
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "xui"
 
 
-class EdgeTestServer(TestServer):
-    """pytest-aiohttp's test server, serving through bridge's own edge as `bridge serve` does."""
-
-    async def _make_runner(self, **kwargs: Any) -> EdgeRunner:
-        return EdgeRunner(self.app, **kwargs)
-
-
-Client = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture
-def aiohttp_client(aiohttp_client: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Client]]:
-    """pytest-aiohttp's ``aiohttp_client``, an app served by ``EdgeTestServer``: every test's
-    server has bridge's RequestHandler (bridge/http_server.py) under it."""
-
-    async def start(
-        app: web.Application | BaseTestServer,
-        *,
-        server_kwargs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Client:
-        server = EdgeTestServer(app, **(server_kwargs or {})) if isinstance(app, web.Application) else app
-        return cast(Client, await aiohttp_client(server, **kwargs))
-
-    return start
 
 
 def with_database(url: str, name: str) -> str:

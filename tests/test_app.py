@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
+from bridge.directory.cache import CachedStore
 from bridge.directory.extension import Extension
-from bridge.directory.keys import DIRECTORY_STORE
 from bridge.logs import request_id
 from tests.conftest import AppClient, fixture_bytes
 
@@ -35,25 +35,9 @@ async def test_metrics_are_prometheus_text_from_the_apps_own_registry(app_client
     assert "bridge_build_info" in await resp.text()
 
 
-class _BrokenStore:
+async def _broken_get(self: CachedStore, domain: str, extn: str) -> Extension | None:
     """A directory store with a bug: every read raises what no edge expects."""
-
-    async def get(self, domain: str, extn: str) -> Extension | None:
-        raise RuntimeError("bug in the store")
-
-    async def domain(self, domain: str) -> Sequence[Extension]:
-        raise RuntimeError("bug in the store")
-
-    async def domains(self) -> Sequence[str]:
-        raise RuntimeError("bug in the store")
-
-    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
-        raise RuntimeError("bug in the store")
-
-
-async def _break_the_store(app: web.Application) -> AsyncIterator[None]:
-    app[DIRECTORY_STORE] = _BrokenStore()  # after the cache's ctx, which set the real one
-    yield
+    raise RuntimeError("bug in the store")
 
 
 class _RequestIds(logging.Filter):
@@ -73,9 +57,10 @@ async def test_given_a_bug_under_the_directory_edge_then_500_one_line_and_one_lo
     make_config: Callable[..., Config],
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(CachedStore, "get", _broken_get)
     app = create_app(make_config())
-    app.cleanup_ctx.append(_break_the_store)
     client = await aiohttp_client(app)
     caplog.handler.addFilter(_RequestIds())
     caplog.set_level(logging.INFO)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import asyncpg
@@ -23,6 +21,7 @@ from bridge.registrations.state import RegistrationState
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_extension
 from tests.fakes.esl_server import FakeEslServer
+from tests.support.poll import eventually_value
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -183,14 +182,7 @@ async def test_esl_connected_and_reconnects_move_when_the_node_drops_the_connect
         )
 
         async def scrape_until(check: Callable[[Samples], bool], what: str) -> Samples:
-            deadline = time.monotonic() + 5
-            while True:
-                samples = await _scrape(client)
-                if check(samples):
-                    return samples
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{what}: {_esl(samples)}")
-                await asyncio.sleep(0.01)
+            return await eventually_value(lambda: _scrape(client), check, timeout=5.0)
 
         up = await scrape_until(lambda s: _value(s, "bridge_esl_connected", node="fs1") == 1, "node up")
         assert _value(up, "bridge_esl_reconnects_total", node="fs1") == 0

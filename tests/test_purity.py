@@ -24,7 +24,6 @@ PURE = [
     "bridge.directory.render",
     "bridge.directory.flags",
     "bridge.directory.extension",
-    "bridge.directory.recency",
     "bridge.directory.store",
     "bridge.directory.answers",
     "bridge.directory.rendered",

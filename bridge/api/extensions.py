@@ -11,7 +11,6 @@ from bridge.api.keys import API_CATALOG, API_PRESENCE
 from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
 from bridge.keys import DATABASE
-from bridge.registrations.keys import REGISTRATIONS
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
@@ -44,7 +43,7 @@ async def list_extensions(request: web.Request) -> web.Response:
     name = params.query_text(request, "name")
     scope = principal.domain_scope
     shared = request.config_dict
-    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), scope)
+    presence = shared[API_PRESENCE].read(scope)
 
     def pick(listing: Listing) -> tuple[int, list[int]]:
         positions = listing.select(extn, status, presence.online, presence.absent)
@@ -69,7 +68,7 @@ async def get_extension(request: web.Request) -> web.Response:
         row = await queries.extension_by_id(shared[DATABASE], ext_id, principal.domain_scope)
     if row is None:
         raise NotFound("not found")
-    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), principal.domain_scope)
+    presence = shared[API_PRESENCE].read(principal.domain_scope)
     body = shapes.extension(row, presence.status(row["extn"], row["domain"]))
     body["login"] = row["login"] or ""
     # The document's object lists the DIDs routed to the extension; bridge manages no DID

@@ -1,10 +1,10 @@
 """One read of the registration state per request: who is online, and what "not online" means.
 
 ``PresenceCache`` keeps a picture of the visible bindings (those of nodes UP or STANDBY)
-and follows the state's one door: each ``Delta`` is applied to the picture when the next
-request reads it, so a request costs work in proportion to what changed, not to the 50,000
-bindings. A node changing state emits no ``Delta``, so node states are compared on every
-read and any change of them (or a whole-node snapshot) rebuilds the picture from
+and follows the state's one door: the api job's setup subscribes ``on_delta`` to the state
+(bridge/api/setup.py), and each ``Delta`` is applied to the picture when the next request
+reads it, so a request costs work in proportion to what changed, not to the 50,000
+bindings. A node state change (or a whole-node snapshot) rebuilds the picture from
 ``RegistrationView.all_registrations()``. The online key set keeps its identity while only
 expiries refresh, so per-set work downstream (catalog.Listing) is reused; each binding's
 XUI row is encoded once per ``Registration`` object (they are immutable).
@@ -75,10 +75,11 @@ class _Scoped:
 class PresenceCache:
     """Per app: the picture of the visible bindings, kept current from the state's Deltas."""
 
-    def __init__(self, unknown_as: shapes.Status = "unknown") -> None:
+    def __init__(self, view: RegistrationView | None, unknown_as: shapes.Status = "unknown") -> None:
         # api.unknown_status: what an absent extension is called while status is uncertain.
         self._unknown_as = unknown_as
-        self._view: RegistrationView | None = None
+        # None: registrations are not wired into this app, nothing is known to be online.
+        self._view = view
         self._pending: list[Delta] | None = None  # None: rebuild on the next read
         self._node_states: tuple[tuple[str, NodeState], ...] = ()
         self._visible: frozenset[str] = frozenset()  # node names
@@ -91,9 +92,9 @@ class PresenceCache:
         # its id from being reused while the entry lives. Entries leave with their binding.
         self._encoded: dict[int, tuple[Registration, bytes]] = {}
 
-    def read(self, view: RegistrationView | None, domain_scope: str | None) -> Presence:
+    def read(self, domain_scope: str | None) -> Presence:
+        view = self._view
         if view is None:
-            # Registrations are not wired into this app: nothing is known to be online.
             return Presence(frozenset(), self._unknown_as, [])
         statuses = view.nodes()
         self._follow(view, tuple((s.name, s.state) for s in statuses))
@@ -109,17 +110,15 @@ class PresenceCache:
             entry = self._encoded[id(reg)] = (reg, orjson.dumps(reg.xui_row()))
         return entry[1]
 
-    def _on_delta(self, delta: Delta) -> None:
+    def on_delta(self, delta: Delta) -> None:
+        """The state's subscriber: remember the Delta for the next read."""
         if self._pending is not None:
-            if len(self._pending) >= _MAX_PENDING or delta.replaced:
+            if len(self._pending) >= _MAX_PENDING or delta.replaced or delta.node_state is not None:
                 self._pending = None
             else:
                 self._pending.append(delta)
 
     def _follow(self, view: RegistrationView, node_states: tuple[tuple[str, NodeState], ...]) -> None:
-        if view is not self._view:
-            self._view, self._pending = view, None
-            view.subscribe(self._on_delta)
         if self._pending is None or node_states != self._node_states:
             self._rebuild(view, node_states)
         elif self._pending:

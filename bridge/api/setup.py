@@ -29,6 +29,7 @@ from bridge.config import ApiConfig, Config
 from bridge.console import setup as console
 from bridge.guard import api as guard_api
 from bridge.keys import DATABASE, METRICS
+from bridge.registrations.keys import REGISTRATIONS
 
 PREFIX = "/api"
 
@@ -36,7 +37,10 @@ PREFIX = "/api"
 async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application) -> AsyncIterator[None]:
     api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], config, app[METRICS])
     api[API_CATALOG] = CatalogStore(app[DATABASE])
-    api[API_PRESENCE] = PresenceCache(config.unknown_status)
+    view = app.get(REGISTRATIONS)  # the registrations job's entry ran first
+    presence = api[API_PRESENCE] = PresenceCache(view, config.unknown_status)
+    if view is not None:
+        view.subscribe(presence.on_delta)
     yield
 
 

@@ -31,7 +31,7 @@ async def users_list(request: web.Request) -> web.Response:
         if not principal.user_rights:
             found_user["password"] = ""  # the owner's web password is not the extension's
         return json_response(found_user)
-    presence = shared[API_PRESENCE].read(view, scope)
+    presence = shared[API_PRESENCE].read(scope)
     listing = (await shared[API_CATALOG].current()).scope(scope)
     online, absent = presence.online, presence.absent
     return json_response(
@@ -46,7 +46,7 @@ async def users_list1(request: web.Request) -> web.Response:
     principal = await admin(request)
     scope = principal.domain_scope
     shared = request.config_dict
-    presence = shared[API_PRESENCE].read(shared.get(REGISTRATIONS), scope)
+    presence = shared[API_PRESENCE].read(scope)
     listing = (await shared[API_CATALOG].current()).scope(scope)
     unreg = listing.unregistered_json(presence.online, presence.absent)
     rows = presence.rows_json()

@@ -19,7 +19,7 @@ answers are memoised in a bounded map:
   decided and rendered again on its next lookup. The object is held, not its ``id()``,
   so an address reused after garbage collection can never match;
 * the policy (send_password, realm_mismatch) is fixed for the life of an ``Answerer``;
-* eviction is by second chance (recency.py): a hit only flags its entry.
+* the least recently used entry goes when full (a hit moves its entry to the end).
 
 Nothing here imports aiohttp or asyncpg; the store is reached through its protocol.
 """
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.directory import lookup, recency
+from bridge.directory import lookup
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.rendered import Rendered
@@ -47,8 +47,6 @@ MemoResult = Literal["hit", "miss"]
 class _Memo:
     extension: Extension
     rendered: Rendered
-    # Asked for since eviction last came round (recency.py).
-    used: bool = False
 
 
 class AnswerMemo:
@@ -65,14 +63,15 @@ class AnswerMemo:
         entry = self._entries.get(request)
         if entry is None or entry.extension is not extension:
             return None
-        entry.used = True
+        self._entries.move_to_end(request)
         return entry.rendered
 
     def put(self, request: DirectoryRequest, extension: Extension, rendered: Rendered) -> None:
         if self._capacity == 0:
             return
         self._entries.pop(request, None)
-        recency.make_room(self._entries, self._capacity)
+        while self._entries and len(self._entries) >= self._capacity:  # least recently used first
+            self._entries.popitem(last=False)
         self._entries[request] = _Memo(extension, rendered)
 
 

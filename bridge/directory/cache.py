@@ -3,8 +3,8 @@
 Rules, in the order they matter to a phone trying to register:
 
 * A known user is answered from memory: a dict lookup, no database round trip. When the
-  cache is full, the entry to go is chosen by second chance (recency.py), the usual
-  stand-in for least recently used: a hit only flags its entry.
+  cache is full, the least recently used entry goes (``OrderedDict``: a hit moves its
+  entry to the end).
 * "Not found" is remembered only for ``directory.negative_ttl`` seconds.
 * Concurrent misses for one key share one query.
 * Entries are dropped when PostgreSQL says they changed (``invalidate``, fed by the
@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.directory import recency
 from bridge.directory.extension import Extension, Key
 from bridge.directory.store import DirectoryStore
 from bridge.directory.waiters import answer_all, fail_all, wait_own
@@ -47,8 +46,6 @@ class _Entry:
     expires: float
     # The resync generation the entry was read in; older ones are re-read on next use.
     generation: int
-    # Asked for since eviction last came round (recency.py).
-    used: bool = False
 
 
 @dataclass(slots=True)
@@ -108,11 +105,11 @@ class CachedStore:
             if entry.value is not None:
                 if not self._coherent:
                     # Changes cannot be heard right now: the last known answer stands.
-                    entry.used = True
+                    self._entries.move_to_end(key)
                     self._count("stale")
                     return entry.value
                 if entry.generation == self._generation:
-                    entry.used = True
+                    self._entries.move_to_end(key)
                     self._count("hit")
                     return entry.value
             elif entry.expires > self._clock():
@@ -274,7 +271,8 @@ class CachedStore:
             self._entries.pop(key, None)
             return
         self._entries.pop(key, None)
-        recency.make_room(self._entries, self._capacity)
+        while self._entries and len(self._entries) >= self._capacity:  # least recently used first
+            self._entries.popitem(last=False)
         self._entries[key] = _Entry(value, expires, self._generation)
 
 

@@ -20,8 +20,6 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from aiohttp import web
 
@@ -30,7 +28,7 @@ from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import LOOKUP_ACTIONS, Kind, read_fields, request_of
 from bridge.directory.guarded import LookupGuard
-from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.store import DirectoryStore
 from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, SlowBody, Unauthorized
 from bridge.logs import id_for, request_id
@@ -43,13 +41,26 @@ XML_TYPE = "text/xml"
 
 
 class DirectoryEndpoint:
+    """POST /directory, complete when constructed: ``store`` is what lookups read (the cache
+    in front of PostgreSQL); ``guard`` the registration guard when it is on (asked on every
+    sip_auth lookup)."""
+
     def __init__(
-        self, config: DirectoryConfig, max_body_bytes: int, metrics: Metrics, body_timeout: float = 5.0
+        self,
+        config: DirectoryConfig,
+        max_body_bytes: int,
+        metrics: Metrics,
+        store: DirectoryStore,
+        whole: WholeAnswers,
+        *,
+        guard: LookupGuard | None = None,
+        body_timeout: float = 5.0,
     ) -> None:
+        self._store = store
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout
         self._max_value_chars = config.max_value_chars
-        self._refused = _Children(metrics.refused.labels)
+        self._refused = metrics.refused
         self._disconnects = metrics.disconnects
         self._credentials = (
             f"{config.username}:{config.password}".encode() if config.username or config.password else b""
@@ -65,28 +76,13 @@ class DirectoryEndpoint:
                 "directory.allow_from admits any address without credentials: the guard ignores"
                 " what lookups claim (set directory.username/password to have it judge them)"
             )
-        policy = lookup.Policy(
-            config.send_password,
-            config.realm_mismatch,
-            cacheable_ms=config.fs_cacheable_ms,
-            trust_extn_cidr=config.trust_extn_cidr,
-        )
         self._metrics = _LookupMetrics(metrics)
         memo = {r: metrics.answer_cache_requests.labels(r) for r in ("hit", "miss")}
         # Without the extension cache every lookup reads a new Extension object, which a
         # memo entry can never match: keeping entries would only cost each miss.
         memo_size = config.answer_cache_size if config.cache_size > 0 else 0
-        whole_counts = _Children(metrics.whole_answers.labels)
-        whole = WholeAnswers(
-            policy,
-            max_building=config.whole_max_building,
-            max_waiting=config.whole_max_waiting,
-            slice_users=config.whole_slice_users,
-            count=lambda result: whole_counts[result].inc(),
-        )
-        self.answerer = Answerer(policy, memo_size, lambda result: memo[result].inc(), whole)
-        # The registration guard (bridge/guard/), when it is on: asked on every sip_auth lookup.
-        self.guard: LookupGuard | None = None
+        self.answerer = Answerer(policy_of(config), memo_size, lambda result: memo[result].inc(), whole)
+        self.guard = guard
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -103,7 +99,7 @@ class DirectoryEndpoint:
         except Exception:
             _tag(request)
             log.exception("directory request failed: unexpected error")
-            self._metrics.errors["other"].inc()
+            self._metrics.error("other")
             return web.Response(status=500, text="internal error\n")
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -115,7 +111,7 @@ class DirectoryEndpoint:
             form = request_of(fields, max_value_chars=self._max_value_chars)
         except RequestError as exc:
             self._metrics.rejected.inc()
-            self._refused[exc.code].inc()
+            self._refused.labels(exc.code).inc()
             _tag(request)
             log.info(
                 "directory request refused status=%d code=%s reason=%s", exc.status, exc.code, exc.reason
@@ -133,9 +129,9 @@ class DirectoryEndpoint:
             self._metrics.count(action, _REFUSED, time.perf_counter() - started)
             return web.Response(body=_REFUSED.body, headers=_XML_HEADERS)
         try:
-            answer = await self.answerer.answer(request.app[DIRECTORY_STORE], form)
+            answer = await self.answerer.answer(self._store, form)
         except DatabaseUnavailable as exc:
-            self._metrics.errors[action].inc()
+            self._metrics.error(action)
             _tag(request)
             log.warning(
                 "directory lookup failed action=%s user=%s domain=%s error=%s",
@@ -146,7 +142,7 @@ class DirectoryEndpoint:
             )
             return web.Response(status=503, text="database unavailable\n")
         except Busy as exc:
-            self._refused[exc.code].inc()
+            self._refused.labels(exc.code).inc()
             _tag(request)
             log.warning(
                 "directory lookup refused action=%s domain=%s reason=%s", action, form.domain, exc.reason
@@ -214,6 +210,27 @@ def admitted(remote: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def policy_of(config: DirectoryConfig) -> lookup.Policy:
+    """What the answers may carry, from the directory's settings."""
+    return lookup.Policy(
+        config.send_password,
+        config.realm_mismatch,
+        cacheable_ms=config.fs_cacheable_ms,
+        trust_extn_cidr=config.trust_extn_cidr,
+    )
+
+
+def whole_answers(config: DirectoryConfig, metrics: Metrics) -> WholeAnswers:
+    """The whole-directory answers (whole.py) an endpoint and its cache share."""
+    return WholeAnswers(
+        policy_of(config),
+        max_building=config.whole_max_building,
+        max_waiting=config.whole_max_waiting,
+        slice_users=config.whole_slice_users,
+        count=lambda result: metrics.whole_answers.labels(result).inc(),
+    )
+
+
 def text_refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
     """The directory's answer to a refused request: the status and a one-line text reason."""
     return web.Response(status=status, text=reason + "\n", headers=headers)
@@ -235,32 +252,18 @@ def _tag(request: web.Request) -> None:
         request_id.set(id_for(request.headers))
 
 
-Child = TypeVar("Child")
-
-
-class _Children(dict[str, Child]):
-    """Metric children by action, bound on first use: the hot path does no label lookup."""
-
-    def __init__(self, bind: Callable[[str], Child]) -> None:
-        super().__init__()
-        self._bind = bind
-
-    def __missing__(self, action: str) -> Child:
-        child = self[action] = self._bind(action)
-        return child
-
-
 class _LookupMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.rejected = metrics.lookups.labels("other", "rejected")
-        self.found = _Children(lambda action: metrics.lookups.labels(action, "found"))
-        self.not_found = _Children(lambda action: metrics.lookups.labels(action, "not_found"))
-        self.errors = _Children(lambda action: metrics.lookups.labels(action, "error"))
-        self.seconds = _Children(metrics.lookup_seconds.labels)
-        self.realm_mismatches = _Children(metrics.realm_mismatches.labels)
+        self._lookups = metrics.lookups
+        self._seconds = metrics.lookup_seconds
+        self._realm_mismatches = metrics.realm_mismatches
+
+    def error(self, action: str) -> None:
+        self._lookups.labels(action, "error").inc()
 
     def count(self, action: str, answer: Rendered, seconds: float) -> None:
-        (self.found if answer.found else self.not_found)[action].inc()
-        self.seconds[action].observe(seconds)
+        self._lookups.labels(action, "found" if answer.found else "not_found").inc()
+        self._seconds.labels(action).observe(seconds)
         if answer.realm_mismatch:
-            self.realm_mismatches[answer.realm_mismatch].inc()
+            self._realm_mismatches.labels(answer.realm_mismatch).inc()

@@ -2,8 +2,9 @@
 
 The document is written as text from fixed fragments, joined once and encoded once,
 because building an lxml tree of ~60 elements per user and serialising it cost ~90 µs,
-most of a cache-miss lookup. The bytes are exactly those lxml (libxml2) wrote, kept as
-the oracle in tests/directory/lxml_oracle.py: the same declaration, attributes in the
+most of a cache-miss lookup. The bytes are exactly those lxml (libxml2) wrote, pinned by
+golden files (tests/fixtures/golden/render/, written while an lxml oracle still checked
+them): the same declaration, attributes in the
 same order, an element without children as ``<x/>``, attribute values escaped as libxml2
 escapes them (``_ESCAPES``) and everything else written as UTF-8.
 """

@@ -2,7 +2,8 @@
 
     lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
                   observe(fields, ...)     one append to its source's queue (fields as decoded)
-    events:       changes(batch)           register / register_attempt / register_failure
+    events:       on_delta(delta)          the registration state's Deltas: new bindings, and
+                                           FreeSWITCH's decisions (register_attempt / _failure)
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
     poll task:    BanStore.changed() every guard.poll_seconds -> Bans (another instance's too)
     listeners:    subscribe(listener) <- Judged (an attempt recorded), BanChanged (a ban
@@ -24,14 +25,13 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bridge.config import GuardConfig
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.lookup import credentials
-from bridge.directory.store import DirectoryStore
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
 from bridge.guard.address import canonical, is_network, prefix_of, source_of
@@ -42,8 +42,8 @@ from bridge.guard.nft import NftSet
 from bridge.guard.outcome import FAILURES, SUCCESSES, Reason
 from bridge.guard.rules import Rules, RuleSettings, Verdict
 from bridge.guard.store import CHANGE_MARGIN, Ban, BanStore
-from bridge.registrations.events import AuthSeen, Change, Observed, Registered
-from bridge.registrations.model import RegistrationView
+from bridge.registrations.events import AuthSeen, Registered
+from bridge.registrations.model import Delta, RegistrationView
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,31 @@ def settings_of(config: GuardConfig) -> RuleSettings:
     )
 
 
+# Reads one extension record (domain, extn), as the directory store does; raises
+# DatabaseUnavailable when it cannot.
+ReadExtension = Callable[[str, str], Awaitable[Extension | None]]
+
+
 class Guard:
+    """The guard, complete when constructed.
+
+    ``store``: the shared ban table (None: bans kept here only, as in unit tests);
+    ``read_extension``: how the guard re-reads a record whose lookup did not carry it (the
+    directory's store; None: such attempts stay unchecked); ``registrations``: who is
+    registered (a failure from a registered address is trusted); ``nft``: the optional
+    nftables set.
+    """
+
     def __init__(
-        self, config: GuardConfig, metrics: GuardMetrics, clock: Callable[[], float] = time.time
+        self,
+        config: GuardConfig,
+        metrics: GuardMetrics,
+        *,
+        store: BanStore | None = None,
+        read_extension: ReadExtension | None = None,
+        registrations: RegistrationView | None = None,
+        nft: NftSet | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -144,7 +166,7 @@ class Guard:
         self.rules = Rules(settings_of(config))
         self.history = History(config.history_per_extension, config.history_extensions)
         # Queued items by source, in the order sources are served (round-robin).
-        self._queues: OrderedDict[str, deque[_Lookup | Change]] = OrderedDict()
+        self._queues: OrderedDict[str, deque[_Lookup | Registered | AuthSeen]] = OrderedDict()
         self._queued = 0
         self._wake = asyncio.Event()
         # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
@@ -158,10 +180,10 @@ class Guard:
         self._since: float | None = None  # the database's clock at the last poll, less a margin
         # (until, ip, key) of each ban learned, soonest first: expiry without a scan of them all.
         self._expiry: list[tuple[float, str, str]] = []
-        self.store: BanStore | None = None
-        self.directory: Callable[[], DirectoryStore] | None = None
-        self.registrations: Callable[[], RegistrationView | None] = lambda: None
-        self.nft: NftSet | None = None
+        self.store = store
+        self._read_extension = read_extension
+        self._registrations = registrations
+        self.nft = nft
         self._registered_ips: frozenset[str] = frozenset()
         self._registered_at = -1e9
         self._db_down = False
@@ -222,15 +244,15 @@ class Guard:
     ) -> None:
         self._put(fields.get("ip", ""), _Lookup(self._clock(), fields, reason, realm_mismatch, extension))
 
-    def changes(self, batch: Sequence[Change]) -> None:
-        """The registration events (bridge/registrations/observers.py): queued like lookups."""
-        for change in batch:
-            if isinstance(change, Registered):
-                self._put(change.registration.network_ip, change)
-            elif isinstance(change, Observed) and change.auth is not None:
-                self._put(change.auth.ip, change)
+    def on_delta(self, delta: Delta) -> None:
+        """Subscribed to the registration state (guard/setup.py): queued like lookups."""
+        if delta.seen is not None:
+            self._put(delta.seen.ip, delta.seen)
+        elif not delta.replaced and not delta.reconciled:  # a REGISTER, not a node's resync
+            for registration in delta.upserted:
+                self._put(registration.network_ip, Registered(delta.node, registration))
 
-    def _put(self, ip: str, item: _Lookup | Change) -> None:
+    def _put(self, ip: str, item: _Lookup | Registered | AuthSeen) -> None:
         source = source_of(ip, self.config.ipv6_ban_prefix)
         queue = self._queues.get(source)
         if self._queued >= self.config.queue_size or (
@@ -244,7 +266,7 @@ class Guard:
         self._queued += 1
         self._wake.set()
 
-    def _take(self) -> _Lookup | Change:
+    def _take(self) -> _Lookup | Registered | AuthSeen:
         """The next item: the first source's oldest; that source then waits behind the others."""
         source, queue = self._queues.popitem(last=False)
         item = queue.popleft()
@@ -273,8 +295,8 @@ class Guard:
                     await self._lookup(item)
                 elif isinstance(item, Registered):
                     await self._registered(item)
-                elif isinstance(item, Observed) and item.auth is not None:
-                    await self._auth_event(item.auth)
+                else:
+                    await self._auth_event(item)
             except Exception:  # one bad item must not stop the guard
                 log.exception("guard could not judge an attempt")
 
@@ -304,12 +326,12 @@ class Guard:
             return known, ""
         if "cidr" in item.reason:
             return Reason.OUTSIDE_CIDR, ""
-        if item.reason not in ("found", "disabled") or self.directory is None:
+        if item.reason not in ("found", "disabled") or self._read_extension is None:
             return Reason.UNCHECKED, f"answer: {item.reason}"
         extension = item.extension
         if extension is None:
             try:
-                extension = await self.directory().get(form.domain, form.extn)
+                extension = await self._read_extension(form.domain, form.extn)
             except DatabaseUnavailable:
                 return Reason.UNCHECKED, "database unavailable when the digest was checked"
         if extension is None:
@@ -401,7 +423,7 @@ class Guard:
     def _registered_now(self, now: float) -> frozenset[str]:
         """Addresses with a live binding (any node), rebuilt at most every few seconds."""
         if now - self._registered_at > _REGISTERED_IPS_EVERY:
-            view = self.registrations()
+            view = self._registrations
             found = (
                 frozenset(r.network_ip for r in view.all_registrations()) if view is not None else frozenset()
             )

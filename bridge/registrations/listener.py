@@ -474,8 +474,6 @@ class Listener:
         # Each node's clock minus ours, seconds, as its last event showed (hub thread writes).
         self.clock_skews: dict[str, float] = {}
         self._pending: list[Change] = []
-        # Told of every node state change on the asyncio loop, after the sink (watch_nodes).
-        self._node_watchers: list[Callable[[NodeChanged], object]] = []
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)
         self._ready = threading.Event()
         self._hub: Any = None
@@ -505,11 +503,6 @@ class Listener:
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
-
-    def watch_nodes(self, watcher: Callable[[NodeChanged], object]) -> None:
-        """Call ``watcher`` on the asyncio loop with each node state change this instance sees
-        (its own followers: CONNECTING, SYNCING, UP, DOWN), after the sink has applied it."""
-        self._node_watchers.append(watcher)
 
     async def broadcast_api(self, command: str) -> dict[str, str | Exception]:
         names = list(self._nodes)
@@ -554,10 +547,6 @@ class Listener:
 
     def _deliver(self, batch: list[Change]) -> None:
         self._sink(batch)
-        for change in batch:
-            if isinstance(change, NodeChanged):
-                for watcher in self._node_watchers:
-                    watcher(change)
 
     # -- hub thread ---------------------------------------------------------------
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bridge.registrations.events import AuthSeen
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +85,23 @@ VISIBLE_STATES = frozenset({NodeState.UP, NodeState.STANDBY})
 
 @dataclass(slots=True)
 class Delta:
-    """What one change did to one node's bindings, for write-behind and metrics."""
+    """What one change did through the state's one door (RegistrationState.apply).
+
+    Every subscriber gets every Delta (docs/registrations.md): persistence, metrics, the
+    guard, the directory's node flusher, the API's presence picture, the console. A
+    subscriber looks at the fields it cares about and ignores the rest.
+    """
 
     node: str
     upserted: list[Registration] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
     replaced: bool = False  # the node's whole set was replaced (snapshot)
     reconciled: bool = False  # a reconcile found the state and sofia's listing apart
+    # The node's new state, when this Delta is a node state change (no binding changed).
+    node_state: NodeState | None = None
+    # What FreeSWITCH decided about one authentication (sofia::register_attempt or
+    # register_failure): no binding changed; the guard reads it.
+    seen: AuthSeen | None = None
 
 
 class RegistrationView(Protocol):

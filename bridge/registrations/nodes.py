@@ -16,10 +16,8 @@ not follow (another instance holds its lease) is reached over a short-lived conn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
-
-from bridge.registrations.events import NodeChanged
 
 
 class NodeCommands(Protocol):
@@ -28,5 +26,3 @@ class NodeCommands(Protocol):
     async def api(self, node_name: str, command: str) -> str: ...
 
     async def broadcast_api(self, command: str) -> dict[str, str | Exception]: ...
-
-    def watch_nodes(self, watcher: Callable[[NodeChanged], object]) -> None: ...

@@ -144,7 +144,7 @@ class RegistrationStore:
         state.subscribe(self._on_delta)
 
     def _on_delta(self, delta: Delta) -> None:
-        if delta.node in self.owned:
+        if delta.node in self.owned and (delta.upserted or delta.removed or delta.replaced):
             self._pending.setdefault(delta.node, _Pending()).add(delta)
 
     async def run(self) -> None:

@@ -1,8 +1,14 @@
-"""Wiring of the registrations job: ``setup(app, config)`` adds its cleanup_ctx (listeners, sync,
-scrape-time gauges, /readyz check).
+"""Wiring of the registrations job, in two cleanup_ctx entries around the jobs that follow it.
 
-    config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState (app[REGISTRATIONS])
-                                                     -> RegistrationStore (PostgreSQL)
+``setup(app, config)`` (before the guard, the directory and the API): the registration
+state (app[REGISTRATIONS]), its persistence and metrics subscribed, the Listener built but
+not started (app[FREESWITCH]), scrape-time gauges, the /readyz check. The other jobs then
+subscribe to the state in their own entries. ``follow(app, config)`` (last): the
+listeners start, so no subscriber misses a change; at shutdown they stop first.
+
+    config.freeswitch.nodes -> Listener (hub thread) -> RegistrationState.apply (the one door)
+        -> Deltas -> RegistrationStore (leases, PostgreSQL), metrics, the guard,
+                     the directory's node flusher, the API's presence
     NodeLocks (one connection, an advisory lock per node) -> which nodes this instance follows
     app[FREESWITCH] = the Listener, as NodeCommands (api / broadcast_api)
 """
@@ -34,11 +40,13 @@ from bridge.registrations.keys import (
 from bridge.registrations.listener import Listener
 from bridge.registrations.locks import NodeLocks
 from bridge.registrations.model import Delta, NodeState
-from bridge.registrations.observers import CHANGE_OBSERVERS, fan_out
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
+
+# The listener itself (app[FREESWITCH] is its NodeCommands face), for follow()'s entry.
+_LISTENER: web.AppKey[Listener] = web.AppKey("esl_listener")
 
 
 async def _registrations_ctx(
@@ -52,12 +60,10 @@ async def _registrations_ctx(
         max_bindings_per_node=config.max_bindings_per_node,
         on_refused=lambda node, count: metrics.registration_refused.labels(node, "cap").inc(count),
     )
-    observers = app.get(CHANGE_OBSERVERS, [])
-    sink = fan_out(state.apply_all, observers) if observers else state.apply_all
-    listener = Listener(config, sink, asyncio.get_running_loop(), metrics)
+    listener = Listener(config, state.apply_all, asyncio.get_running_loop(), metrics)
     app[REGISTRATIONS] = state
     state.subscribe(lambda delta: _count_reconcile(delta, metrics))
-    app[FREESWITCH] = listener
+    app[FREESWITCH] = app[_LISTENER] = listener
     app[INSTANCE] = uuid.uuid4().hex[:12]
     gauges.watch(metrics.registry, state)
 
@@ -79,6 +85,11 @@ async def _registrations_ctx(
         follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
     )
     app[REGISTRATION_STORE] = store
+    yield
+
+
+async def _follow_ctx(config: FreeSwitchConfig, app: web.Application) -> AsyncIterator[None]:
+    listener, store = app[_LISTENER], app[REGISTRATION_STORE]
     task: asyncio.Task[None] | None = None
     if config.nodes:
         await listener.start()
@@ -97,7 +108,7 @@ async def _registrations_ctx(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await store.release()
-        for status in state.nodes():
+        for status in app[REGISTRATIONS].nodes():
             if status.state is NodeState.UP:
                 log.info("registrations: stopped following node=%s", status.name)
 
@@ -117,6 +128,11 @@ def _count_reconcile(delta: Delta, metrics: Metrics) -> None:
 
 
 def setup(app: web.Application, config: Config) -> None:
-    """After the database (its leases and rows live there), before the directory (which
-    flushes FreeSWITCH's user cache through app[FREESWITCH])."""
+    """After the database (its leases and rows live there), before every job that subscribes
+    to the state or sends commands through app[FREESWITCH]."""
     app.cleanup_ctx.append(functools.partial(_registrations_ctx, config.freeswitch, config.database))
+
+
+def follow(app: web.Application, config: Config) -> None:
+    """Last in create_app: start the listeners once every subscriber is in place."""
+    app.cleanup_ctx.append(functools.partial(_follow_ctx, config.freeswitch))

@@ -1,7 +1,9 @@
 """The registration state: one door, ``apply(change) -> changed?``, and the read view (pure).
 
 Lives on the asyncio loop's thread only (the listener hands changes over in batches), so
-it needs no lock. Whoever must follow changes (persistence) subscribes to ``Delta``s.
+it needs no lock. Whoever must follow changes subscribes to ``Delta``s (``subscribe``), in
+its own job's setup, before the listeners start: persistence, metrics, the guard, the
+directory's node flusher, the API's presence picture (docs/registrations.md).
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ class RegistrationState:
         self._listeners: list[Callable[[Delta], None]] = []
 
     def subscribe(self, listener: Callable[[Delta], None]) -> None:
+        """Call ``listener`` with every Delta from now on, on the asyncio loop, in order.
+
+        A subscriber must not block (it queues, it does not wait); one that raises is
+        logged and the others still get the Delta.
+        """
         self._listeners.append(listener)
 
     # -- the one door -------------------------------------------------------------
@@ -115,8 +122,11 @@ class RegistrationState:
             node.state, node.since, node.last_error = change.state, change.at, change.error
             if change.state is NodeState.UP:
                 node.last_heartbeat = change.at
+            self._emit(Delta(node.name, node_state=change.state))
             return True
         assert isinstance(change, Observed)
+        if change.auth is not None:  # changes no binding; passed on for the guard
+            self._emit(Delta(node.name, seen=change.auth))
         return False
 
     def apply_all(self, changes: Iterable[Change]) -> int:
@@ -307,4 +317,7 @@ class RegistrationState:
 
     def _emit(self, delta: Delta) -> None:
         for listener in self._listeners:
-            listener(delta)
+            try:
+                listener(delta)
+            except Exception:  # one subscriber's bug must not stop the state or the others
+                log.exception("registration subscriber failed node=%s", delta.node)

@@ -12,8 +12,9 @@ from bridge.app import create_app
 from bridge.config import Config
 from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.state import RegistrationState
-from tests.api.helpers import DOMAIN, Client, add_admin, feed_captured, login
+from tests.api.helpers import DOMAIN, add_admin, feed_captured, login
 from tests.factories import add_extension
+from tests.support.client import Client
 
 
 @dataclass

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from bridge.api.openapi import DOCUMENT
 from bridge.registrations.events import NodeChanged, parse_snapshot
@@ -17,10 +15,10 @@ from bridge.registrations.model import NodeState, RegistrationView
 from bridge.registrations.state import RegistrationState
 from tests.conftest import REFERENCE, fixture_bytes
 from tests.factories import add_user
+from tests.support.client import Client
 
-Client = TestClient[web.Request, web.Application]
 DOMAIN = "xswitch.test"  # the realm of the captured registrations
-PASSWORD = "123!@#QWEqwe"
+ADMIN_PASSWORD = "123!@#QWEqwe"
 
 
 def captured_snapshot_body() -> str:
@@ -42,10 +40,10 @@ async def add_admin(
     conn: asyncpg.Connection, login: str = "admin", domain: str = DOMAIN, **values: Any
 ) -> int:
     values.setdefault("is_admin", True)
-    return await add_user(conn, login, domain=domain, password_plain=PASSWORD, **values)
+    return await add_user(conn, login, domain=domain, password_plain=ADMIN_PASSWORD, **values)
 
 
-async def login(client: Client, login: str = "admin", password: str = PASSWORD) -> str:
+async def login(client: Client, login: str = "admin", password: str = ADMIN_PASSWORD) -> str:
     response = await client.post("/api/sessions", data={"login": login, "password": password})
     body = await response.json()
     assert response.status == 200, body

@@ -10,15 +10,16 @@ import pytest
 
 from bridge.keys import METRICS
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
 from tests.factories import add_extension, add_user
+from tests.support.client import Client
 
 UNAUTHORIZED = {"code": 401, "text": "unauthorized", "message": "unauthorized"}
 WRONG = {"code": 403, "text": "Wrong username or password", "message": "Wrong username or password"}
 
 
 async def test_json_login_token_works_in_the_header(api: Api) -> None:
-    response = await api.client.post("/api/sessions", json={"login": "admin", "password": PASSWORD})
+    response = await api.client.post("/api/sessions", json={"login": "admin", "password": ADMIN_PASSWORD})
     body = await response.json()
     assert set(body) == {"code", "token"} and body["code"] == 200
     api.client.session.cookie_jar.clear()
@@ -69,7 +70,7 @@ async def test_account_locks_for_the_source_after_max_attempts_and_then_refuses_
         await client.post("/api/sessions", data={"login": "admin", "password": "wrong"})
     # Locked for this source only (one source never locks an account for everyone).
     assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is False
-    response = await client.post("/api/sessions", data={"login": "admin", "password": PASSWORD})
+    response = await client.post("/api/sessions", data={"login": "admin", "password": ADMIN_PASSWORD})
     assert (response.status, await response.json()) == (403, WRONG)
 
 
@@ -171,5 +172,5 @@ async def test_logs_never_carry_tokens_or_passwords(api: Api, caplog: pytest.Log
     await api.client.delete("/api/sessions", headers=auth(token))
     text = caplog.text
     assert "login failed user=admin" in text
-    for secret in (token, PASSWORD, "S3cret-typo", api.token):
+    for secret in (token, ADMIN_PASSWORD, "S3cret-typo", api.token):
         assert secret not in text

@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 
 from tests.api.conftest import StartApi
-from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
 from tests.factories import add_extension, add_user
+from tests.support.client import Client
 
 NO_PERMISSION = {"code": 403, "text": "no permission", "message": "no permission"}
 EXT_PASSWORD = "Ext1234pw"
@@ -43,7 +44,7 @@ async def status(client: Client, method: str, path: str, key: str, **kwargs: Any
 async def phones(conn: asyncpg.Connection) -> dict[str, int]:
     """13201 and 13202 of a super user, 13301 of a plain user, all in xswitch.test."""
     boss = await add_admin(conn, "boss", is_super=1)
-    plain = await add_user(conn, "plain", domain=DOMAIN, password_plain=PASSWORD)
+    plain = await add_user(conn, "plain", domain=DOMAIN, password_plain=ADMIN_PASSWORD)
     return {
         "boss": boss,
         "plain": plain,
@@ -180,7 +181,7 @@ async def test_given_an_own_password_change_then_the_other_sessions_end_and_this
     client.session.cookie_jar.clear()
     response = await client.put(
         "/api/users/change_password",
-        json={"password": "N3w!passwd9", "old_password": PASSWORD},
+        json={"password": "N3w!passwd9", "old_password": ADMIN_PASSWORD},
         headers=auth(first),
     )
     assert response.status == 200, await response.text()

@@ -13,8 +13,9 @@ from lxml import etree
 
 from tests.api.conftest import Api
 from tests.api.helpers import DOMAIN, auth, document_example, document_examples, response_schema, validate
-from tests.directory.helpers import FORM_TYPE, form
+from tests.directory.helpers import FORM_TYPE
 from tests.factories import add_extension, add_user
+from tests.support.captures import form
 from tests.support.poll import eventually_value
 
 

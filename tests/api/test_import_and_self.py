@@ -13,8 +13,8 @@ import pytest
 from bridge import hashes
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import (
+    ADMIN_PASSWORD,
     DOMAIN,
-    PASSWORD,
     add_admin,
     auth,
     document_example,
@@ -166,7 +166,9 @@ async def test_given_a_normal_user_then_info_and_current_user_are_their_own_reco
     conn: asyncpg.Connection, start_api: StartApi
 ) -> None:
     await add_admin(conn)
-    me = await add_user(conn, "plain", domain=DOMAIN, password_plain=PASSWORD, tel="0535-1", email="p@x.test")
+    me = await add_user(
+        conn, "plain", domain=DOMAIN, password_plain=ADMIN_PASSWORD, tel="0535-1", email="p@x.test"
+    )
     client = await start_api()
     api = Api(client, None, await login(client, "plain"))  # type: ignore[arg-type]
     got = await call(api, "GET", "/api/users/info")

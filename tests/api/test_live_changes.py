@@ -112,7 +112,8 @@ def test_copy_text_format_is_parsed_with_escapes_and_null() -> None:
 
 def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
     state = RegistrationState(["fs1", "fs2"], clock=lambda: NOW)
-    cache = PresenceCache()
+    cache = PresenceCache(state)
+    state.subscribe(cache.on_delta)
     sequence: list[events.Change] = [
         NodeChanged("fs1", NodeState.UP, NOW),
         change_of(frames.REGISTER_1001),
@@ -130,14 +131,14 @@ def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
     ]
     for step, change in enumerate(sequence):
         state.apply(change)
-        seen = cache.read(state, None)
+        seen = cache.read(None)
         regs = state.all_registrations()
         expected = frozenset(key(r.reg_user, r.realm) for r in regs)
         assert (step, seen.online) == (step, expected)
         assert sorted(map(id, seen.registrations)) == sorted(map(id, regs))
         assert seen.absent == shapes.offline_word(state.nodes())
         assert seen.rows_json().startswith(b"[")
-        scoped = cache.read(state, DOMAIN.upper())
+        scoped = cache.read(DOMAIN.upper())
         assert len(scoped.registrations) == len(regs)
 
 

@@ -11,8 +11,9 @@ import pytest
 from bridge.api.attempts import source_key
 from bridge.keys import METRICS
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
 from tests.factories import add_extension
+from tests.support.client import Client
 
 WRONG_AUTH_ID = {"code": 403, "text": "Wrong Auth Id", "message": "Wrong Auth Id"}
 NO_PERMISSION = {"code": 403, "text": "no permission", "message": "no permission"}
@@ -63,7 +64,7 @@ async def test_given_the_right_password_among_200_concurrent_guesses_then_few_gu
     await add_admin(conn)
     client = await for_200_logins(start_api)
     passwords = [f"guess-{i}" for i in range(200)]
-    passwords[position] = PASSWORD
+    passwords[position] = ADMIN_PASSWORD
     statuses = await asyncio.gather(*(attempt(client, p) for p in passwords))
     failed_checks = metric(client, "bridge_api_login_refusals_total", reason="bad_credentials")
     # Which request reaches PostgreSQL first is the scheduler's choice, not the list's: the
@@ -84,11 +85,11 @@ async def test_given_a_locked_source_when_lock_seconds_pass_then_the_right_passw
     client: Client = await start_api(api__max_login_attempts="3", api__lock_seconds="600")
     for _ in range(3):
         assert await attempt(client, "wrong") == 403
-    assert await attempt(client, PASSWORD) == 403  # locked
+    assert await attempt(client, ADMIN_PASSWORD) == 403  # locked
     await conn.execute(
         "UPDATE bridge_login_failures SET last_failure_at = last_failure_at - interval '601 seconds'"
     )
-    assert await attempt(client, PASSWORD) == 200
+    assert await attempt(client, ADMIN_PASSWORD) == 200
     row = await conn.fetchrow("SELECT login_attempts, is_locked FROM users WHERE login = 'admin'")
     assert (row["login_attempts"], row["is_locked"]) == (0, False)
 
@@ -115,7 +116,7 @@ async def test_given_lock_seconds_zero_then_a_lock_lasts_until_an_operator_lifts
     for _ in range(2):
         await attempt(client, "wrong")
     await conn.execute("UPDATE users SET last_login_attempt_at = now() - interval '30 days'")
-    assert await attempt(client, PASSWORD) == 403
+    assert await attempt(client, ADMIN_PASSWORD) == 403
 
 
 async def test_given_one_source_over_its_limit_then_it_gets_429_before_any_account_is_touched(
@@ -126,7 +127,7 @@ async def test_given_one_source_over_its_limit_then_it_gets_429_before_any_accou
     client: Client = await start_api(api__max_source_failures="3", api__max_login_attempts="50")
     for name in ("admin", "second", "ghost"):
         assert await attempt(client, "wrong", name) == 403
-    response = await client.post("/api/sessions", data={"login": "second", "password": PASSWORD})
+    response = await client.post("/api/sessions", data={"login": "second", "password": ADMIN_PASSWORD})
     assert response.status == 429
     assert (await response.json())["code"] == 429
     assert await conn.fetchval("SELECT login_attempts FROM users WHERE login = 'second'") == 1
@@ -144,11 +145,11 @@ async def test_given_a_source_window_passed_then_the_source_may_try_again(
     client: Client = await start_api(api__max_source_failures="2", api__source_window="60")
     for _ in range(2):
         await attempt(client, "wrong")
-    assert await attempt(client, PASSWORD) == 429
+    assert await attempt(client, ADMIN_PASSWORD) == 429
     await conn.execute(
         "UPDATE bridge_login_sources SET window_started = window_started - interval '61 seconds'"
     )
-    assert await attempt(client, PASSWORD) == 200
+    assert await attempt(client, ADMIN_PASSWORD) == 200
 
 
 async def test_successful_logins_do_not_use_up_the_source_limit(
@@ -157,7 +158,7 @@ async def test_successful_logins_do_not_use_up_the_source_limit(
     await add_admin(conn)
     client: Client = await start_api(api__max_source_failures="2")
     for _ in range(5):
-        assert await attempt(client, PASSWORD) == 200
+        assert await attempt(client, ADMIN_PASSWORD) == 200
     assert await conn.fetchval("SELECT failures FROM bridge_login_sources") == 0
 
 
@@ -216,7 +217,7 @@ async def test_a_key_from_sip_credentials_provisions_nothing_not_even_its_owners
     extensions_before = await conn.fetch("SELECT * FROM extensions ORDER BY id")
     writes = [
         ("POST", "/api/users", {"login": "intruder", "password": "Intrud3r!pw", "name": "x"}),
-        ("PUT", f"/api/users/{owner}/password", {"password": "N3w!passwd", "old_password": PASSWORD}),
+        ("PUT", f"/api/users/{owner}/password", {"password": "N3w!passwd", "old_password": ADMIN_PASSWORD}),
         ("PUT", f"/api/users/{owner}", {"name": "owned"}),
         ("POST", "/api/extensions", {"extn": "13299", "password": "Ext1234pw", "domain": DOMAIN}),
         ("PUT", f"/api/extensions/{first}", {"password": "Ext9999pw"}),

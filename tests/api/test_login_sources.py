@@ -13,7 +13,8 @@ import pytest
 
 from bridge.keys import METRICS
 from tests.api.conftest import StartApi
-from tests.api.helpers import PASSWORD, Client, add_admin
+from tests.api.helpers import ADMIN_PASSWORD, add_admin
+from tests.support.client import Client
 
 Post = Callable[[str, str], Awaitable[int]]
 Sources = Callable[[Client], Awaitable[Callable[[str, str, str], Awaitable[int]]]]
@@ -55,9 +56,9 @@ async def test_given_one_source_failing_repeatedly_then_the_right_password_from_
     post = await sources(client)
     for round_ in range(12):  # well past api.max_login_attempts (5) from the attacker
         assert await post("127.0.0.2", "admin", f"guess-{round_}") == 403
-        assert await post("127.0.0.3", "admin", PASSWORD) == 200, round_
+        assert await post("127.0.0.3", "admin", ADMIN_PASSWORD) == 200, round_
     # The attacker's source is locked for real: even the right password is refused to it.
-    assert await post("127.0.0.2", "admin", PASSWORD) == 403
+    assert await post("127.0.0.2", "admin", ADMIN_PASSWORD) == 403
     assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is False
     assert metric(client, "bridge_api_login_refusals_total", reason="bad_credentials") == 5
     assert metric(client, "bridge_api_login_refusals_total", reason="source_locked") == 8
@@ -72,16 +73,16 @@ async def test_given_lock_sources_sources_each_locked_then_the_account_is_locked
     for address in ("127.0.0.2", "127.0.0.3"):
         for _ in range(2):
             assert await post(address, "admin", "wrong") == 403
-    assert await post("127.0.0.9", "admin", PASSWORD) == 200  # two sources: not yet
+    assert await post("127.0.0.9", "admin", ADMIN_PASSWORD) == 200  # two sources: not yet
     for _ in range(2):
         assert await post("127.0.0.4", "admin", "wrong") == 403
     assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is True
-    assert await post("127.0.0.9", "admin", PASSWORD) == 403
+    assert await post("127.0.0.9", "admin", ADMIN_PASSWORD) == 403
     assert metric(client, "bridge_api_accounts_locked_total") == 1
     assert metric(client, "bridge_api_login_refusals_total", reason="account_locked") == 1
     # The account lock lapses lock_seconds after the attempt that set it.
     await conn.execute("UPDATE users SET last_login_attempt_at = now() - interval '901 seconds'")
-    assert await post("127.0.0.9", "admin", PASSWORD) == 200
+    assert await post("127.0.0.9", "admin", ADMIN_PASSWORD) == 200
 
 
 async def test_given_lock_sources_zero_then_no_number_of_sources_locks_the_owner_out(
@@ -92,7 +93,7 @@ async def test_given_lock_sources_zero_then_no_number_of_sources_locks_the_owner
     post = await sources(client)
     for last in range(2, 12):
         assert await post(f"127.0.0.{last}", "admin", "wrong") == 403
-    assert await post("127.0.1.1", "admin", PASSWORD) == 200
+    assert await post("127.0.1.1", "admin", ADMIN_PASSWORD) == 200
 
 
 @pytest.mark.parametrize(
@@ -107,11 +108,11 @@ async def test_given_30_concurrent_right_logins_from_one_address_then_all_are_20
     # The 5 s query timeout only keeps a loaded test machine from answering 503.
     client = await start_api(database__query_timeout="5", **limits)
     post = await sources(client)
-    statuses = await asyncio.gather(*(post("127.0.0.2", "admin", PASSWORD) for _ in range(30)))
+    statuses = await asyncio.gather(*(post("127.0.0.2", "admin", ADMIN_PASSWORD) for _ in range(30)))
     assert statuses == [200] * 30
     # Nothing was charged: the address may still fail its whole budget.
     assert await conn.fetchval("SELECT failures FROM bridge_login_sources") == 0
-    assert await post("127.0.0.2", "admin", PASSWORD) == 200
+    assert await post("127.0.0.2", "admin", ADMIN_PASSWORD) == 200
 
 
 async def test_given_200_right_logins_from_200_addresses_at_once_then_all_are_200(
@@ -121,7 +122,7 @@ async def test_given_200_right_logins_from_200_addresses_at_once_then_all_are_20
     client = await start_api(database__pool_max="20", database__query_timeout="5")
     post = await sources(client)
     addresses = [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(200)]
-    statuses = await asyncio.gather(*(post(address, "admin", PASSWORD) for address in addresses))
+    statuses = await asyncio.gather(*(post(address, "admin", ADMIN_PASSWORD) for address in addresses))
     assert statuses == [200] * 200
     assert await conn.fetchval("SELECT count(*) FROM bridge_login_failures") == 0
 
@@ -135,7 +136,7 @@ async def test_given_concurrent_wrong_guesses_from_one_address_then_right_logins
     )
     post = await sources(client)
     guesses = [post("127.0.0.2", "admin", f"guess-{i}") for i in range(100)]
-    rights = [post("127.0.0.3", "admin", PASSWORD) for _ in range(30)]
+    rights = [post("127.0.0.3", "admin", ADMIN_PASSWORD) for _ in range(30)]
     statuses = await asyncio.gather(*guesses, *rights)
     assert set(statuses[:100]) == {403}
     assert statuses[100:] == [200] * 30
@@ -152,8 +153,8 @@ async def test_given_an_operator_lifts_the_accounts_lock_then_every_source_may_t
             assert await post(address, "admin", "wrong") == 403
     assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is True
     await conn.execute("UPDATE users SET is_locked = false WHERE login = 'admin'")
-    assert await post("127.0.0.2", "admin", PASSWORD) == 200
-    assert await post("127.0.0.3", "admin", PASSWORD) == 200
+    assert await post("127.0.0.2", "admin", ADMIN_PASSWORD) == 200
+    assert await post("127.0.0.3", "admin", ADMIN_PASSWORD) == 200
 
 
 async def test_given_a_source_lock_that_lapsed_then_it_does_not_count_toward_locking_the_account(
@@ -168,4 +169,4 @@ async def test_given_a_source_lock_that_lapsed_then_it_does_not_count_toward_loc
     for _ in range(2):
         assert await post("127.0.0.3", "admin", "wrong") == 403
     assert await conn.fetchval("SELECT is_locked FROM users WHERE login = 'admin'") is False
-    assert await post("127.0.0.4", "admin", PASSWORD) == 200
+    assert await post("127.0.0.4", "admin", ADMIN_PASSWORD) == 200

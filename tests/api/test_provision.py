@@ -12,8 +12,8 @@ import pytest
 from bridge.hashes import ha1, ha1b, login_sha1
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import (
+    ADMIN_PASSWORD,
     DOMAIN,
-    PASSWORD,
     add_admin,
     auth,
     document_example,
@@ -324,12 +324,13 @@ async def test_given_document_password_bodies_then_the_rule_and_the_old_password
     api: Api, conn: asyncpg.Connection
 ) -> None:
     me = await admin_id(conn)
-    short = {"old_password": PASSWORD, "password": "New@456"}  # the document's example: 7 characters
+    short = {"old_password": ADMIN_PASSWORD, "password": "New@456"}  # the document's example: 7 characters
     status, answer = await call(api, "PUT", f"/api/users/{me}/password", short)
     assert (status, answer["text"]) == (400, "password: must be 8-20 characters")
     wrong = {"old_password": "Wrong!pass1", "password": "New@4567x"}
     assert (await call(api, "PUT", f"/api/users/{me}/password", wrong))[0] == 403
-    status, answer = await call(api, "PUT", f"/api/users/{me}/password", {**wrong, "old_password": PASSWORD})
+    right = {**wrong, "old_password": ADMIN_PASSWORD}
+    status, answer = await call(api, "PUT", f"/api/users/{me}/password", right)
     assert (status, answer) == (200, {"message": "success", "code": 200, "data": str(me)})
     await login(api.client, "admin", "New@4567x")
     body = {"password": "1qazQAZ!@4", "old_password": "New@4567x", "domain": DOMAIN, "id": str(me)}
@@ -625,7 +626,7 @@ async def test_given_an_ordinary_user_or_its_dev_key_then_only_its_own_password(
     )
     key = (await dev.json())["data"]["key"]
     assert (await call(api, "GET", "/api/users", None, key))[0] == 403
-    body = {"old_password": PASSWORD, "password": "Mine!1234"}
+    body = {"old_password": ADMIN_PASSWORD, "password": "Mine!1234"}
     # A key made from the extension's SIP password speaks only for that extension: not
     # even its owner's web password (docs/admin-api-security.md) ...
     assert (await call(api, "PUT", f"/api/users/{plain}/password", body, key))[0] == 403

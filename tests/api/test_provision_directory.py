@@ -11,20 +11,11 @@ import pytest
 from lxml import etree
 
 from tests.api.conftest import StartApi
-from tests.api.helpers import DOMAIN, Client, add_admin, auth, login
-from tests.directory.helpers import (
-    FORM_TYPE,
-    digest_response,
-    fields,
-    form,
-    is_not_found,
-    md5,
-    params,
-    user_node,
-)
+from tests.api.helpers import DOMAIN, add_admin, auth, login
+from tests.directory.helpers import FORM_TYPE, digest_response, fields, is_not_found, params, user_node
+from tests.support.captures import PASSWORD, form, md5
+from tests.support.client import Client
 from tests.support.poll import eventually_value
-
-PASSWORD = "Test1234pw"  # the password of the captured phones (tests/directory/helpers.py)
 
 
 async def api_call(client: Client, token: str, method: str, url: str, body: Any) -> Any:

@@ -11,8 +11,9 @@ from bridge.keys import METRICS
 from bridge.registrations.events import NodeChanged
 from bridge.registrations.model import NodeState
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import DOMAIN, Client, add_admin, auth, login
+from tests.api.helpers import DOMAIN, add_admin, auth, login
 from tests.factories import add_extension
+from tests.support.client import Client
 
 
 async def get(api: Api, url: str, **query: str) -> tuple[int, Any]:

@@ -12,9 +12,10 @@ from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.model import NodeState
 from bridge.registrations.state import RegistrationState
 from tests.api.conftest import StartApi
-from tests.api.helpers import DOMAIN, Client, add_admin, auth, login
+from tests.api.helpers import DOMAIN, add_admin, auth, login
 from tests.conftest import AppClient
 from tests.factories import add_extension
+from tests.support.client import Client
 
 
 async def _get(client: Client, token: str, path: str, **query: str) -> Any:

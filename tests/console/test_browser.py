@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
@@ -19,7 +17,7 @@ from bridge.registrations.events import NodeChanged
 from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATIONS
 from bridge.registrations.model import Delta, NodeState
 from bridge.registrations.state import RegistrationState
-from tests.api.helpers import PASSWORD, add_admin
+from tests.api.helpers import ADMIN_PASSWORD, add_admin
 from tests.console.browser import Page
 from tests.console.helpers import registered
 from tests.directory.helpers import post
@@ -27,9 +25,9 @@ from tests.factories import add_extension
 from tests.fakes.esl_server import FakeEslServer
 from tests.guard.helpers import derive, unknown_user, wrong_password
 from tests.registrations import frames
+from tests.support.client import Client
 from tests.support.poll import eventually
 
-Client = TestClient[web.Request, web.Application]
 DOMAIN = "xswitch.test"
 CAPTURE_TIME = 1795393500.0  # the captured bindings expire at 1795397081
 FAST = {
@@ -104,7 +102,7 @@ async def test_login_then_a_replayed_registration_appears_and_its_unregister_rem
     applied: list[tuple[float, Delta]] = []
     state.subscribe(lambda delta: applied.append((time.time(), delta)))
     await page.open(str(client.make_url("/console/")))
-    await page.login("admin", PASSWORD)
+    await page.login("admin", ADMIN_PASSWORD)
     await page.until("return document.getElementById('page-info').textContent === 'no registrations'")
     await watch_rows(page, "1001@xswitch.test")
 
@@ -131,7 +129,7 @@ async def test_a_wrong_password_shows_in_attempts_with_its_reason_and_in_the_why
     client = await start()
     await add_extension(conn, "1001", DOMAIN, user_id=await add_admin(conn))
     await page.open(str(client.make_url("/console/")))
-    await page.login("admin", PASSWORD)
+    await page.login("admin", ADMIN_PASSWORD)
     await page.view("attempts")
     status, _ = await post(client, wrong_password("192.0.2.40"))
     assert status == 200
@@ -161,7 +159,7 @@ async def test_a_scanner_ban_appears_and_an_admin_lifts_it_after_confirming(
     client = await start()
     await add_extension(conn, "1001", DOMAIN, user_id=await add_admin(conn))
     await page.open(str(client.make_url("/console/")))
-    await page.login("admin", PASSWORD)
+    await page.login("admin", ADMIN_PASSWORD)
     await page.view("bans")
     scanner = unknown_user("192.0.2.99", 1).replace(
         b"sip_user_agent=baresip%20v1.0.0%20(x86_64/linux)", b"sip_user_agent=friendly-scanner"
@@ -191,7 +189,7 @@ async def test_a_domain_administrator_sees_only_its_domain(
     state.apply(registered(token="mine", reg_user="2001", realm="other.test"))
     state.apply(registered(token="theirs", reg_user="1001", realm=DOMAIN))
     await page.open(str(client.make_url("/console/")))
-    await page.login("other-admin", PASSWORD)
+    await page.login("other-admin", ADMIN_PASSWORD)
     await page.until("return document.querySelectorAll('#registrations tbody tr').length === 1")
     assert (await page.texts("#registrations tbody tr td"))[0] == "2001@other.test"
     options = await page.texts("#filter-domain option")
@@ -213,7 +211,7 @@ async def test_a_script_in_a_user_agent_is_shown_as_text(
     state = state_of(client)
     state.apply(NodeChanged("fs1", NodeState.UP, at=CAPTURE_TIME))
     await page.open(str(client.make_url("/console/")))
-    await page.login("admin", PASSWORD)
+    await page.login("admin", ADMIN_PASSWORD)
     state.apply(registered(user_agent=HOSTILE_AGENT))
     await page.until("return document.querySelector('#registrations tbody td.agent')", what="row")
     assert await page.texts("#registrations tbody td.agent") == [HOSTILE_AGENT]
@@ -240,7 +238,7 @@ async def test_search_filters_and_pages_are_read_from_bridge(
         )
     state.apply(registered(token="elsewhere", reg_user="3000", realm="other.test"))
     await page.open(str(client.make_url("/console/")))
-    await page.login("super", PASSWORD)
+    await page.login("super", ADMIN_PASSWORD)
     await page.until("return document.getElementById('page-info').textContent === '1–50 of 121'")
     await page.shot("registrations", height=560)  # docs/console.png
     await page.click("#next")
@@ -269,7 +267,7 @@ async def test_a_wrong_password_and_a_user_who_is_no_administrator_are_told_so(
     await page.until(
         "return document.getElementById('login-error').textContent === 'Wrong username or password'"
     )
-    await page.type("#login-password", PASSWORD)
+    await page.type("#login-password", ADMIN_PASSWORD)
     await page.click("#login-submit")
     await page.until(
         "return document.getElementById('login-error').textContent.startsWith('no permission')",

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from lxml import etree
 
-from tests.conftest import fixture_bytes
+from tests.support.captures import form, md5
+from tests.support.client import Client
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-PASSWORD = "Test1234pw"
-Client = TestClient[web.Request, web.Application]
-
-
-def form(name: str) -> bytes:
-    return fixture_bytes("xml_curl", f"{name}.form")
 
 
 def fields(name: str) -> dict[str, str]:
@@ -55,10 +47,6 @@ def params(node: etree._Element) -> dict[str, str]:
 
 def variables(node: etree._Element) -> dict[str, str]:
     return {v.get("name", ""): v.get("value", "") for v in node.findall("variables/variable")}
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
 
 
 def digest_response(a1_hash: str, f: dict[str, Any]) -> str:

@@ -12,12 +12,14 @@ from bridge.config import DirectoryConfig
 from bridge.directory.answers import AnswerMemo, Rendered
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
-from bridge.directory.handler import DirectoryEndpoint
+from bridge.directory.handler import DirectoryEndpoint, whole_answers
 from bridge.hashes import ha1, ha1b
 from bridge.metrics import Metrics
 from tests.conftest import AppClient
-from tests.directory.helpers import PASSWORD, Client, form, is_not_found, params, post, user_node, variables
+from tests.directory.helpers import is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
+from tests.support.captures import PASSWORD, form
+from tests.support.client import Client
 from tests.support.poll import eventually_value
 
 MEMO = "bridge_directory_answer_cache_requests_total"
@@ -108,11 +110,28 @@ async def test_given_a_repeated_lookup_then_the_memo_answers_with_identical_byte
     assert after["hit"] == before["hit"] + 1 and after["miss"] == before["miss"]
 
 
+class _Unread:
+    """A directory store this test never reads."""
+
+    async def get(self, domain: str, extn: str) -> Extension | None:
+        raise AssertionError("read")
+
+    async def domain(self, domain: str) -> list[Extension]:
+        raise AssertionError("read")
+
+    async def domains(self) -> list[str]:
+        raise AssertionError("read")
+
+    async def group_extension_ids(self, domain: str, group: str) -> frozenset[int]:
+        raise AssertionError("read")
+
+
 @pytest.mark.parametrize(("cache_size", "kept"), [(0, 0), (100, 1)])
 def test_given_no_extension_cache_then_the_memo_is_off(cache_size: int, kept: int) -> None:
     # Without the cache every lookup reads a new Extension: an entry could never match.
     config = DirectoryConfig(cache_size=cache_size, answer_cache_size=10)
-    endpoint = DirectoryEndpoint(config, max_body_bytes=65536, metrics=Metrics())
+    metrics = Metrics()
+    endpoint = DirectoryEndpoint(config, 65536, metrics, _Unread(), whole_answers(config, metrics))
     memo = endpoint.answerer.memo
     memo.put(_request(), _extension(password="pw"), Rendered(b"<a/>", True, "found"))
     assert len(memo) == kept

@@ -11,8 +11,9 @@ from lxml import etree
 
 from bridge.keys import DATABASE
 from tests.conftest import AppClient
-from tests.directory.helpers import PASSWORD, fields, form, is_not_found, params, post, user_node, variables
+from tests.directory.helpers import fields, is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
+from tests.support.captures import PASSWORD, form
 
 
 @pytest.mark.parametrize(

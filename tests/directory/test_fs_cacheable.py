@@ -13,19 +13,9 @@ import pytest
 from lxml import etree
 
 from tests.conftest import AppClient
-from tests.directory.helpers import (
-    PASSWORD,
-    digest_response,
-    fields,
-    form,
-    is_not_found,
-    md5,
-    params,
-    post,
-    user_node,
-    variables,
-)
+from tests.directory.helpers import digest_response, fields, is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
+from tests.support.captures import PASSWORD, form, md5
 
 DOMAIN = "xswitch.test"
 

@@ -191,6 +191,6 @@ async def test_given_other_actions_then_answered_or_refused_on_purpose(
     doc = etree.fromstring(raw)
     assert is_not_found(doc) is not found
     if action == "jsonrpc-authenticate":
-        from tests.directory.helpers import PASSWORD, md5
+        from tests.support.captures import PASSWORD, md5
 
         assert params(user_node(doc))["a1-hash"] == md5(f"1001:xswitch.test:{PASSWORD}")

@@ -7,19 +7,9 @@ import pytest
 from lxml import etree
 
 from tests.conftest import AppClient
-from tests.directory.helpers import (
-    PASSWORD,
-    digest_response,
-    fields,
-    form,
-    is_not_found,
-    lookup,
-    md5,
-    params,
-    post,
-    user_node,
-)
+from tests.directory.helpers import digest_response, fields, is_not_found, lookup, params, post, user_node
 from tests.factories import add_extension, add_user
+from tests.support.captures import PASSWORD, form, md5
 from tests.support.metrics import app_sample
 
 PLAIN_FORMS = [

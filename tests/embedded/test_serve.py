@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,6 +28,7 @@ import pytest
 from bridge.pgserver import EmbeddedPostgres
 from tests.conftest import fixture_bytes
 from tests.factories import add_extension
+from tests.support.poll import until
 
 ROOT = Path(__file__).resolve().parents[2]
 FORM = fixture_bytes("xml_curl", "register_1001.form")
@@ -97,20 +97,6 @@ def _lookup(port: int, form: bytes) -> str:
         conn.close()
 
 
-def _until(probe, check, timeout: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except (OSError, http.client.HTTPException) as exc:
-            value = exc
-        if check(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s; last: {value!r}")
-        time.sleep(0.05)  # poll interval
-
-
 def _postmaster(state_dir: Path) -> int:
     return int((state_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
 
@@ -146,7 +132,7 @@ def owner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     bridge = Bridge(process=None, port=_free_port(), state_dir=state_dir, log=tmp / "owner.log")  # type: ignore[arg-type]
     bridge.process = _serve(state_dir, bridge.port, bridge.log, "--demo", "--workers", request.param)
     try:
-        _until(
+        until(
             lambda: bridge.process.poll() is None and _get(bridge.port, "/readyz")[0],
             lambda status: status == 200 or bridge.process.poll() is not None,
             120,
@@ -202,7 +188,7 @@ def test_a_killed_postmaster_is_restarted_and_lookups_recover(owner: Bridge) -> 
         components: dict[str, object] = json.loads(_get(owner.port, "/readyz")[1])["components"]
         return components
 
-    ready = _until(
+    ready = until(
         report,
         lambda c: isinstance(c, dict)
         and c["embedded_postgres"]["restarts"] == before + 1  # type: ignore[index]
@@ -218,7 +204,7 @@ def test_a_killed_postmaster_is_restarted_and_lookups_recover(owner: Bridge) -> 
     extn = f"19{restarted % 100:02d}"
     _database(owner.state_dir, lambda conn: add_extension(conn, extn))
     form = FORM.replace(b"1001", extn.encode())
-    answer = _until(lambda: _lookup(owner.port, form), lambda a: f'<user id="{extn}"' in str(a), 30)
+    answer = until(lambda: _lookup(owner.port, form), lambda a: f'<user id="{extn}"' in str(a), 30)
     assert str(answer).startswith("200 ")
     metrics = _get(owner.port, "/metrics")[1]
     assert f"bridge_embedded_postgres_restarts_total {float(before + 1)}" in metrics

@@ -6,8 +6,6 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
@@ -16,8 +14,8 @@ from bridge.guard.setup import GUARD
 from tests.api.helpers import add_admin
 from tests.factories import add_extension
 from tests.guard.helpers import DOMAIN
+from tests.support.client import Client
 
-Client = TestClient[web.Request, web.Application]
 StartGuarded = Callable[..., Awaitable[Client]]
 FAST = {"guard__poll_seconds": "0.05"}
 

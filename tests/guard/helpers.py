@@ -6,14 +6,9 @@ from urllib.parse import quote
 
 from bridge.directory.form import FormError, read_fields
 from bridge.guard.attempt import FIELDS, FormAttempt, attempt_of
-from tests.conftest import fixture_bytes
+from tests.support.captures import form
 
-PASSWORD = "Test1234pw"
 DOMAIN = "xswitch.test"
-
-
-def form(name: str) -> bytes:
-    return fixture_bytes("xml_curl", f"{name}.form")
 
 
 def derive(body: bytes, **fields: str) -> bytes:

@@ -17,8 +17,10 @@ from bridge.guard.outcome import Reason
 from bridge.logs import _PlainFormatter
 from tests.api.helpers import auth, login
 from tests.directory.helpers import is_not_found, post
-from tests.guard.conftest import Client, StartGuarded, guard_of
-from tests.guard.helpers import DOMAIN, form, from_ip, unknown_user, wrong_password
+from tests.guard.conftest import StartGuarded, guard_of
+from tests.guard.helpers import DOMAIN, from_ip, unknown_user, wrong_password
+from tests.support.captures import form
+from tests.support.client import Client
 from tests.support.poll import eventually
 
 SCANNER = "203.0.113.7"

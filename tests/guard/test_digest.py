@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
 from bridge.directory.form import UNREADABLE, read_fields, request_of
 from bridge.guard import digest
 from bridge.guard.attempt import FIELDS
-from tests.guard.helpers import DOMAIN, PASSWORD, derive, form, read_form
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
+from tests.guard.helpers import DOMAIN, derive, read_form
+from tests.support.captures import PASSWORD, form, md5
 
 HA1 = md5(f"1001:{DOMAIN}:{PASSWORD}")
 HA1B = md5(f"1001@{DOMAIN}:{DOMAIN}:{PASSWORD}")

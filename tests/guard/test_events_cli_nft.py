@@ -28,7 +28,8 @@ from tests.api.helpers import login
 from tests.directory.helpers import post
 from tests.fakes.esl_server import SNAPSHOT_NONE, FakeEslServer, event_frames, frame_body
 from tests.guard.conftest import StartGuarded, guard_of
-from tests.guard.helpers import DOMAIN, form
+from tests.guard.helpers import DOMAIN
+from tests.support.captures import form
 from tests.support.poll import eventually
 
 

@@ -11,9 +11,11 @@ import pytest
 from bridge.guard.history import key_of
 from bridge.guard.outcome import Reason
 from tests.api.helpers import auth, login
-from tests.directory.helpers import digest_response, fields, md5, post
+from tests.directory.helpers import digest_response, fields, post
 from tests.guard.conftest import StartGuarded, guard_of
-from tests.guard.helpers import DOMAIN, PASSWORD, derive, form
+from tests.guard.helpers import DOMAIN, derive
+from tests.support.captures import PASSWORD, form, md5
+from tests.support.metrics import app_sample
 from tests.support.poll import eventually
 
 Setup = Callable[[asyncpg.Connection], Awaitable[Any]]
@@ -148,13 +150,6 @@ async def test_the_api_serves_attempts_newest_first_with_words(
     assert bad.status == 400
 
 
-class _GoneStore:
-    """A directory store that can no longer answer: what a second read would meet."""
-
-    async def get(self, domain: str, extn: str) -> None:
-        raise AssertionError(f"the guard read {extn}@{domain} again")
-
-
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -168,8 +163,9 @@ async def test_given_no_extension_cache_the_digest_is_judged_from_the_record_the
     # cache_size=0: every read is a database statement; the guard must not double them.
     client = await start_guarded(directory__cache_size="0")
     guard = guard_of(client)
-    guard.directory = _GoneStore
     status, _ = await post(client, form(body))
     assert status == 200
     await eventually(lambda: guard.history.of(key_of("1001", DOMAIN)), what="attempt recorded")
     assert [a.reason for a in guard.history.of(key_of("1001", DOMAIN))] == [reason]
+    # One read of the record, the lookup's: the guard judged from it, it did not read again.
+    assert app_sample(client.app, "bridge_directory_cache_requests_total", result="miss") == 1

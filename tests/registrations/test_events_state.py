@@ -9,7 +9,7 @@ from greenswitch.esl import ESLEvent
 
 from bridge.registrations import events
 from bridge.registrations.events import Registered, Unregistered
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import Delta, NodeState
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, SNAPSHOT_NONE, frame_body
 from tests.registrations import frames
@@ -146,3 +146,36 @@ def test_unregister_with_contact_star_removes_the_users_bindings_and_no_other_us
     state = up_state(change_of(frames.REGISTER_1001), change_of(frames.REGISTER_1002_RAWSIP))
     assert state.apply(change_of(frames.UNREGISTER_1002_CONTACT_STAR)) is True  # type: ignore[arg-type]
     assert [r.reg_user for r in state.all_registrations()] == ["1001"]
+
+
+# ---- the one door: every change a subscriber must see comes out as a Delta ------------
+
+
+def test_given_a_subscriber_then_node_states_bindings_and_freeswitchs_auth_decisions_reach_it_as_deltas(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = RegistrationState(["fs1"], clock=lambda: NOW)
+    seen: list[Delta] = []
+
+    def broken(delta: Delta) -> None:
+        raise RuntimeError("a subscriber's bug")
+
+    state.subscribe(broken)  # first: its bug must not keep the Delta from the next one
+    state.subscribe(seen.append)
+    failures = [change_of(frame) for frame in frames.FAILURE_FRAMES]
+    decisions = [c for c in failures if isinstance(c, events.Observed) and c.auth is not None]
+    assert decisions  # the captured wrong-password REGISTER has register_attempt/_failure events
+
+    state.apply(events.NodeChanged("fs1", NodeState.UP, NOW))
+    state.apply(events.NodeChanged("fs1", NodeState.UP, NOW))  # no change: no Delta
+    registered = change_of(frames.REGISTER_1001)
+    assert registered is not None
+    state.apply(registered)
+    for decision in decisions:
+        state.apply(decision)
+
+    assert [d.node_state for d in seen] == [NodeState.UP, None, *(None for _ in decisions)]
+    assert isinstance(registered, Registered)
+    assert seen[1].upserted == [registered.registration]
+    assert [d.seen for d in seen[2:]] == [d.auth for d in decisions]
+    assert len([r for r in caplog.records if "subscriber failed" in r.getMessage()]) == len(seen)

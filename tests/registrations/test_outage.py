@@ -15,8 +15,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.app import create_app
@@ -27,6 +25,7 @@ from bridge.registrations.model import NodeState, Registration
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations import frames
 from tests.registrations.test_app import CAPTURE_TIME, FAST
+from tests.support.client import Client
 from tests.support.poll import eventually, eventually_async
 
 D = "xswitch.test"
@@ -38,7 +37,6 @@ AFTER_OUTAGE_TOKENS = ["fa1a9ec46ffef287"]
 
 pytestmark = pytest.mark.slow
 
-Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture

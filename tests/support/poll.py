@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -49,3 +50,20 @@ async def eventually_value(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
         await asyncio.sleep(0.02)
+
+
+def until(probe: Callable[[], T], check: Callable[[T | Exception], bool], timeout: float) -> T | Exception:
+    """``eventually_value`` for code outside an event loop (a subprocess, a socket): call
+    ``probe`` until ``check`` holds for its value (or the OSError or HTTPException it raised)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value: T | Exception
+        try:
+            value = probe()
+        except (OSError, http.client.HTTPException) as exc:
+            value = exc
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s; last: {value!r}")
+        time.sleep(0.05)  # poll interval
