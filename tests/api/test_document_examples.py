@@ -14,7 +14,7 @@ import pytest
 from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.state import RegistrationState
 from tests.api.conftest import Api, StartApi
-from tests.api.helpers import PASSWORD, add_admin, document_example, document_examples, login
+from tests.api.helpers import ADMIN_PASSWORD, add_admin, document_example, document_examples, login
 from tests.api.test_document_shapes import assert_same_keys_and_types
 from tests.api.test_provision import call
 from tests.factories import add_extension, add_user
@@ -37,7 +37,7 @@ async def world(conn: asyncpg.Connection, start_api: StartApi) -> Api:
     assert client.app is not None
     state = client.app[REGISTRATIONS]
     assert isinstance(state, RegistrationState)
-    return Api(client, state, await login(client, "root", PASSWORD))
+    return Api(client, state, await login(client, "root", ADMIN_PASSWORD))
 
 
 @dataclass(frozen=True)
