@@ -15,12 +15,15 @@ nothing (bridge/http_server.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
-from bridge import operations
+from bridge import gc_tuning, operations
 from bridge.api import setup as api
 from bridge.config import Config
 from bridge.directory import setup as directory
+from bridge.embedded import readiness as embedded
 from bridge.guard import setup as guard
 from bridge.http_edge import HttpEdge
 from bridge.http_server import EDGE
@@ -28,7 +31,13 @@ from bridge.keys import CONFIG, METRICS
 from bridge.registrations import setup as registrations
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(
+    config: Config, *, embedded_status: Path | None = None, serving: bool = False
+) -> web.Application:
+    """The app for ``config``. ``embedded_status``: the embedded PostgreSQL's status file
+    (bridge/embedded/supervisor.py), when bridge started one: it joins /readyz and
+    /metrics. ``serving``: the process serves this app (bridge/supervisor.py), so the
+    garbage collector is tuned once start-up is done; a test process keeps the defaults."""
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
         # aiohttp's keep-alive timer runs from a connection's opening (or its previous
@@ -59,4 +68,8 @@ def create_app(config: Config) -> web.Application:
     directory.setup(app, config)
     # The /api sub-app (XUI-compatible admin API): needs the database and the registrations.
     api.setup(app, config)
+    if embedded_status is not None:  # the embedded server on /readyz and /metrics
+        embedded.setup(app, embedded_status)
+    if serving:
+        gc_tuning.serving(app)
     return app
