@@ -32,6 +32,9 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any number works as long as every bridge instance uses the same one.
 _MIGRATION_LOCK = 0x6272_6964_6765  # "bridge"
+# Seconds past a statement's limit before its connection is closed (Database._timed_acquire):
+# time for the caller's own timeout to cancel it first, and for a live server to answer that.
+_CLOSE_GRACE = 0.05
 
 # What a dead, restarting or overloaded PostgreSQL looks like from asyncpg.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -183,6 +186,9 @@ class Database:
 
     @asynccontextmanager
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for at most ``timeout`` seconds (query_timeout by default),
+        acquire included: the caller bounds its block with ``asyncio.timeout`` of the same
+        limit, and the connection is closed if it is still held past it (``_timed_acquire``)."""
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with self._timed_acquire(limit) as conn:
@@ -191,12 +197,30 @@ class Database:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
     @asynccontextmanager
-    async def _timed_acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+    async def _timed_acquire(self, limit: float) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, closed if it is still held ``limit`` seconds (plus a grace)
+        after the acquire began. The caller's own timeout cancels its statement at ``limit``;
+        but then asyncpg sends a cancel request, a transaction block sends ROLLBACK and the
+        pool resets the connection, each waiting on a server that may be stalled (SIGSTOP,
+        a frozen VM, a dead network path): a closed connection fails them all at once. The
+        server rolls back whatever transaction was open: a write is committed whole or not
+        at all (issue 21 item 8)."""
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        async with self.pool.acquire(timeout=timeout) as conn:
+        deadline = loop.time() + limit + _CLOSE_GRACE
+        async with self.pool.acquire(timeout=limit) as conn:
             if self.on_acquire is not None:
                 self.on_acquire(time.perf_counter() - started)
-            yield conn
+            watchdog = loop.call_at(deadline, conn.terminate)
+            try:
+                yield conn
+            except (asyncio.CancelledError, TimeoutError):
+                # Cut short mid-statement: the pool's release would wait (up to the limit
+                # again) for asyncpg's cancel request, which a stalled server never answers.
+                conn.terminate()
+                raise
+            finally:
+                watchdog.cancel()
 
     async def _bounded(self, timeout: float | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection, acquire included, within the query timeout: the
@@ -204,7 +228,7 @@ class Database:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                async with self._timed_acquire() as conn:
+                async with self._timed_acquire(limit) as conn:
                     return await work(conn)
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
@@ -275,6 +299,8 @@ class HeldConnections:
                 rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, TimeoutError | asyncio.CancelledError):
+                    conn.terminate()  # as Database._timed_acquire: never wait on a stalled server
                 await _give_back(pool, conn)
             if isinstance(exc, CONNECTION_ERRORS):
                 raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
