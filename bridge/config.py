@@ -48,13 +48,20 @@ class HttpConfig:
     # Requests larger than this are refused with 413 before they are parsed.
     # mod_xml_curl's largest real form (an INVITE sip_auth) is ~1.5 KiB.
     max_body_bytes: int = 64 * 1024
-    # Seconds graceful shutdown waits for in-flight requests.
+    # Seconds a graceful shutdown (SIGTERM, SIGINT) takes at most: requests in flight get
+    # drain_timeout of it, stopping the jobs (writes flushed, pool closed) the rest.
     shutdown_timeout: float = 10.0
     # Seconds a connection may take to send a complete request head, from its opening or
     # its previous response (aiohttp's keep-alive timer: also the idle keep-alive limit).
     header_timeout: float = 5.0
     # Seconds a request may take to send its body once its head is in (then 408).
     body_timeout: float = 5.0
+
+    @property
+    def drain_timeout(self) -> float:
+        """The part of shutdown_timeout requests in flight get (their database statements
+        are cut then); the rest is for stopping the jobs. Derived, not a setting."""
+        return self.shutdown_timeout * 0.6
 
 
 @dataclass(frozen=True, slots=True)

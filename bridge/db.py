@@ -158,6 +158,9 @@ class Database:
         # Called with the seconds each pool acquire waited (the metrics histogram).
         self.on_acquire: Callable[[float], None] | None = None
         self._held: list[HeldConnections] = []
+        # Connections handed out by acquire/fetch*/execute*, for ``stopping`` to cut.
+        self._in_use: set[asyncpg.Connection] = set()
+        self._close_by: float | None = None  # loop time by which close() must be done
 
     @classmethod
     async def connect(cls, dsn: str, config: DatabaseConfig) -> Database:
@@ -176,11 +179,26 @@ class Database:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool, config)
 
+    def stopping(self, drain: float, total: float) -> None:
+        """Shutdown began: statements still running ``drain`` seconds from now have their
+        connections closed (PostgreSQL rolls their transactions back whole: a write is
+        committed whole or not at all), and ``close`` is done ``total`` seconds from now."""
+        loop = asyncio.get_running_loop()
+        self._close_by = loop.time() + total
+        loop.call_later(drain, self._cut)
+
+    def _cut(self) -> None:
+        for conn in list(self._in_use):
+            conn.terminate()
+
     async def close(self) -> None:
         for held in self._held:
             await held.close()  # else pool.close() would wait for them
+        loop = asyncio.get_running_loop()
+        within = 5.0 if self._close_by is None else max(self._close_by - loop.time(), 0.1)
         try:
-            await asyncio.wait_for(self.pool.close(), timeout=5)
+            # A stalled server never answers the goodbye of each connection: then terminate.
+            await asyncio.wait_for(self.pool.close(), timeout=within)
         except TimeoutError:
             self.pool.terminate()
 
@@ -212,6 +230,7 @@ class Database:
             if self.on_acquire is not None:
                 self.on_acquire(time.perf_counter() - started)
             watchdog = loop.call_at(deadline, conn.terminate)
+            self._in_use.add(conn)
             try:
                 yield conn
             except (asyncio.CancelledError, TimeoutError):
@@ -221,6 +240,7 @@ class Database:
                 raise
             finally:
                 watchdog.cancel()
+                self._in_use.discard(conn)
 
     async def _bounded(self, timeout: float | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection, acquire included, within the query timeout: the

@@ -103,9 +103,10 @@ def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT: in this process (``workers`` 1) or in forked workers.
 
-    SIGTERM/SIGINT: stop accepting, wait up to http.shutdown_timeout for requests in
-    flight, then the cleanup_ctx exits in reverse (ESL threads joined, pending writes
-    flushed, pool closed). ``embedded`` (the embedded PostgreSQL's supervisor, when this
+    SIGTERM/SIGINT: stop accepting, wait up to http.drain_timeout for requests in flight
+    (their database statements are cut then: bridge/operations.py), then the cleanup_ctx
+    exits in reverse (ESL threads joined, pending writes flushed, pool closed), all within
+    http.shutdown_timeout. ``embedded`` (the embedded PostgreSQL's supervisor, when this
     process owns one) is polled from a thread here, or from the parent's loop with workers.
     """
     status_path = embedded.server.status_path if embedded is not None else None
@@ -116,9 +117,8 @@ def serve(
         embedded.start_thread()
     app = _app(config, status_path)
     app.cleanup_ctx.append(_announce_ctx(config.http.host, config.http.port, announced))
-    http_server.run(
-        app, host=config.http.host, port=config.http.port, shutdown_timeout=config.http.shutdown_timeout
-    )
+    http = config.http
+    http_server.run(app, host=http.host, port=http.port, shutdown_timeout=http.drain_timeout)
 
 
 def _serve_workers(
@@ -154,7 +154,7 @@ def _serve_workers(
                 host=config.http.host,
                 port=port,
                 reuse_port=True,
-                shutdown_timeout=config.http.shutdown_timeout,
+                shutdown_timeout=config.http.drain_timeout,
             )
         except BaseException:
             log.exception("worker failed pid=%d", os.getpid())
