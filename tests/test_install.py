@@ -33,6 +33,7 @@ import pytest
 
 from tests.conftest import fixture_bytes, with_database
 from tests.directory.helpers import digest_response, fields, params, user_node
+from tests.factories import add_extension
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERFILE = (ROOT / "deploy" / "Containerfile").read_text()
@@ -118,7 +119,11 @@ async def _empty_database(admin_url: str, name: str, *, drop: bool = False) -> N
 
 
 async def _add_extension(url: str) -> None:
-    asyncio.run(_add_extension(url))
+    conn = await asyncpg.connect(url)
+    try:
+        await add_extension(conn, "1001")
+    finally:
+        await conn.close()
 
 
 def _first_answer(
