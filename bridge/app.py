@@ -15,19 +15,28 @@ out of the log (one DEBUG line each, counted: bridge/http_server.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
-from bridge import operations
+from bridge import gc_tuning, operations
 from bridge.api import setup as api
 from bridge.config import Config
 from bridge.console import setup as console
 from bridge.directory import setup as directory
+from bridge.embedded import readiness as embedded
 from bridge.guard import setup as guard
 from bridge.keys import CONFIG
 from bridge.registrations import setup as registrations
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(
+    config: Config, *, embedded_status: Path | None = None, serving: bool = False
+) -> web.Application:
+    """The app for ``config``. ``embedded_status``: the embedded PostgreSQL's status file
+    (bridge/embedded/supervisor.py), when bridge started one: it joins /readyz and
+    /metrics. ``serving``: the process serves this app (bridge/supervisor.py), so the
+    garbage collector is tuned once start-up is done; a test process keeps the defaults."""
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
         # aiohttp's keep-alive timer runs from a connection's opening (or its previous
@@ -56,6 +65,10 @@ def create_app(config: Config) -> web.Application:
     # The operator console at /console/ and its stream (after the registrations and the
     # guard it subscribes to; its /api routes are added by api.setup).
     console.setup(app, config)
+    if embedded_status is not None:  # the embedded server on /readyz and /metrics
+        embedded.setup(app, embedded_status)
+    if serving:
+        gc_tuning.serving(app)
     # Last: the ESL listeners start once every subscriber is in place (and stop first).
     registrations.follow(app, config)
     return app

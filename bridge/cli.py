@@ -1,26 +1,29 @@
-"""`bridge serve`, `bridge db upgrade`: build the Config, set up logging, run."""
+"""`bridge serve`, `bridge db upgrade`, `bridge why`: parse, build the Config, set up logging, run.
+
+Process management (one serving process or pre-forked workers) is bridge/supervisor.py;
+what serves is bridge/app.py's create_app. A bad flag or setting ends here with one line
+naming it and exit code 2, before anything is started.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
-from aiohttp import web
 
-from bridge import __version__, db, gc_tuning, http_server
-from bridge.app import create_app
+from bridge import __version__, db, supervisor
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
-from bridge.embedded import readiness as embedded_readiness
-from bridge.embedded.supervisor import Supervisor
+from bridge.embedded.supervisor import Supervisor as EmbeddedSupervisor
 from bridge.errors import BridgeError, ConfigError
 from bridge.guard import cli as guard_cli
 from bridge.logs import setup_logging
@@ -31,9 +34,37 @@ log = logging.getLogger(__name__)
 FORM = "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _common() -> _Parser:
+    """--config and --set, accepted before the command and after it (`bridge serve --config X`).
+
+    After the command they have their own dests: a subparser's default would overwrite what
+    the main parser collected; and none at all (SUPPRESS), or `db upgrade`'s parser would
+    overwrite what `db --config X` collected.
+    """
+    common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument(
+        "--config", dest="sub_config", type=Path, metavar="FILE", help="TOML configuration file"
+    )
+    common.add_argument(
+        "--set",
+        dest="sub_overrides",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting (highest precedence); repeatable",
+    )
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
-    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser = _Parser(prog="bridge", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -42,21 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one setting (highest precedence); repeatable",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the directory, the API and /metrics")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    common = _common()
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = commands.add_parser("serve", parents=[common], help="serve the directory, the API and /metrics")
+    serve.add_argument("--host", help="listen address (http.host)")
+    serve.add_argument("--port", type=int, help="listen port (http.port)")
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant first")
-    # Also after the command (`bridge serve --set ...`, as README shows); its own dest, since
-    # a subparser's default would overwrite what the main parser collected.
-    serve.add_argument(
-        "--set",
-        dest="serve_overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one setting (highest precedence); repeatable",
-    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -64,48 +86,35 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N processes sharing the port (SO_REUSEPORT), each with its own directory cache",
     )
-    dbp = commands.add_parser("db", help="database commands")
-    db_commands = dbp.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("upgrade", help="apply sql/ migrations to DATABASE_URL")
-    db_commands.add_parser("status", help="list migrations not yet applied")
-    guard_cli.add_parser(commands)  # bridge why USER@DOMAIN
+    dbp = commands.add_parser("db", parents=[common], help="database commands")
+    db_commands = dbp.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_commands.add_parser("upgrade", parents=[common], help="apply sql/ migrations to DATABASE_URL")
+    db_commands.add_parser("status", parents=[common], help="list migrations not yet applied")
+    guard_cli.add_parser(commands, parents=[common])  # bridge why USER@DOMAIN
     return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, str] = {}
-    for item in [*args.overrides, *getattr(args, "serve_overrides", [])]:
+    for item in [*args.overrides, *getattr(args, "sub_overrides", [])]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set wants SECTION.KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value
-    if getattr(args, "host", None):
+    if getattr(args, "host", None) is not None:
         overrides["http.host"] = args.host
-    if getattr(args, "port", None):
+    if getattr(args, "port", None) is not None:
         overrides["http.port"] = str(args.port)
-    config_path = args.config or (
-        Path(os.environ["BRIDGE_CONFIG"]) if os.environ.get("BRIDGE_CONFIG") else None
-    )
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError(f"--workers must be at least 1: {args.workers}")
+    config_path = getattr(args, "sub_config", None) or args.config
+    if config_path is None and os.environ.get("BRIDGE_CONFIG"):
+        config_path = Path(os.environ["BRIDGE_CONFIG"])
     return load_config(toml_path=config_path, environ=os.environ, overrides=overrides)
 
 
 def _embedded(config: Config) -> EmbeddedPostgres:
     return EmbeddedPostgres(config.state_dir / "pgdata", port=config.database.embedded_port)
-
-
-def _supervisor(config: Config, embedded: EmbeddedPostgres) -> Supervisor:
-    return Supervisor(
-        embedded,
-        check_interval=config.database.embedded_check_interval,
-        max_backoff=config.database.embedded_restart_backoff_max,
-    )
-
-
-def _app(config: Config, supervisor: Supervisor | None) -> web.Application:
-    app = create_app(config)
-    if supervisor is not None:  # the embedded server on /readyz and /metrics
-        embedded_readiness.setup(app, supervisor.server.status_path)
-    return app
 
 
 async def _prepare_database(dsn: str, *, upgrade: bool, demo: bool) -> None:
@@ -127,100 +136,13 @@ async def _prepare_database(dsn: str, *, upgrade: bool, demo: bool) -> None:
 
 
 def _with_url(config: Config, url: str) -> Config:
-    from dataclasses import replace
-
     return replace(config, database=replace(config.database, url=url))
 
 
-def _serve_workers(config: Config, workers: int, supervisor: Supervisor | None) -> None:
-    """Fork ``workers`` processes that each serve their own app on one port (SO_REUSEPORT).
-
-    The parent only supervises: the database is already prepared (and the embedded
-    PostgreSQL started) once, here. Each worker has its own pool, cache and change
-    listener, so the LISTEN/NOTIFY invalidations keep every worker's cache coherent.
-    SIGTERM or SIGINT to the parent stops every worker gracefully; a worker that dies
-    on its own is replaced. The parent alone owns the embedded PostgreSQL (its state_dir
-    lock, inherited but never taken by the workers) and supervises it from this loop: no
-    thread runs in a process that forks.
-    """
-    import socket
-    import time
-
-    port = config.http.port
-    if port == 0:  # every worker must bind the same port: choose it once
-        with socket.socket() as probe:
-            probe.bind((config.http.host, 0))
-            port = probe.getsockname()[1]
-
-    def spawn() -> int:
-        pid = os.fork()
-        if pid:
-            return pid
-        # A worker: its own process group, so a terminal's Ctrl-C reaches only the parent,
-        # which then stops every worker exactly once with SIGTERM.
-        os.setpgrp()
-        code = 0
-        try:
-            http_server.run(
-                gc_tuning.serving(_app(config, supervisor)),
-                host=config.http.host,
-                port=port,
-                reuse_port=True,
-                shutdown_timeout=config.http.shutdown_timeout,
-            )
-        except BaseException:
-            log.exception("worker failed pid=%d", os.getpid())
-            code = 1
-        finally:
-            logging.shutdown()
-            os._exit(code)
-
-    children = {spawn() for _ in range(workers)}
-    log.info("bridge workers started count=%d port=%d pids=%s", workers, port, sorted(children))
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while children:
-        pid, status = os.waitpid(-1, os.WNOHANG if supervisor is not None else 0)
-        if pid == 0:  # no worker exited: time to look at the embedded server
-            if not stopping and supervisor is not None:
-                supervisor.poll()
-            time.sleep(0.1)
-            continue
-        children.discard(pid)
-        if not stopping:
-            log.warning("worker exited pid=%d status=%d: starting another", pid, status)
-            time.sleep(0.5)
-            children.add(spawn())
-
-
-def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    embedded = None
-    supervisor = None
-    # Until http_server.run installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
-    # does, so the finally below still stops the embedded PostgreSQL.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        if config.database.url is None:
-            embedded = _embedded(config)
-            # StateDirBusy when another bridge owns it: refused before anything is touched.
-            config = _with_url(config, embedded.start())
-            supervisor = _supervisor(config, embedded)
-            upgrade = True
-        else:
-            upgrade = config.database.auto_upgrade
-        assert config.database.url is not None
-        asyncio.run(_prepare_database(config.database.url, upgrade=upgrade, demo=args.demo))
-        base = f"http://{config.http.host}:{config.http.port}"
-        if args.demo:
+def _announcer(base: str, demo: bool) -> supervisor.Announce:
+    def announced() -> None:
+        log.info("bridge serving listen=%s", base)
+        if demo:
             print(
                 f"\nbridge is serving on {base}\n"
                 f"  try:  curl -s -d @{FORM} {base}/directory\n"
@@ -230,34 +152,52 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
                 "  Ctrl-C stops bridge and its embedded PostgreSQL.\n",
                 flush=True,
             )
+
+    return announced
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    # Before anything starts: a taken port or a host not of this machine is refused (exit 2).
+    port = supervisor.check_listen(config.http.host, config.http.port)
+    config = replace(config, http=replace(config.http, port=port))
+    embedded = None
+    embedded_supervisor = None
+    # Until http_server.run installs its own handlers, SIGTERM interrupts start-up like Ctrl-C
+    # does, so the finally below still stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        if config.database.url is None:
+            embedded = _embedded(config)
+            # StateDirBusy when another bridge owns it: refused before anything is touched.
+            config = _with_url(config, embedded.start())
+            embedded_supervisor = EmbeddedSupervisor(
+                embedded,
+                check_interval=config.database.embedded_check_interval,
+                max_backoff=config.database.embedded_restart_backoff_max,
+            )
+            upgrade = True
+        else:
+            upgrade = config.database.auto_upgrade
+        assert config.database.url is not None
+        asyncio.run(_prepare_database(config.database.url, upgrade=upgrade, demo=args.demo))
+        base = f"http://{config.http.host}:{config.http.port}"
         log.info(
             "bridge starting version=%s listen=%s database=%s",
             __version__,
             base,
             "embedded" if embedded is not None else "external",
         )
-        # SIGTERM/SIGINT: stop accepting, wait up to http.shutdown_timeout for in-flight
-        # requests, then run the cleanup_ctx exits in reverse (ESL threads joined, pending
-        # writes flushed, pool closed); the finally below then stops the embedded server.
-        if args.workers > 1:
-            _serve_workers(config, args.workers, supervisor)
-        else:
-            if supervisor is not None:
-                supervisor.start_thread()
-            http_server.run(
-                gc_tuning.serving(_app(config, supervisor)),
-                host=config.http.host,
-                port=config.http.port,
-                shutdown_timeout=config.http.shutdown_timeout,
-            )
+        supervisor.serve(
+            config, workers=args.workers, embedded=embedded_supervisor, announced=_announcer(base, args.demo)
+        )
         log.info("bridge stopped")
         return 0
     except KeyboardInterrupt:
         log.info("bridge stopped during start-up")
         return 0
     finally:
-        if supervisor is not None:
-            supervisor.stop()  # no restart of the server stopped next
+        if embedded_supervisor is not None:
+            embedded_supervisor.stop()  # no restart of the server stopped next
         if embedded is not None:
             embedded.close()  # stops it only if this process owns it
 

@@ -9,12 +9,24 @@ Every setting has one name in three spellings:
 Two environment names are kept short because operators know them: ``DATABASE_URL``
 (= ``database.url``) and ``BRIDGE_FREESWITCH`` (= ``freeswitch.nodes``, comma-separated
 ``esl://[name@]:password@host:port`` URLs).
+
+The environment rule: a ``BRIDGE_*`` variable is a setting only when it is one's exact
+name. ``BRIDGE_CONFIG`` (the TOML file) and ``BRIDGE_API_TOKEN`` (``bridge why``'s token)
+are read elsewhere. Any other ``BRIDGE_*`` is ignored, unless it is a near miss of a known
+name (``BRIDGE_HTTP_PROT``): that is refused, naming the variable it resembles, since a
+misspelt setting silently ignored is a setting that silently does not apply.
+
+Every value is checked when the Config is built (``_check``): a bad one is a ConfigError
+naming the setting, before anything starts. Numbers are finite and never negative; the
+ones in ``_AT_LEAST_ONE`` (counts) and ``_ABOVE_ZERO`` (seconds) must be more than zero.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
+import math
 import tomllib
 import types
 import typing
@@ -36,13 +48,20 @@ class HttpConfig:
     # Requests larger than this are refused with 413 before they are parsed.
     # mod_xml_curl's largest real form (an INVITE sip_auth) is ~1.5 KiB.
     max_body_bytes: int = 64 * 1024
-    # Seconds graceful shutdown waits for in-flight requests.
+    # Seconds a graceful shutdown (SIGTERM, SIGINT) takes at most: requests in flight get
+    # drain_timeout of it, stopping the jobs (writes flushed, pool closed) the rest.
     shutdown_timeout: float = 10.0
     # Seconds a connection may take to send a complete request head, from its opening or
     # its previous response (aiohttp's keep-alive timer: also the idle keep-alive limit).
     header_timeout: float = 5.0
     # Seconds a request may take to send its body once its head is in (then 408).
     body_timeout: float = 5.0
+
+    @property
+    def drain_timeout(self) -> float:
+        """The part of shutdown_timeout requests in flight get (their database statements
+        are cut then); the rest is for stopping the jobs. Derived, not a setting."""
+        return self.shutdown_timeout * 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,19 +383,86 @@ class Config:
                 raise ConfigError(f"guard.allow: not a CIDR: {cidr!r}") from exc
         if self.guard.nft_set and len(self.guard.nft_set.split()) != 3:
             raise ConfigError("guard.nft_set must be 'FAMILY TABLE SET' ('inet bridge_guard banned') or ''")
-        if self.api.max_login_attempts < 1 or self.api.max_source_failures < 1:
-            raise ConfigError("api.max_login_attempts and api.max_source_failures must be at least 1")
-        if self.api.lock_sources < 0:
-            raise ConfigError("api.lock_sources must be >= 0")
-        if self.api.lock_seconds < 0 or self.api.source_window <= 0:
-            raise ConfigError("api.lock_seconds must be >= 0 and api.source_window > 0")
         if self.directory.realm_mismatch not in ("refuse", "password"):
             raise ConfigError("directory.realm_mismatch must be 'refuse' or 'password'")
-        if self.database.embedded_check_interval <= 0 or self.database.embedded_restart_backoff_max <= 0:
-            raise ConfigError("database.embedded_check_interval and embedded_restart_backoff_max must be > 0")
         names = [node.name for node in self.freeswitch.nodes]
         if len(names) != len(set(names)):
             raise ConfigError(f"freeswitch node names must be unique: {names}")
+        _check(self)
+
+
+# Counts that must be at least 1, and seconds that must be more than 0; every other number
+# must be at least 0 (0 means "off" or "none" where the setting says so).
+_AT_LEAST_ONE = {
+    "http.max_body_bytes", "database.pool_max", "directory.warmup_page_size",
+    "directory.max_value_chars", "directory.whole_max_building", "directory.whole_slice_users",
+    "freeswitch.max_expires", "freeswitch.max_binding_field", "freeswitch.max_bindings_per_node",
+    "freeswitch.max_frame_bytes", "api.max_login_attempts", "api.max_bulk_rows",
+    "api.max_field_chars", "api.max_source_failures", "guard.queue_size",
+    "guard.history_per_extension", "guard.history_extensions", "guard.max_sources",
+    "guard.max_bans", "guard.ipv6_ban_prefix", "guard.ipv6_widen_after", "guard.queue_per_source",
+    "freeswitch.lock_keepalive_count", "console.queue_size", "console.ring_size",
+    "console.max_clients", "console.attempts_kept",
+}  # fmt: skip
+_ABOVE_ZERO = {
+    "http.header_timeout", "http.body_timeout", "database.query_timeout",
+    "database.embedded_check_interval", "database.embedded_restart_backoff_max",
+    "freeswitch.heartbeat_timeout", "freeswitch.reconnect_initial", "freeswitch.reconnect_max",
+    "freeswitch.command_timeout", "freeswitch.lease_ttl", "freeswitch.sync_interval",
+    "api.token_ttl", "api.write_timeout", "api.source_window", "guard.window_seconds",
+    "guard.extension_window_seconds", "guard.ban_seconds", "guard.ban_max_seconds",
+    "guard.poll_seconds", "freeswitch.takeover_interval", "freeswitch.lock_timeout",
+    "freeswitch.lock_idle_timeout", "freeswitch.lock_keepalive_interval",
+    "freeswitch.clock_skew_limit", "console.keepalive_seconds", "console.node_poll_seconds",
+}  # fmt: skip
+_PORTS = {"http.port", "database.embedded_port"}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check(config: Config) -> None:
+    """Refuse, naming the setting, every value that cannot work (the rules above)."""
+    for section in dataclasses.fields(config):
+        values = getattr(config, section.name)
+        if not dataclasses.is_dataclass(values):
+            continue
+        for item in dataclasses.fields(values):
+            name = f"{section.name}.{item.name}"
+            value = getattr(values, item.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number: {value!r}")
+            if name in _PORTS and not 0 <= value <= 65535:
+                raise ConfigError(f"{name} must be a port, 0 to 65535: {value!r}")
+            if name in _AT_LEAST_ONE and value < 1:
+                raise ConfigError(f"{name} must be at least 1: {value!r}")
+            if name in _ABOVE_ZERO and value <= 0:
+                raise ConfigError(f"{name} must be more than 0: {value!r}")
+            if value < 0:
+                raise ConfigError(f"{name} must not be negative: {value!r}")
+    if config.database.pool_min > config.database.pool_max:
+        raise ConfigError(
+            f"database.pool_min ({config.database.pool_min}) must not exceed"
+            f" database.pool_max ({config.database.pool_max})"
+        )
+    if config.guard.ban_growth < 1:
+        raise ConfigError(f"guard.ban_growth must be at least 1: {config.guard.ban_growth!r}")
+    if config.log.level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}: {config.log.level!r}")
+    if config.database.url is not None:
+        _check_dsn(config.database.url)
+
+
+def _check_dsn(url: str) -> None:
+    """database.url must be a URL asyncpg reads; the message never repeats it (a password)."""
+    where = "database.url (DATABASE_URL)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{where} must look like postgresql://user:password@host:port/database")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -429,22 +515,33 @@ def load_config(
     return _build(merged)
 
 
-def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if environ.get("DATABASE_URL"):
-        found["database.url"] = environ["DATABASE_URL"]
-    if environ.get("BRIDGE_FREESWITCH"):
-        found["freeswitch.nodes"] = environ["BRIDGE_FREESWITCH"]
-    if environ.get("BRIDGE_STATE_DIR"):
-        found["state_dir"] = environ["BRIDGE_STATE_DIR"]
-    sections = {f.name for f in dataclasses.fields(Config) if f.name != "state_dir"}
-    for key, value in environ.items():
-        if not key.startswith("BRIDGE_") or key in ("BRIDGE_FREESWITCH", "BRIDGE_STATE_DIR"):
+# BRIDGE_* names bridge reads that are not settings (the module docstring's rule).
+NOT_SETTINGS = ("BRIDGE_CONFIG", "BRIDGE_API_TOKEN")
+
+
+def environment_names() -> dict[str, str]:
+    """Each setting's environment name -> its dotted name (BRIDGE_HTTP_PORT -> http.port)."""
+    names = {"DATABASE_URL": "database.url", "BRIDGE_FREESWITCH": "freeswitch.nodes"}
+    for section in dataclasses.fields(Config):
+        if section.name == "state_dir":
+            names["BRIDGE_STATE_DIR"] = "state_dir"
             continue
-        rest = key[len("BRIDGE_") :].lower()
-        section, _, name = rest.partition("_")
-        if section in sections and name:
-            found[f"{section}.{name}"] = value
+        for item in dataclasses.fields(typing.get_type_hints(Config)[section.name]):
+            names[f"BRIDGE_{section.name}_{item.name}".upper()] = f"{section.name}.{item.name}"
+    return names
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    known = environment_names()
+    found: dict[str, str] = {}
+    for key, value in environ.items():
+        if key in known:
+            if value or key not in ("DATABASE_URL", "BRIDGE_FREESWITCH", "BRIDGE_STATE_DIR"):
+                found[known[key]] = value
+        elif key.startswith("BRIDGE_") and key not in NOT_SETTINGS:
+            near = difflib.get_close_matches(key, [*known, *NOT_SETTINGS], n=1, cutoff=0.88)
+            if near:
+                raise ConfigError(f"unknown environment variable {key} (did you mean {near[0]}?)")
     return found
 
 

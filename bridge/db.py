@@ -32,6 +32,9 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any number works as long as every bridge instance uses the same one.
 _MIGRATION_LOCK = 0x6272_6964_6765  # "bridge"
+# Seconds past a statement's limit before its connection is closed (Database._timed_acquire):
+# time for the caller's own timeout to cancel it first, and for a live server to answer that.
+_CLOSE_GRACE = 0.05
 
 # What a dead, restarting or overloaded PostgreSQL looks like from asyncpg.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -155,6 +158,9 @@ class Database:
         # Called with the seconds each pool acquire waited (the metrics histogram).
         self.on_acquire: Callable[[float], None] | None = None
         self._held: list[HeldConnections] = []
+        # Connections handed out by acquire/fetch*/execute*, for ``stopping`` to cut.
+        self._in_use: set[asyncpg.Connection] = set()
+        self._close_by: float | None = None  # loop time by which close() must be done
 
     @classmethod
     async def connect(cls, dsn: str, config: DatabaseConfig) -> Database:
@@ -173,16 +179,34 @@ class Database:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool, config)
 
+    def stopping(self, drain: float, total: float) -> None:
+        """Shutdown began: statements still running ``drain`` seconds from now have their
+        connections closed (PostgreSQL rolls their transactions back whole: a write is
+        committed whole or not at all), and ``close`` is done ``total`` seconds from now."""
+        loop = asyncio.get_running_loop()
+        self._close_by = loop.time() + total
+        loop.call_later(drain, self._cut)
+
+    def _cut(self) -> None:
+        for conn in list(self._in_use):
+            conn.terminate()
+
     async def close(self) -> None:
         for held in self._held:
             await held.close()  # else pool.close() would wait for them
+        loop = asyncio.get_running_loop()
+        within = 5.0 if self._close_by is None else max(self._close_by - loop.time(), 0.1)
         try:
-            await asyncio.wait_for(self.pool.close(), timeout=5)
+            # A stalled server never answers the goodbye of each connection: then terminate.
+            await asyncio.wait_for(self.pool.close(), timeout=within)
         except TimeoutError:
             self.pool.terminate()
 
     @asynccontextmanager
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for at most ``timeout`` seconds (query_timeout by default),
+        acquire included: the caller bounds its block with ``asyncio.timeout`` of the same
+        limit, and the connection is closed if it is still held past it (``_timed_acquire``)."""
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with self._timed_acquire(limit) as conn:
@@ -191,12 +215,32 @@ class Database:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
     @asynccontextmanager
-    async def _timed_acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+    async def _timed_acquire(self, limit: float) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, closed if it is still held ``limit`` seconds (plus a grace)
+        after the acquire began. The caller's own timeout cancels its statement at ``limit``;
+        but then asyncpg sends a cancel request, a transaction block sends ROLLBACK and the
+        pool resets the connection, each waiting on a server that may be stalled (SIGSTOP,
+        a frozen VM, a dead network path): a closed connection fails them all at once. The
+        server rolls back whatever transaction was open: a write is committed whole or not
+        at all (issue 21 item 8)."""
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        async with self.pool.acquire(timeout=timeout) as conn:
+        deadline = loop.time() + limit + _CLOSE_GRACE
+        async with self.pool.acquire(timeout=limit) as conn:
             if self.on_acquire is not None:
                 self.on_acquire(time.perf_counter() - started)
-            yield conn
+            watchdog = loop.call_at(deadline, conn.terminate)
+            self._in_use.add(conn)
+            try:
+                yield conn
+            except (asyncio.CancelledError, TimeoutError):
+                # Cut short mid-statement: the pool's release would wait (up to the limit
+                # again) for asyncpg's cancel request, which a stalled server never answers.
+                conn.terminate()
+                raise
+            finally:
+                watchdog.cancel()
+                self._in_use.discard(conn)
 
     async def _bounded(self, timeout: float | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection, acquire included, within the query timeout: the
@@ -204,7 +248,7 @@ class Database:
         limit = self.config.query_timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                async with self._timed_acquire() as conn:
+                async with self._timed_acquire(limit) as conn:
                     return await work(conn)
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
@@ -275,6 +319,8 @@ class HeldConnections:
                 rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, TimeoutError | asyncio.CancelledError):
+                    conn.terminate()  # as Database._timed_acquire: never wait on a stalled server
                 await _give_back(pool, conn)
             if isinstance(exc, CONNECTION_ERRORS):
                 raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc

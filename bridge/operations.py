@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bridge.config import Config, DatabaseConfig
+from bridge.config import Config, DatabaseConfig, HttpConfig
 from bridge.db import Database
 from bridge.errors import DatabaseUnavailable
 from bridge.health import Check, ComponentStatus, HealthRegistry
@@ -37,6 +37,15 @@ async def _quiet_parser_ctx(app: web.Application) -> AsyncIterator[None]:
     """aiohttp's parser refusals: one DEBUG line each, counted, no traceback (http_server.py)."""
     async with quiet_parser_refusals(app[METRICS].http_refused):
         yield
+
+
+async def _stopping(http: HttpConfig, app: web.Application) -> None:
+    """aiohttp runs on_shutdown before it waits (drain_timeout) for requests in flight: from
+    here, the whole shutdown has http.shutdown_timeout; statements still running when the
+    drain ends are cut, so no request waits on the database past it (a stalled one too)."""
+    database = app.get(DATABASE)
+    if database is not None:
+        database.stopping(drain=http.drain_timeout, total=http.shutdown_timeout)
 
 
 def _database_check(app: web.Application) -> Check:
@@ -77,6 +86,7 @@ def setup(app: web.Application, config: Config) -> None:
     app[HEALTH].register("database", _database_check(app))
     app.cleanup_ctx.append(_quiet_parser_ctx)
     app.cleanup_ctx.append(functools.partial(_database_ctx, config.database))
+    app.on_shutdown.append(functools.partial(_stopping, config.http))
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/readyz", handle_readyz)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bridge.config import FreeSwitchNode, load_config
+from bridge.config import Config, FreeSwitchNode, load_config
 from bridge.errors import ConfigError
 
 
@@ -77,9 +79,10 @@ def test_node_repr_hides_password() -> None:
         ({"BRIDGE_DIRECTORY_ALLOW_FROM": "10.0.0.0/8,not-a-net"}, "allow_from"),
         ({"BRIDGE_FREESWITCH": "http://127.0.0.1"}, "esl://"),
         ({"BRIDGE_FREESWITCH": "esl://:a@h:1,esl://:b@h:1"}, "unique"),
-        ({"BRIDGE_HTTP_NOPE": "1"}, "http.nope"),
+        ({"BRIDGE_HTTP_PROT": "1"}, "BRIDGE_HTTP_PROT \\(did you mean BRIDGE_HTTP_PORT\\?\\)"),
+        ({"BRIDGE_DIRECTORY_ALLOWFROM": "10.0.0.0/8"}, "did you mean BRIDGE_DIRECTORY_ALLOW_FROM"),
     ],
-    ids=["bad-int", "bad-choice", "bad-cidr", "bad-node-url", "duplicate-node", "unknown-key"],
+    ids=["bad-int", "bad-choice", "bad-cidr", "bad-node-url", "duplicate-node", "misspelt", "misspelt-2"],
 )
 def test_bad_settings_are_refused_with_the_setting_named(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -108,3 +111,74 @@ def test_login_limits_and_status_word_refuse_values_that_cannot_work(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(overrides={key: value})
+
+
+def test_unknown_keys_in_toml_and_set_are_refused_by_name(tmp_path: Path) -> None:
+    toml = tmp_path / "bridge.toml"
+    toml.write_text("[http]\nnope = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown config key http\.nope"):
+        load_config(toml_path=toml, environ={})
+    with pytest.raises(ConfigError, match=r"unknown config key http\.nope"):
+        load_config(overrides={"http.nope": "1"})
+
+
+def test_bridge_variables_that_are_not_settings_change_nothing_and_break_nothing() -> None:
+    # The rule (bridge/config.py, README "Configuration"): exact setting names are settings;
+    # BRIDGE_API_TOKEN and BRIDGE_CONFIG are read elsewhere; others are ignored unless they
+    # are a near miss of a known name.
+    environ = {
+        "BRIDGE_API_TOKEN": "abc",
+        "BRIDGE_CONFIG": "/nonexistent.toml",  # read by the CLI, not here
+        "BRIDGE_BUILD_ID": "42",
+        "BRIDGE_HTTP_PROXY_URL": "http://proxy",
+        "BRIDGEPORT": "1",
+    }
+    assert load_config(environ=environ) == Config()
+    assert load_config(environ={"BRIDGE_API_TOKEN_TTL": "60"}).api.token_ttl == 60
+
+
+def _numeric_settings() -> list[tuple[str, str, Any]]:
+    found = []
+    for section in dataclasses.fields(Config):
+        values = getattr(Config(), section.name)
+        if dataclasses.is_dataclass(values):
+            for item in dataclasses.fields(values):
+                value = getattr(values, item.name)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    found.append((section.name, item.name, value))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "default"), _numeric_settings(), ids=[f"{s}.{n}" for s, n, _ in _numeric_settings()]
+)
+def test_every_numeric_setting_refuses_negative_and_non_finite_values(
+    section: str, name: str, default: Any
+) -> None:
+    dotted = f"{section}.{name}"
+    for bad in ("-1", "nan", "inf") if isinstance(default, float) else ("-1",):
+        with pytest.raises(ConfigError, match=dotted.replace(".", r"\.")):
+            load_config(overrides={dotted: bad})
+    load_config(overrides={dotted: str(default)})  # the default itself is fine
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("http.port", "65536"),
+        ("database.embedded_port", "70000"),
+        ("database.pool_max", "0"),
+        ("database.pool_min", "11"),  # above pool_max
+        ("database.query_timeout", "0"),
+        ("http.max_body_bytes", "0"),
+        ("guard.ban_growth", "0.5"),
+        ("log.level", "verbose"),
+        ("database.url", "notaurl"),
+        ("database.url", "mysql://u:p@h/db"),
+        ("database.url", "postgresql://u:p@h:port/db"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_with_the_setting_named(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as refused:
+        load_config(overrides={key: value})
+    assert ":p@" not in str(refused.value)  # a DSN's password is never repeated

@@ -64,3 +64,49 @@ def test_every_relative_link_in_the_documentation_points_at_a_file() -> None:
         if not (page.parent / target).exists()
     ]
     assert broken == []
+
+
+def _commands() -> dict[str, set[str]]:
+    """Every `bridge` command (``db upgrade`` as two words) -> its long options."""
+    import argparse
+
+    from bridge.cli import _parser
+
+    found: dict[str, set[str]] = {}
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers and words:
+            options = {option for action in parser._actions for option in action.option_strings}
+            found[" ".join(words)] = {option for option in options if option.startswith("--")}
+        for action in subparsers:
+            for name, child in action.choices.items():
+                walk(child, [*words, name])
+
+    walk(_parser(), [])
+    return found
+
+
+def test_every_bridge_command_and_its_flags_are_in_the_readme_command_table() -> None:
+    table = README.split("\nCommands:\n", 1)[1].split("\n## ", 1)[0]
+    rows = {line for line in table.splitlines() if line.startswith("| `bridge ")}
+    commands = _commands()
+    assert {"serve", "db upgrade", "db status", "why"} <= set(commands)
+    missing = []
+    for command, options in commands.items():
+        starts = (f"| `bridge {command} ", f"| `bridge {command}`")
+        row = next((r for r in rows if r.startswith(starts)), None)
+        if row is None:
+            missing.append(command)
+            continue
+        # --set and --help are said once under the table, for every command.
+        said = options - {"--set", "--help"}
+        missing += [f"{command} {option}" for option in sorted(said) if option not in row]
+    assert missing == []
+
+
+def test_every_page_of_docs_is_in_the_readme_documentation_list() -> None:
+    index = README.split("\n## Documentation\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"\]\((docs/[^)]+\.md)\)", index))
+    pages = {f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")}
+    assert sorted(pages - listed) == []

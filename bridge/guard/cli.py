@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -20,8 +20,10 @@ from bridge.config import Config
 from bridge.logs import escape
 
 
-def add_parser(commands: Any) -> None:
-    why = commands.add_parser("why", help="why USER@DOMAIN cannot register: its last attempts, in words")
+def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
+    why = commands.add_parser(
+        "why", parents=parents, help="why USER@DOMAIN cannot register: its last attempts, in words"
+    )
     why.add_argument("user", metavar="USER@DOMAIN")
     why.add_argument("--url", help="bridge's base URL (default: http://http.host:http.port)")
     why.add_argument("--token", help="admin token (default: $BRIDGE_API_TOKEN)")
