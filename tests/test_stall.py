@@ -31,7 +31,7 @@ from bridge.api.auth import API_AUTHENTICATOR, Principal
 from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.pgserver import EmbeddedPostgres
-from tests.api.helpers import DOMAIN, PASSWORD, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
 from tests.conftest import Client
 from tests.factories import add_extension
 
@@ -240,7 +240,7 @@ def _serve(server: EmbeddedPostgres, tmp_path: Path, port: int, log: Path) -> An
 def _login(port: int) -> str:
     import urllib.request
 
-    body = f"login=admin&password={PASSWORD}".encode()
+    body = f"login=admin&password={ADMIN_PASSWORD}".encode()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", data=body, timeout=10) as response:
         token: str = json.load(response)["token"]
         return token
