@@ -32,8 +32,8 @@ from bridge.app import create_app
 from bridge.config import Config, load_config
 from bridge.pgserver import EmbeddedPostgres
 from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
-from tests.conftest import Client
 from tests.factories import add_extension
+from tests.support.client import Client
 
 QUERY_TIMEOUT = 0.5
 WRITE_TIMEOUT = 1.0
