@@ -210,17 +210,6 @@ class FreeSwitchConfig:
     # Seconds a node's Event-Date may differ from bridge's clock before it is reported.
     clock_skew_limit: float = 60.0
 
-    def __post_init__(self) -> None:
-        if self.takeover_interval <= 0 or self.lock_timeout <= 0:
-            raise ConfigError("freeswitch.takeover_interval and freeswitch.lock_timeout must be > 0")
-        if min(self.lock_idle_timeout, self.lock_keepalive_interval, self.lock_keepalive_count) < 1:
-            raise ConfigError("freeswitch.lock_idle_timeout, _interval and _count must be at least 1")
-        if self.lock_timeout + self.takeover_interval >= self.lock_idle_timeout:
-            # The follower must give a node up before PostgreSQL can free its lock.
-            raise ConfigError(
-                "freeswitch.lock_timeout + takeover_interval must be below lock_idle_timeout"
-            )
-
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
@@ -389,6 +378,14 @@ class Config:
         if len(names) != len(set(names)):
             raise ConfigError(f"freeswitch node names must be unique: {names}")
         _check(self)
+        fs = self.freeswitch
+        if fs.lock_timeout + fs.takeover_interval >= fs.lock_idle_timeout:
+            # The follower must give a node up before PostgreSQL can free its lock.
+            raise ConfigError(
+                "freeswitch.lock_timeout + freeswitch.takeover_interval must be below"
+                f" freeswitch.lock_idle_timeout ({fs.lock_timeout} + {fs.takeover_interval}"
+                f" >= {fs.lock_idle_timeout})"
+            )
 
 
 # Counts that must be at least 1, and seconds that must be more than 0; every other number
@@ -401,7 +398,8 @@ _AT_LEAST_ONE = {
     "api.max_field_chars", "api.max_source_failures", "guard.queue_size",
     "guard.history_per_extension", "guard.history_extensions", "guard.max_sources",
     "guard.max_bans", "guard.ipv6_ban_prefix", "guard.ipv6_widen_after", "guard.queue_per_source",
-    "freeswitch.lock_keepalive_count", "console.queue_size", "console.ring_size",
+    "freeswitch.lock_keepalive_count", "freeswitch.lock_idle_timeout",
+    "freeswitch.lock_keepalive_interval", "console.queue_size", "console.ring_size",
     "console.max_clients", "console.attempts_kept",
 }  # fmt: skip
 _ABOVE_ZERO = {
@@ -412,7 +410,6 @@ _ABOVE_ZERO = {
     "api.token_ttl", "api.write_timeout", "api.source_window", "guard.window_seconds",
     "guard.extension_window_seconds", "guard.ban_seconds", "guard.ban_max_seconds",
     "guard.poll_seconds", "freeswitch.takeover_interval", "freeswitch.lock_timeout",
-    "freeswitch.lock_idle_timeout", "freeswitch.lock_keepalive_interval",
     "freeswitch.clock_skew_limit", "console.keepalive_seconds", "console.node_poll_seconds",
 }  # fmt: skip
 _PORTS = {"http.port", "database.embedded_port"}
