@@ -37,7 +37,10 @@ from tests.support.client import Client
 
 QUERY_TIMEOUT = 0.5
 WRITE_TIMEOUT = 1.0
-MARGIN = 0.2
+MARGIN = 0.2  # one request alone (issue 21: list1 within query_timeout + 0.2 s)
+# Every route at once, more than the pool holds, on a loaded 2-core machine: the answers
+# queue for the event loop itself, so the sweep gets a wider margin than one request.
+SWEEP_MARGIN = 0.6
 TIMEOUT = aiohttp.ClientTimeout(total=5)  # no answer at all shows as status 0
 SHUTDOWN_TIMEOUT = 3.0
 SHUTDOWN_MARGIN = 0.5  # a process's own exit (interpreter teardown) on a loaded machine
@@ -120,20 +123,23 @@ async def _timed(client: Client, method: str, path: str, token: str) -> tuple[in
         async with client.request(
             method, path, headers=auth(token), params=params, json=body or None, timeout=TIMEOUT
         ) as response:
-            await response.read()
+            if response.content_type == "text/event-stream":
+                await response.content.readline()  # a stream answers with its first message
+            else:
+                await response.read()
             return response.status, time.monotonic() - started
     except TimeoutError:
         return 0, time.monotonic() - started
 
 
-def _bound(method: str, path: str) -> float:
+def _bound(method: str, path: str, margin: float = MARGIN) -> float:
     """What each route may take with the database stalled (README, "Configuration"): a
     provisioning write, or the CSV download, api.write_timeout; anything else (logins and
     dev keys included) database.query_timeout; plus the test's margin."""
     long = path == "/api/extensions/download" or (
         method in ("POST", "PUT", "DELETE") and path not in ("/api/sessions", "/api/users/dev_keys")
     )
-    return (WRITE_TIMEOUT if long else QUERY_TIMEOUT) + MARGIN
+    return (WRITE_TIMEOUT if long else QUERY_TIMEOUT) + margin
 
 
 async def test_given_the_database_stalled_then_every_api_route_fails_within_its_timeout(
@@ -146,7 +152,8 @@ async def test_given_the_database_stalled_then_every_api_route_fails_within_its_
     for method, path in routes:  # warm: the pool open, the extension catalog loaded
         if method == "GET":
             await _timed(client, method, path, token)
-    authenticator = client.app._subapps[0][API_AUTHENTICATOR]  # type: ignore[attr-defined]
+    api = next(r.get_info()["app"] for r in client.app.router.resources() if "app" in r.get_info())
+    authenticator = api[API_AUTHENTICATOR]
     principal: Principal | None = await authenticator.resolve(token)
     assert principal is not None
 
@@ -156,7 +163,7 @@ async def test_given_the_database_stalled_then_every_api_route_fails_within_its_
         return [
             f"{method} {path}{label}: {status} after {took:.2f}s"
             for (method, path), (status, took) in zip(routes, answers, strict=True)
-            if took > _bound(method, path) or status == 0
+            if took > _bound(method, path, SWEEP_MARGIN) or status == 0
         ]
 
     async def known(_token: str) -> Principal:
@@ -168,6 +175,10 @@ async def test_given_the_database_stalled_then_every_api_route_fails_within_its_
         # Each route's own statements: the token was checked before the stall.
         monkeypatch.setattr(authenticator, "resolve", known)
         slow += await every_route(" (token known)")
+        # One request alone, as issue 21 measured it: list1 within query_timeout + 0.2 s.
+        status, took = await _timed(client, "GET", "/api/users/list1", token)
+        if took > _bound("GET", "/api/users/list1") or status != 503:
+            slow.append(f"GET /api/users/list1 alone: {status} after {took:.2f}s")
     assert slow == []
     # And all is well again once PostgreSQL continues.
     status, _ = await _timed(client, "GET", "/api/users/list1", token)
