@@ -36,7 +36,7 @@ PURE = [
     "bridge.registrations.model",
     "bridge.registrations.nodes",
     "bridge.registrations.readiness",
-    "bridge.registrations.gauges",
+    "bridge.registrations.metrics",
     "bridge.registrations.sanitize",
     "bridge.registrations.listing",
     "bridge.console.hub",

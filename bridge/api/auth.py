@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api.attempts import Attempts, Decision
+from bridge.api.login_limits import Attempts, Decision
 from bridge.config import ApiConfig
 from bridge.db import Database
 from bridge.errors import Forbidden, RequestError, Unauthorized

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from bridge import xui_values
 from bridge.api import params
-from bridge.api.attempts import source_key
 from bridge.api.auth import COOKIE, TOO_MANY, WRONG_LOGIN, authenticated, presented_token
 from bridge.api.keys import API_AUTHENTICATOR
+from bridge.api.login_limits import source_key
 from bridge.api.respond import json_response
 from bridge.directory.sql import fetch_extension
 from bridge.errors import Forbidden, RequestError

@@ -4,8 +4,8 @@ group_shapes.py prints them."""
 
 from __future__ import annotations
 
-from bridge.api import group_shapes
-from bridge.api.openapi_schema import INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api.groups import shapes as group_shapes
+from bridge.api.openapi.schema import INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
 _ID_MAX = 2**31 - 1
 GROUP_ID: Schema = {"type": "integer", "minimum": 0, "maximum": _ID_MAX}

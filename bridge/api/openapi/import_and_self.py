@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from bridge.api import import_users, user_record, validate
-from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api import user_record, validate
+from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api.provision import import_users
 
 _PASSWORD: Schema = {
     "type": "string",
