@@ -108,7 +108,7 @@ async def create_dev_key(request: web.Request) -> web.Response:
     ext = await fetch_extension(request.config_dict[DATABASE], domain, username)
     matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
     valid = ext is not None and matches and ext.can_authenticate and bool(ext.user_login)
-    # Checked first, then decided against the source's budget (attempts.py): only a failure
+    # Checked first, then decided against the source's budget (login_limits.py): only a failure
     # is charged, so concurrent right requests are never refused for each other's sake.
     # SIP credentials open no web account: failures count against the source only, so
     # guessing an extension's password cannot lock its owner out of the web.

@@ -1,5 +1,5 @@
 """The OpenAPI description of POST /api/users/import, PUT /api/users and the identity reads
-(bridge/api/import_users.py, user_self.py), merged into openapi.DOCUMENT."""
+(bridge/api/provision/import_users.py, user_self.py), merged into document.DOCUMENT."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The OpenAPI description of the provisioning endpoints (merged into openapi.DOCUMENT).
+"""The OpenAPI description of the provisioning endpoints (merged into document.DOCUMENT).
 
-Row schemas come from the column tables provision_shapes.py answers from.
+Row schemas come from the column tables provision/shapes.py answers from.
 """
 
 from __future__ import annotations
