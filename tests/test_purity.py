@@ -42,6 +42,9 @@ PURE = [
     "bridge.console.hub",
     "bridge.console.paging",
     "bridge.api.shapes",
+    "bridge.api.provision.shapes",
+    "bridge.api.groups.shapes",
+    "bridge.api.openapi.schema",
     "bridge.api.catalog",
     "bridge.api.presence",
 ]
