@@ -32,9 +32,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.hashes import login_sha1
 from bridge.keys import DATABASE
-from bridge.pgserver import EmbeddedPostgres
 from bridge.registrations.events import NodeChanged, Registered, Snapshot
 from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.model import NodeState, Registration

@@ -34,8 +34,8 @@ import aiohttp
 import asyncpg
 
 from bridge import db
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.hashes import login_sha1
-from bridge.pgserver import EmbeddedPostgres
 
 DOMAIN = "bench.test"
 PASSWORD = "Bench-pw-1"

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge import db  # noqa: E402
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 FORM = ROOT / "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 LUA = Path(__file__).with_name("directory_post.lua")

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import directory_bench as wrkbench
 
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 
 WARM_USERS = 2_000
 OUT = Path(tempfile.gettempdir()) / "bridge-callgrind"

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from bridge import db
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,7 +50,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import directory_bench as bench  # noqa: E402
 
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 FIXTURES = HERE.parent / "tests/fixtures/freeswitch/xml_curl"
 HEADERS = FIXTURES / "http_request_headers_example.txt"

@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 import directory_bench as bench  # noqa: E402
 import freeswitch_shaped as shaped  # noqa: E402
 
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 _SEED = """
 INSERT INTO guard_bans (ip, key, rule, offences, banned_at, until, instance)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 import directory_bench as bench  # noqa: E402
 import freeswitch_shaped as shaped  # noqa: E402
 
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 SCANNER = "203.0.113.7"
 WRONG = shaped.FIXTURES / "register_1001_wrong_password.form"

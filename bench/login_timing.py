@@ -24,8 +24,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge import db
 from bridge.app import create_app
 from bridge.config import load_config
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.hashes import login_sha1
-from bridge.pgserver import EmbeddedPostgres
 
 SALT = "$1$p0htFRHX"
 

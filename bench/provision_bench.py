@@ -34,8 +34,8 @@ sys.path.insert(0, str(HERE.parent))
 import directory_bench as bench  # noqa: E402
 import freeswitch_shaped as shaped  # noqa: E402
 
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 from bridge.hashes import login_sha1  # noqa: E402
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
 ADMIN_PASSWORD = "Bench!pass1"
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.directory_bench import FIRST, free_port, rss_mb, seed, start, stop  # noqa: E402
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 FIXTURES = ROOT / "tests/fixtures/freeswitch/xml_curl"
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -23,11 +23,11 @@ import asyncpg
 from bridge import __version__, db, supervisor
 from bridge.config import Config, load_config
 from bridge.demo import DEMO_ADMIN_LOGIN, DEMO_ADMIN_PASSWORD, DEMO_DOMAIN, seed_demo
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.embedded.supervisor import Supervisor as EmbeddedSupervisor
 from bridge.errors import BridgeError, ConfigError
 from bridge.guard import cli as guard_cli
 from bridge.logs import setup_logging
-from bridge.pgserver import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CPython's garbage collector, set for a server that keeps a large cache and answers fast.
 
-Measured under wrk (BENCHMARKS.md, "Second session"): with CPython's defaults a warm
+Measured under wrk (BENCHMARKS-HISTORY.md, "Second session"): with CPython's defaults a warm
 bridge ran a full (generation 2) collection every few seconds, each walking every tracked
 object, the import-time heap (~50,000 objects) and the cache (~6 per cached user)
 alike, for 50-75 ms during which no lookup is answered: that pause was bridge's p99. Two
@@ -18,7 +18,7 @@ changes, applied once the app has started (``serving``):
 What the directory warm-up loads right after start-up (a whole directory, up to
 ``cache_size`` users, ~6 tracked objects each) is frozen the same way when it is done
 (``refreeze``): left tracked, one full collection over 200,000 cached users walks them for
-0.7-1.2 s (BENCHMARKS.md, "Redesign"), a stall every blocked SIP thread would wait out.
+0.7-1.2 s (BENCHMARKS.md, "Kept tricks"), a stall every blocked SIP thread would wait out.
 Entries cached later by single lookups stay tracked; each collection's duration is
 exported as ``bridge_gc_pause_seconds``, so a pause that matters shows up there.
 """

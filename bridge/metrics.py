@@ -2,7 +2,7 @@
 
 Counters and histograms are moved by the component that does the work. Gauges that
 describe state (registrations online, node connection state) are read from that state at
-scrape time by collectors the owning job registers on ``registry`` (registrations/gauges.py),
+scrape time by collectors the owning job registers on ``registry`` (registrations/metrics.py),
 so nothing re-derives state.
 Labels are bounded sets: never a label per user, per address or per request.
 """
@@ -200,7 +200,7 @@ class Metrics:
             registry=r,
         )
 
-        # Admin API provisioning (bridge/api/provision_*.py)
+        # Admin API provisioning (bridge/api/provision/)
         self.provision_rows = Counter(
             "bridge_api_provision_rows_total",
             "Rows created, updated or deleted through the provisioning API, by table and action",

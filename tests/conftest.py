@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient
 from bridge import db
 from bridge.app import create_app
 from bridge.config import Config, load_config
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 
 # Real captures from FreeSWITCH 1.10.12 and the XUI API documents, kept in the repository
 # (tests/fixtures/*/README.md say where they come from): a clone alone runs the suite.

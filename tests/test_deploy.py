@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.keys import METRICS
 from bridge.metrics import Metrics
-from bridge.registrations.gauges import REGISTRATION_FAMILIES, watch
+from bridge.registrations.metrics import REGISTRATION_FAMILIES, watch
 from bridge.registrations.state import RegistrationState
 from tests.conftest import AppClient
 

@@ -8,7 +8,7 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.metrics import Metrics
-from bridge.registrations import gauges
+from bridge.registrations import metrics as gauges
 from bridge.registrations.events import (
     NodeChanged,
     content_length,

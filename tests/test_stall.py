@@ -30,7 +30,7 @@ from aiohttp import web
 from bridge.api.auth import API_AUTHENTICATOR, Principal
 from bridge.app import create_app
 from bridge.config import Config, load_config
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
 from tests.factories import add_extension
 from tests.support.client import Client

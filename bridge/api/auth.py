@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api.attempts import Attempts, Decision
+from bridge.api.login_limits import Attempts, Decision
 from bridge.config import ApiConfig
 from bridge.db import Database
 from bridge.errors import Forbidden, RequestError, Unauthorized
@@ -191,7 +191,7 @@ class Authenticator:
     async def login(self, login: str, password: str, source: str) -> int:
         """The user id for a web login, or Forbidden (429 when the source is over its limit).
 
-        The password is checked first, then the attempt decided (attempts.py): a right
+        The password is checked first, then the attempt decided (login_limits.py): a right
         password is refused only by a lock, never answered "wrong" for a race. Known and
         unknown logins cost the same: one read, one hash, one decision. Only a known login
         is ever logged by name: an unknown one is often a password typed into the login field.

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from bridge import xui_values
 from bridge.api import params
-from bridge.api.attempts import source_key
 from bridge.api.auth import COOKIE, TOO_MANY, WRONG_LOGIN, authenticated, presented_token
 from bridge.api.keys import API_AUTHENTICATOR
+from bridge.api.login_limits import source_key
 from bridge.api.respond import json_response
 from bridge.directory.sql import fetch_extension
 from bridge.errors import Forbidden, RequestError
@@ -108,7 +108,7 @@ async def create_dev_key(request: web.Request) -> web.Response:
     ext = await fetch_extension(request.config_dict[DATABASE], domain, username)
     matches = hmac.compare_digest(password.encode(), (ext.password if ext else "\x00").encode())
     valid = ext is not None and matches and ext.can_authenticate and bool(ext.user_login)
-    # Checked first, then decided against the source's budget (attempts.py): only a failure
+    # Checked first, then decided against the source's budget (login_limits.py): only a failure
     # is charged, so concurrent right requests are never refused for each other's sake.
     # SIP credentials open no web account: failures count against the source only, so
     # guessing an extension's password cannot lock its owner out of the web.

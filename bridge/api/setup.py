@@ -18,12 +18,15 @@ from functools import partial
 
 from aiohttp import web
 
-from bridge.api import extensions, group_lists, groups, openapi, sessions, user_keys, users
+from bridge.api import extensions, sessions, user_keys, users
 from bridge.api.auth import Authenticator
 from bridge.api.edge import api_edge, request_context
+from bridge.api.groups import lists as group_lists
+from bridge.api.groups import manage as groups
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
+from bridge.api.openapi import document as openapi
 from bridge.api.presence import PresenceCache
-from bridge.api.provision_routes import provision_routes
+from bridge.api.provision.routes import provision_routes
 from bridge.api.queries import CatalogStore
 from bridge.config import ApiConfig, Config
 from bridge.console import setup as console

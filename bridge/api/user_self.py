@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import user_reads, user_record, validate, writes
-from bridge.api.provision import admin, caller, changed, counted, limits, object_body, write_timeout
-from bridge.api.provision_shapes import done
+from bridge.api.provision.shapes import done
+from bridge.api.provision.shared import admin, caller, changed, counted, limits, object_body, write_timeout
 from bridge.api.respond import json_response
 from bridge.api.scope import Scope
 from bridge.api.validate import Invalid

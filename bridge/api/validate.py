@@ -63,7 +63,7 @@ _DOMAIN = re.compile(r"^[0-9A-Za-z_.:\[\]-]{1,253}$")
 _TOKEN = re.compile(r"^[^\s@]{1,64}$")  # login, context: printable, no whitespace
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
-# Public for the OpenAPI document (api/openapi_fields.py), which states the same rules.
+# Public for the OpenAPI document (api/openapi/fields.py), which states the same rules.
 EXTN_PATTERN, DOMAIN_PATTERN, TOKEN_PATTERN = _EXTN, _DOMAIN, _TOKEN
 
 # Integer columns a client may set, with the values the document gives them meaning, and

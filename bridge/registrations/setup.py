@@ -29,7 +29,8 @@ from bridge.config import Config, DatabaseConfig, FreeSwitchConfig
 from bridge.health import ComponentStatus
 from bridge.keys import DATABASE, HEALTH, METRICS
 from bridge.metrics import Metrics
-from bridge.registrations import gauges, readiness
+from bridge.registrations import metrics as gauges
+from bridge.registrations import readiness
 from bridge.registrations.keys import (
     FREESWITCH,
     INSTANCE,

@@ -20,7 +20,7 @@ from typing import Literal
 Kind = Literal["int", "str", "bool", "timestamp"]
 # Who writes a column through the API:
 #   "setting"  any admin, through the column's own validator (the default);
-#   "identity" its own rules (extn, domain, user_id, password: see api/provision_extensions.py);
+#   "identity" its own rules (extn, domain, user_id, password: see api/provision/extensions.py);
 #   "derived"  bridge computes it (ha1, ha1b from the password);
 #   "read"     nobody: answered, and a write of the stored value is accepted and ignored.
 Access = Literal["setting", "identity", "derived", "read"]

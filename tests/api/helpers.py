@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from bridge.api.openapi import DOCUMENT
+from bridge.api.openapi.document import DOCUMENT
 from bridge.registrations.events import NodeChanged, parse_snapshot
 from bridge.registrations.model import NodeState, RegistrationView
 from bridge.registrations.state import RegistrationState

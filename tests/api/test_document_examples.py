@@ -15,8 +15,8 @@ from bridge.registrations.keys import REGISTRATIONS
 from bridge.registrations.state import RegistrationState
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import ADMIN_PASSWORD, add_admin, document_example, document_examples, login
+from tests.api.provision.test_provision import call
 from tests.api.test_document_shapes import assert_same_keys_and_types
-from tests.api.test_provision import call
 from tests.factories import add_extension, add_user
 
 XUI_DOMAIN = "xswitch.cn"  # the examples' domain

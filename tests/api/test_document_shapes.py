@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api.openapi import DOCUMENT
+from bridge.api.openapi.document import DOCUMENT
 from tests.api.conftest import Api
 from tests.api.helpers import (
     DOMAIN,

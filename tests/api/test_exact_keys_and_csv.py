@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.api.provision_shapes import CSV_COLUMNS
+from bridge.api.provision.shapes import CSV_COLUMNS
 from tests.api.conftest import Api
 from tests.api.helpers import DOMAIN, auth
-from tests.api.test_provision import EXT_PASSWORD, USER_PASSWORD, admin_id, call
+from tests.api.provision.test_provision import EXT_PASSWORD, USER_PASSWORD, admin_id, call
 
 NEW_PASSWORD = "Rotated9Secret"
 

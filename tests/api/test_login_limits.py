@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from bridge.api.attempts import source_key
+from bridge.api.login_limits import source_key
 from bridge.keys import METRICS
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login

@@ -11,9 +11,9 @@ import pytest
 
 from tests.api.conftest import Api
 from tests.api.helpers import DOMAIN, Client, add_admin, auth, document_example, login
+from tests.api.provision.test_provision import EXT_PASSWORD, USER_PASSWORD, call
+from tests.api.provision.test_provision_directory import a1_hash, directory, rewritten
 from tests.api.test_document_shapes import assert_same_keys_and_types
-from tests.api.test_provision import EXT_PASSWORD, USER_PASSWORD, call
-from tests.api.test_provision_directory import a1_hash, directory, rewritten
 from tests.directory.helpers import md5, user_node, variables
 from tests.support.poll import eventually_value
 

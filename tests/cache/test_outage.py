@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.errors import DatabaseUnavailable
-from bridge.pgserver import EmbeddedPostgres
 from tests.factories import add_extension
 from tests.support.poll import eventually_value
 

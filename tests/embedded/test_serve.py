@@ -25,7 +25,7 @@ import asyncpg
 import psutil
 import pytest
 
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 from tests.conftest import fixture_bytes
 from tests.factories import add_extension
 from tests.support.poll import until

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from bridge import pgserver
+from bridge.embedded import server as pgserver
 from bridge.embedded.auth import HBA_MARKER
 from bridge.embedded.lock import StateDirBusy
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 
 # What pg_hba.conf said in a data directory made before passwords (initdb --auth=trust).
 TRUST_HBA = """local   all             all                                     trust
@@ -93,7 +93,7 @@ async def test_a_second_owner_is_refused_and_cannot_stop_the_first(server: Embed
 
 def test_another_process_is_refused_too(server: EmbeddedPostgres) -> None:
     code = (
-        "import sys; from pathlib import Path; from bridge.pgserver import EmbeddedPostgres;"
+        "import sys; from pathlib import Path; from bridge.embedded.server import EmbeddedPostgres;"
         "from bridge.embedded.lock import StateDirBusy\n"
         "try: EmbeddedPostgres(Path(sys.argv[1])).start()\n"
         "except StateDirBusy as exc: print(exc); sys.exit(3)"
@@ -151,7 +151,7 @@ async def test_a_data_directory_from_before_passwords_is_upgraded_in_place(
     )
 
     upgraded = EmbeddedPostgres(stopped.data_dir)
-    with caplog.at_level(logging.WARNING, logger="bridge.pgserver"):
+    with caplog.at_level(logging.WARNING, logger="bridge.embedded.server"):
         dsn = await asyncio.to_thread(upgraded.start)
     try:
         await _check_upgraded(upgraded, dsn, caplog.text)

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.app import create_app
 from bridge.config import load_config
-from bridge.pgserver import EmbeddedPostgres
+from bridge.embedded.server import EmbeddedPostgres
 from bridge.registrations.keys import REGISTRATION_CLOCK, REGISTRATION_STORE, REGISTRATIONS
 from bridge.registrations.model import NodeState, Registration
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from bridge.api import openapi, shapes, validate
+from bridge.api import shapes, validate
+from bridge.api.openapi import document as openapi
 from bridge.directory.extension import Extension
 from bridge.xui import columns
 from bridge.xui_values import EXTENSION_DEFAULTS

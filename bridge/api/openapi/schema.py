@@ -1,4 +1,4 @@
-"""The JSON Schema pieces both OpenAPI modules build from (openapi.py, openapi_provision.py)."""
+"""The JSON Schema pieces both OpenAPI modules build from (document.py and the modules it merges)."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import user_record, validate, writes
-from bridge.api.provision import admin, changed, counted, limits, object_body, write_timeout
-from bridge.api.provision_shapes import done
-from bridge.api.provision_users import login_secret
+from bridge.api.provision.shapes import done
+from bridge.api.provision.shared import admin, changed, counted, limits, object_body, write_timeout
+from bridge.api.provision.users import login_secret
 from bridge.api.respond import json_response
 from bridge.api.scope import Scope
 from bridge.api.validate import Invalid, Limits, Missing, TooMany

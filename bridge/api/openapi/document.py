@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import openapi_groups, openapi_import, openapi_provision, shapes
-from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api import shapes
+from bridge.api.openapi import groups as openapi_groups
+from bridge.api.openapi import import_and_self as openapi_import
+from bridge.api.openapi import provision as openapi_provision
+from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.respond import json_response
 from bridge.registrations.model import NodeState
 

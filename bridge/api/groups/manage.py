@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api import group_shapes as shaped
-from bridge.api import group_store as store
 from bridge.api import validate
-from bridge.api.provision import admin, body, changed, counted, limits, object_body, write_timeout
-from bridge.api.provision_shapes import done
+from bridge.api.groups import shapes as shaped
+from bridge.api.groups import store
+from bridge.api.provision.shapes import done
+from bridge.api.provision.shared import admin, body, changed, counted, limits, object_body, write_timeout
 from bridge.api.respond import json_response
 from bridge.api.scope import Scope
 from bridge.api.validate import Invalid, Limits, TooMany

@@ -13,7 +13,7 @@ import pytest
 from bridge.xui import columns
 from tests.api.conftest import Api
 from tests.api.helpers import document_examples, request_schema, validate
-from tests.api.test_provision import call
+from tests.api.provision.test_provision import call
 
 PUT_EXTENSION = ("/api/extensions/{id}", "put")
 

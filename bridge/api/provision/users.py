@@ -20,11 +20,12 @@ from aiohttp import web
 
 from bridge import hashes, xui_values
 from bridge.api import params, round_trip, shapes, user_reads, validate, writes
-from bridge.api import provision_shapes as shaped
-from bridge.api.attempts import source_key
 from bridge.api.auth import WRONG_LOGIN, keep_presented_token
 from bridge.api.keys import API_AUTHENTICATOR
-from bridge.api.provision import (
+from bridge.api.login_limits import source_key
+from bridge.api.provision import shapes as shaped
+from bridge.api.provision.extensions import credentials
+from bridge.api.provision.shared import (
     admin,
     body,
     caller,
@@ -35,7 +36,6 @@ from bridge.api.provision import (
     path_id,
     write_timeout,
 )
-from bridge.api.provision_extensions import credentials
 from bridge.api.respond import json_bytes, json_response
 from bridge.api.scope import NO_PERMISSION, Scope
 from bridge.api.validate import Invalid, Limits

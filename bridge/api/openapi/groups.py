@@ -1,11 +1,11 @@
-"""The OpenAPI description of the XUI group endpoints (bridge/api/groups.py), merged into
-openapi.DOCUMENT: the bodies with the constraints the server enforces, the answers as
-group_shapes.py prints them."""
+"""The OpenAPI description of the XUI group endpoints (bridge/api/groups/manage.py, lists.py), merged
+into document.DOCUMENT: the bodies with the constraints the server enforces, the answers as
+groups/shapes.py prints them."""
 
 from __future__ import annotations
 
-from bridge.api import group_shapes
-from bridge.api.openapi_schema import INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api.groups import shapes as group_shapes
+from bridge.api.openapi.schema import INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
 _ID_MAX = 2**31 - 1
 GROUP_ID: Schema = {"type": "integer", "minimum": 0, "maximum": _ID_MAX}
@@ -29,7 +29,7 @@ def _done(data: Schema) -> Schema:
     return closed({"code": INTEGER, "data": data, "message": STRING})
 
 
-# A whole users or extensions row with every value a string (group_lists.text_row).
+# A whole users or extensions row with every value a string (groups/lists.text_row).
 _TEXT_ROW: Schema = {"type": "object", "additionalProperties": STRING}
 
 SCHEMAS: dict[str, Schema] = {

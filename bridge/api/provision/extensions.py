@@ -17,9 +17,9 @@ import orjson
 from aiohttp import web
 
 from bridge import hashes, xui_values
-from bridge.api import provision_shapes as shaped
 from bridge.api import round_trip, validate, writes
-from bridge.api.provision import admin, changed, counted, limits, object_body, path_id, write_timeout
+from bridge.api.provision import shapes as shaped
+from bridge.api.provision.shared import admin, changed, counted, limits, object_body, path_id, write_timeout
 from bridge.api.respond import json_bytes, json_response
 from bridge.api.scope import NO_PERMISSION, Scope
 from bridge.api.validate import Invalid, Limits, Missing

@@ -1,10 +1,11 @@
 """The OpenAPI description of POST /api/users/import, PUT /api/users and the identity reads
-(bridge/api/import_users.py, user_self.py), merged into openapi.DOCUMENT."""
+(bridge/api/provision/import_users.py, user_self.py), merged into document.DOCUMENT."""
 
 from __future__ import annotations
 
-from bridge.api import import_users, user_record, validate
-from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api import user_record, validate
+from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api.provision import import_users
 
 _PASSWORD: Schema = {
     "type": "string",

@@ -8,7 +8,7 @@ those of the default ``api.max_field_chars``.
 from __future__ import annotations
 
 from bridge.api import round_trip, validate
-from bridge.api.openapi_schema import BOOLEAN, INTEGER, Schema, array
+from bridge.api.openapi.schema import BOOLEAN, INTEGER, Schema, array
 from bridge.xui import columns
 
 _MAX_CHARS = validate.Limits().max_chars

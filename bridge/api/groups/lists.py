@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api import group_store as store
 from bridge.api import params, shapes
-from bridge.api.groups import managed_group, path_number
-from bridge.api.provision import admin, changed, counted, write_timeout
-from bridge.api.provision_shapes import done
+from bridge.api.groups import store
+from bridge.api.groups.manage import managed_group, path_number
+from bridge.api.provision.shapes import done
+from bridge.api.provision.shared import admin, changed, counted, write_timeout
 from bridge.api.respond import json_response
 from bridge.api.scope import Scope
 from bridge.api.validate import Invalid

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import import_users, user_self
-from bridge.api import provision_extensions as extensions
-from bridge.api import provision_users as users
+from bridge.api import user_self
+from bridge.api.provision import extensions, import_users, users
 
 ID = r"{id:\d{1,18}}"
 

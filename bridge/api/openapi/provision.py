@@ -1,13 +1,14 @@
-"""The OpenAPI description of the provisioning endpoints (merged into openapi.DOCUMENT).
+"""The OpenAPI description of the provisioning endpoints (merged into document.DOCUMENT).
 
-Row schemas come from the column tables provision_shapes.py answers from.
+Row schemas come from the column tables provision/shapes.py answers from.
 """
 
 from __future__ import annotations
 
-from bridge.api import openapi_fields as fields
-from bridge.api import provision_shapes, shapes, validate
-from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api import shapes, validate
+from bridge.api.openapi import fields
+from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
+from bridge.api.provision import shapes as provision_shapes
 
 TEXT_OR_NUMBER: Schema = {"oneOf": [STRING, INTEGER]}
 

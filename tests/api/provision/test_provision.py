@@ -718,7 +718,7 @@ async def test_every_provisioning_answer_validates_against_the_served_openapi(
         validate(answer, response_schema(path, method, status), f"{method} {url}")
 
 
-@pytest.mark.parametrize("name", ["validate", "scope", "provision_shapes"])
+@pytest.mark.parametrize("name", ["validate", "scope", "provision.shapes"])
 def test_provisioning_rules_and_shapes_are_pure(name: str) -> None:
     import ast
     import importlib
