@@ -35,8 +35,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# A base temp of its own: pytest's default (/tmp/pytest-of-USER) keeps only the three newest
+# runs, so a second `make test` beside this one would delete this run's databases under it.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	@tmp=$$(mktemp -d /tmp/bridge-pytest.XXXXXX); \
+	$(BIN)/pytest --basetemp=$$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 
 test: lint typecheck pytest
 
