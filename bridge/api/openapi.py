@@ -132,10 +132,27 @@ _CREDENTIALS: Schema = {
     "properties": {"login": STRING, "password": STRING},
     "required": ["login", "password"],
 }
+# params.required_text: a string (or a number), not empty, no NUL, bounded.
+_CREDENTIAL: Schema = {"oneOf": [{"type": "string", "pattern": "^[^\\x00\\ufffd]{1,256}$"}, INTEGER]}
 _DEV_KEY_REQUEST: Schema = {
-    "type": "object",
-    "properties": {"username": STRING, "password": STRING, "domain": STRING, "description": STRING},
-    "required": ["username", "password", "domain"],
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "username": _CREDENTIAL,
+                "password": _CREDENTIAL,
+                "domain": _CREDENTIAL,
+                "description": STRING,
+            },
+            "required": ["username", "password", "domain"],
+        },
+        {
+            "description": "with a web session's token: no credentials",
+            "type": "object",
+            "properties": {"description": STRING},
+            "additionalProperties": False,
+        },
+    ]
 }
 _SECURED: list[Schema] = [{"header": []}, {"cookie": []}]
 
@@ -163,7 +180,8 @@ PATHS: dict[str, Schema] = {
             "summary": "A permanent key: from SIP credentials it speaks only for that extension (no admin"
             " rights); with a web session's token and no credentials, with the user's rights",
             "security": [],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
+            # No body at all: a key with the session's user's rights.
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
             "responses": {"200": _json(ref("DevKeyCreated"), "key created"), **_errors(400, 403, 406, 429)},
         },
         "get": {
@@ -201,7 +219,7 @@ PATHS: dict[str, Schema] = {
             "parameters": [
                 _query("page", INTEGER, "from 1; below 1 reads as 1"),
                 _query("page_size", INTEGER, "default 10, at most 1000; below 1 reads as 10"),
-                _query("hpack", BOOLEAN, "echoed back"),
+                _query("hpack", STRING, "echoed back as true for 1, true, t, yes or on, else false"),
                 _query("extn", STRING, "exact extension number"),
                 _query("name", STRING, "case-insensitive substring of the name"),
                 _query("status", STATUS, "online, offline, or unknown (while a node is not in sync)"),

@@ -4,14 +4,9 @@
 from __future__ import annotations
 
 from bridge.api import import_users, user_record, validate
+from bridge.api.openapi_fields import USER_PASSWORD
 from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
-_PASSWORD: Schema = {
-    "type": "string",
-    "minLength": 8,
-    "maxLength": 20,
-    "description": "upper and lower case letters, a digit and a special character",
-}
 _TOKEN: Schema = {"type": "string", "pattern": r"^[^\s@]{1,64}$"}
 
 
@@ -65,7 +60,7 @@ _IMPORT_ROW: Schema = {
         "登录名": _TOKEN,
         "分机": {"type": "string", "pattern": r"^[0-9A-Za-z][0-9A-Za-z_.+*#-]{0,63}$"},
         "名称": {"type": "string", "minLength": 1},
-        "密码": _PASSWORD,
+        "密码": USER_PASSWORD,
         "呼叫源": _TOKEN,
         "域": {"type": "string", "pattern": r"^[0-9A-Za-z_.:\[\]-]{1,253}$"},
         "类型": {"type": "string", "enum": list(validate.USER_TYPES)},
@@ -85,7 +80,13 @@ _BULK: Schema = {
                 {"type": "string", "pattern": r"^\d{1,5}$"},
             ]
         },
-        "username": {"type": "array", "minItems": 1, "items": _TOKEN, "description": "logins"},
+        "username": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": validate.Limits().max_rows,
+            "items": {"oneOf": [_TOKEN, {"type": "integer", "minimum": 0}]},
+            "description": "logins (a number is read as its digits)",
+        },
     },
 }
 

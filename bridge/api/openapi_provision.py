@@ -86,18 +86,44 @@ def _body(properties: dict[str, Schema], required: list[str]) -> Schema:
 
 
 def _ids_body() -> Schema:
-    return {"required": True, "content": {"application/json": {"schema": array(TEXT_OR_NUMBER)}}}
+    """validate.id_list: at least one row id, at most api.max_bulk_rows (its default here)."""
+    ids = {**array(fields.ROW_ID), "minItems": 1, "maxItems": validate.Limits().max_rows}
+    return {"required": True, "content": {"application/json": {"schema": ids}}}
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _WRITE = (400, 401, 403, 406, 409, 413)
 _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
-_PASSWORDS = {"password": STRING, "old_password": STRING, "id": TEXT_OR_NUMBER, "domain": STRING}
+_PASSWORDS = {
+    "password": fields.USER_PASSWORD,
+    "old_password": STRING,
+    "id": TEXT_OR_NUMBER,
+    "domain": STRING,
+}
 
 
 def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+# POST /api/users and /api/users/create (provision_users.create_user): "" or null for extn,
+# extn_password, extn_type and mac_address mean "not given".
+_UNSET: Schema = {"enum": ["", None]}
+_USER_CREATE = fields.body(
+    {
+        **_USER_FIELDS,
+        "id": {"description": "ignored"},
+        "login": fields.TOKEN,
+        "name": fields.TEXT_OR_NUMBER,
+        "password": fields.USER_PASSWORD,
+        "extn": {"oneOf": [fields.EXTN, _UNSET]},
+        "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
+        "extn_type": {"oneOf": [{"type": "string", "enum": list(validate.EXTENSION_TYPES)}, _UNSET]},
+        "mac_address": {"oneOf": [fields.EXTENSION_SETTINGS["mac_address"], {"enum": [None]}]},
+    },
+    ["login", "name", "password"],
+)
 
 
 PATHS: dict[str, Schema] = {
@@ -105,20 +131,7 @@ PATHS: dict[str, Schema] = {
         "post": {
             "summary": "Create a user (password: upper, lower, digit, special, 8-20), optionally with an"
             " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address)",
-            "requestBody": fields.body(
-                {
-                    **_USER_FIELDS,
-                    "id": {"description": "ignored"},
-                    "login": fields.TOKEN,
-                    "name": fields.TEXT_OR_NUMBER,
-                    "password": fields.USER_PASSWORD,
-                    "extn": fields.EXTN,
-                    "extn_password": fields.EXTENSION_PASSWORD,
-                    "extn_type": {"type": "string", "enum": list(validate.EXTENSION_TYPES)},
-                    "mac_address": fields.EXTENSION_SETTINGS["mac_address"],
-                },
-                ["login", "name", "password"],
-            ),
+            "requestBody": _USER_CREATE,
             "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
         },
         "get": {
@@ -145,9 +158,7 @@ PATHS: dict[str, Schema] = {
     "/api/users/create": {
         "post": {
             "summary": "The same as POST /api/users",
-            "requestBody": _body(
-                {"login": STRING, "name": STRING, "password": STRING}, ["login", "name", "password"]
-            ),
+            "requestBody": _USER_CREATE,
             "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
         }
     },
@@ -159,10 +170,10 @@ PATHS: dict[str, Schema] = {
                 {
                     "users_start": TEXT_OR_NUMBER,
                     "users_end": TEXT_OR_NUMBER,
-                    "password": STRING,
+                    "password": fields.USER_PASSWORD,
                     "type": STRING,
                     "context": STRING,
-                    "extn_password": STRING,
+                    "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
                     "domain": STRING,
                 },
                 ["users_start", "users_end", "password"],
@@ -251,7 +262,7 @@ PATHS: dict[str, Schema] = {
                 {
                     "extns_start": TEXT_OR_NUMBER,
                     "extns_end": TEXT_OR_NUMBER,
-                    "password": STRING,
+                    "password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
                     "context": STRING,
                     "user_id": INTEGER,
                     "domain": STRING,

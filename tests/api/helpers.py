@@ -112,6 +112,8 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
         assert len(errors) == len(schema["oneOf"]) - 1, f"{where}: matches not exactly one: {errors}"
         return
     kind = schema.get("type")
+    if value is None and schema.get("nullable"):
+        return
     checks = {
         "object": lambda v: isinstance(v, dict),
         "array": lambda v: isinstance(v, list),
@@ -133,6 +135,10 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
         assert value <= schema["maximum"], f"{where}: {value!r} > {schema['maximum']}"
     if "maxLength" in schema and isinstance(value, str):
         assert len(value) <= schema["maxLength"], f"{where}: longer than {schema['maxLength']}"
+    if "minLength" in schema and isinstance(value, str):
+        assert len(value) >= schema["minLength"], f"{where}: shorter than {schema['minLength']}"
+    if "minItems" in schema and isinstance(value, list):
+        assert len(value) >= schema["minItems"], f"{where}: fewer than {schema['minItems']} items"
     if "maxItems" in schema and isinstance(value, list):
         assert len(value) <= schema["maxItems"], f"{where}: more than {schema['maxItems']} items"
     if kind == "object":

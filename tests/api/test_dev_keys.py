@@ -5,13 +5,15 @@ listing and revoking any user's keys (issue 21 item 10, issue 22 dev keys; docs/
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.api.conftest import StartApi
-from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, login
+from tests.api.helpers import DOMAIN, PASSWORD, Client, add_admin, auth, document_example, login
+from tests.api.test_import_and_self import same_shape
 from tests.factories import add_extension, add_user
 
 NO_PERMISSION = {"code": 403, "text": "no permission", "message": "no permission"}
@@ -221,3 +223,45 @@ async def test_an_admin_lists_and_revokes_any_users_keys(
     everything = await client.delete(path, headers=auth(boss))
     assert (await everything.json())["data"] == {"revoked": 1}
     assert await status(client, "GET", "/api/users/dev_keys", web_key["data"]["key"]) == 403
+
+
+async def read(client: Client, path: str, key: str) -> Any:
+    client.session.cookie_jar.clear()
+    response = await client.get(path, headers=auth(key))
+    body = await response.json()
+    assert response.status == 200, body
+    return body
+
+
+async def test_given_a_key_from_sip_credentials_then_info_is_its_extensions_owner_read_only(
+    conn: asyncpg.Connection, start_api: StartApi, phones: dict[str, int]
+) -> None:
+    client = await start_api()
+    key = (await mint(client, "13301"))["key"]
+    info = await read(client, "/api/users/info", key)
+    same_shape(info, json.loads(document_example("获取当前用户信息")))
+    assert (info["id"], info["login"], info["salt"]) == (phones["plain"], "plain", "")
+    assert not {"password", "sha1", "ha1", "ha1b"} & set(info)
+    current = await read(client, "/api/users/currentUser", key)
+    same_shape(current, json.loads(document_example("获取当前登录用户详情")))
+    assert current["userid"] == phones["plain"]
+    # Read only: the owner's record is not the key's to change.
+    for method, path, body in [
+        ("PUT", f"/api/users/{phones['plain']}", {"name": "x"}),
+        ("PUT", "/api/users/change_password", {"password": "New1234!pw"}),
+        ("GET", "/api/users/total", None),
+    ]:
+        assert await status(client, method, path, key, json=body) == 403, path
+    # A key made before sql/040 names no extension: it has no record to read.
+    await conn.execute("UPDATE bridge_api_tokens SET extension_id = NULL WHERE kind = 'dev_key'")
+    assert await status(client, "GET", "/api/users/info", key) == 403
+    assert await status(client, "GET", "/api/users/currentUser", key) == 403
+
+
+async def test_given_sip_credential_keys_owner_then_info_is_the_owners_record(
+    start_api: StartApi, phones: dict[str, int]
+) -> None:
+    client = await start_api(api__sip_credential_keys="owner")
+    key = (await mint(client, "13201"))["key"]
+    assert (await read(client, "/api/users/info", key))["login"] == "boss"
+    assert await status(client, "GET", "/api/users/total", key) == 200  # the owner is a super user
