@@ -321,12 +321,16 @@ async def update_member(request: web.Request) -> web.Response:
         found = await store.membership(conn, group["group_type"], group_id, row_id)
         if found is None:
             raise NotFound(f"id: no membership {row_id} in group {group_id}")
-        kind = "extn_id" if group["group_type"] == store.EXTENSIONS else "user_id"
+        kind, other = (
+            ("extn_id", "user_id") if group["group_type"] == store.EXTENSIONS else ("user_id", "extn_id")
+        )
         _same(fields, kind, found["member"])
+        _same(fields, other, None)  # not a key of this group's rows: only empty
         _same(fields, "group_id", group_id)
         member = await store.live_member(conn, group["group_type"], found["member"])
-        if member is not None:
-            _same(fields, "name", member["name"])
+        if member is not None:  # the member's own columns, changed on the member, never here
+            for key in ("name", "domain", "extn"):
+                _same(fields, key, member[key])
         await store.set_sort(conn, group["group_type"], row_id, sort)
     changed(
         request, scope, _TABLES[group["group_type"]], "updated", [group_id], detail=f"membership={row_id}"

@@ -22,7 +22,12 @@ def pattern(regex: str) -> Schema:
 
 def ranged(low: int, high: int) -> Schema:
     """An integer in [low, high], as a number or its digits ("1": the bulk example sends both)."""
-    digits = rf"^\s*[{low}-{high}]\s*$" if 0 <= low <= high <= 9 else r"^\s*-?\d{1,18}\s*$"
+    if 0 <= low <= high <= 9:
+        digits = rf"^\s*[{low}-{high}]\s*$"
+    elif low >= 0:  # no sign; at most 9 digits (some larger values in range are left out)
+        digits = r"^\s*[1-9][0-9]{0,8}\s*$" if low >= 1 else r"^\s*[0-9]{1,9}\s*$"
+    else:
+        digits = r"^\s*-?\d{1,18}\s*$"
     return {"oneOf": [{"type": "integer", "minimum": low, "maximum": high}, pattern(digits)]}
 
 

@@ -10,15 +10,21 @@ from bridge.api.openapi_schema import INTEGER, STRING, TIMESTAMP, Schema, array,
 _ID_MAX = 2**31 - 1
 GROUP_ID: Schema = {"type": "integer", "minimum": 0, "maximum": _ID_MAX}
 ROW_ID: Schema = {"type": "integer", "minimum": 1, "maximum": _ID_MAX}
-DIGITS: Schema = {"type": "string", "pattern": r"^\s*\d{1,10}\s*$"}
+DIGITS: Schema = {"type": "string", "pattern": r"^\s*\d{1,9}\s*$"}
 GROUP_REF: Schema = {"oneOf": [GROUP_ID, DIGITS]}
-ROW_REF: Schema = {"oneOf": [ROW_ID, DIGITS]}
+ROW_REF: Schema = {"oneOf": [ROW_ID, {"type": "string", "pattern": r"^\s*[1-9]\d{0,8}\s*$"}]}
 SORT: Schema = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": _ID_MAX}, DIGITS]}
 GROUP_TYPE: Schema = {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "string", "enum": ["0", "1"]}]}
 PARENT: Schema = {"oneOf": [GROUP_ID, {"type": "string", "pattern": r"^(\s*\d{1,10}\s*)?$"}]}
 TEXT: Schema = {"type": "string", "minLength": 1}
 # A domain (validate.domain); null or "" for the caller's own.
-REALM: Schema = {"type": "string", "pattern": r"^([0-9A-Za-z_.:\[\]-]{1,253})?$", "nullable": True}
+REALM: Schema = {
+    "oneOf": [
+        {"type": "string", "pattern": r"^([0-9A-Za-z_.:\[\]-]{1,253})?$"},
+        {"type": "integer", "minimum": 0, "description": "read as its digits"},
+        {"enum": [None]},
+    ]
+}
 DIGITS_ONLY: Schema = {"type": "string", "pattern": r"^\d+$"}
 
 
@@ -358,7 +364,13 @@ PATHS: dict[str, Schema] = {
             "summary": "Add one member: user_id to a user group, extn_id to an extension group",
             "parameters": _path("id"),
             "requestBody": _body(
-                _object({"user_id": ROW_REF, "extn_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, [])
+                # user_id for a group of users, extn_id for one of extensions: never both
+                {
+                    "oneOf": [
+                        _object({"user_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, ["user_id"]),
+                        _object({"extn_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, ["extn_id"]),
+                    ]
+                }
             ),
             "responses": {"200": _json(_done(INTEGER), "data: the membership's id"), **_errors(*_WRITE)},
         }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bridge.api import import_users, user_record, validate
-from bridge.api.openapi_fields import USER_PASSWORD
+from bridge.api.openapi_fields import TEXT, USER_PASSWORD
 from bridge.api.openapi_schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 
 _TOKEN: Schema = {"type": "string", "pattern": r"^[^\s@]{1,64}$"}
@@ -59,7 +59,7 @@ _IMPORT_ROW: Schema = {
     "properties": {
         "登录名": _TOKEN,
         "分机": {"type": "string", "pattern": r"^[0-9A-Za-z][0-9A-Za-z_.+*#-]{0,63}$"},
-        "名称": {"type": "string", "minLength": 1},
+        "名称": {**TEXT, "minLength": 1},
         "密码": USER_PASSWORD,
         "呼叫源": _TOKEN,
         "域": {"type": "string", "pattern": r"^[0-9A-Za-z_.:\[\]-]{1,253}$"},
@@ -101,6 +101,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         401: "no or unknown token",
         403: "no permission (not an admin; a row for another domain or a super user)",
         404: "a login of username is unknown (or outside the caller's domain)",
+        406: "Missing Args: username",
         409: "a login exists already (the rows named)",
         413: "body larger than http.max_body_bytes, or more rows than api.max_bulk_rows",
     }
@@ -116,7 +117,7 @@ _BULK_PUT: Schema = {
     "requestBody": _body(_BULK),
     "responses": {
         "200": _json(closed({"code": INTEGER, "data": array(STRING), "message": STRING}), "update rows N"),
-        **_errors(400, 401, 403, 404, 413),
+        **_errors(400, 401, 403, 404, 406, 413),
     },
 }
 

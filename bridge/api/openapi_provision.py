@@ -75,7 +75,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         404: "not found (or outside the caller's domain)",
         406: "Missing Args: the required field named",
         409: "the login or the extension number exists already",
-        413: "body larger than http.max_body_bytes",
+        413: "body larger than http.max_body_bytes, or more rows than api.max_bulk_rows",
     }
     return {str(code): _json(ref("Error"), words[code]) for code in codes}
 
@@ -97,7 +97,7 @@ _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
 _PASSWORDS = {
     "password": fields.USER_PASSWORD,
-    "old_password": STRING,
+    "old_password": {"type": "string", "minLength": 1, "description": "required for one's own password"},
     "id": TEXT_OR_NUMBER,
     "domain": STRING,
 }
@@ -108,8 +108,15 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
 
 
 # POST /api/users and /api/users/create (provision_users.create_user): "" or null for extn,
-# extn_password, extn_type and mac_address mean "not given".
+# extn_password, extn_type and mac_address mean "not given"; extn_type and mac_address come
+# only with extn_password (said in the summary: OpenAPI 3.0 has no dependentRequired).
 _UNSET: Schema = {"enum": ["", None]}
+# validate.extn_list: numbers (a JSON number read as its digits), at least one, bounded.
+_EXTNS: Schema = {
+    **array({"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}]}),
+    "minItems": 1,
+    "maxItems": validate.Limits().max_rows,
+}
 _USER_CREATE = fields.body(
     {
         **_USER_FIELDS,
@@ -130,7 +137,8 @@ PATHS: dict[str, Schema] = {
     "/api/users": {
         "post": {
             "summary": "Create a user (password: upper, lower, digit, special, 8-20), optionally with an"
-            " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address)",
+            " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address;"
+            " extn_type and mac_address only with extn_password)",
             "requestBody": _USER_CREATE,
             "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
         },
@@ -151,7 +159,7 @@ PATHS: dict[str, Schema] = {
             "requestBody": _ids_body(),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 413),
             },
         },
     },
@@ -171,7 +179,7 @@ PATHS: dict[str, Schema] = {
                     "users_start": TEXT_OR_NUMBER,
                     "users_end": TEXT_OR_NUMBER,
                     "password": fields.USER_PASSWORD,
-                    "type": STRING,
+                    "type": {"type": "string", "enum": list(validate.USER_TYPES)},
                     "context": STRING,
                     "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
                     "domain": STRING,
@@ -187,12 +195,12 @@ PATHS: dict[str, Schema] = {
             "requestBody": _ids_body(),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 413),
             },
         },
         "delete": {
             "summary": 'Delete the users of an extension number ({"extn": "444"}) in the caller\'s domain',
-            "requestBody": _body({"extn": STRING, "domain": STRING}, ["extn"]),
+            "requestBody": _body({"extn": {"oneOf": [fields.EXTN, INTEGER]}, "domain": STRING}, ["extn"]),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
                 **_errors(400, 401, 403, 404, 406),
@@ -263,7 +271,7 @@ PATHS: dict[str, Schema] = {
                     "extns_start": TEXT_OR_NUMBER,
                     "extns_end": TEXT_OR_NUMBER,
                     "password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
-                    "context": STRING,
+                    "context": fields.TOKEN,
                     "user_id": INTEGER,
                     "domain": STRING,
                 },
@@ -305,7 +313,7 @@ EXTRA_METHODS: dict[str, Schema] = {
         "put": {
             "summary": "Set the same fields on every extension of extns (all or none); dods are not managed",
             "requestBody": fields.body(
-                {**_EXTENSION_FIELDS, "extns": array(fields.EXTN), "domain": fields.DOMAIN}, ["extns"]
+                {**_EXTENSION_FIELDS, "extns": _EXTNS, "domain": fields.DOMAIN}, ["extns"]
             ),
             "responses": {
                 "200": _json(ref("DoneEmpty"), "message: update rows N"),
@@ -315,7 +323,8 @@ EXTRA_METHODS: dict[str, Schema] = {
     },
     "/api/extensions/{id}": {
         "put": {
-            "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b)",
+            "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b;"
+            " the document's voicemail `action` is refused: XUI tables bridge does not manage)",
             "parameters": _ID,
             "requestBody": fields.body(
                 {
@@ -326,7 +335,6 @@ EXTRA_METHODS: dict[str, Schema] = {
                     "password": {"oneOf": [fields.EXTENSION_PASSWORD, {"enum": [""]}]},
                     "login": {"oneOf": [fields.TOKEN, {"enum": [""]}]},
                     "user_id": fields.OWNER_ID,
-                    "action": {"description": "voicemail states: refused (not managed by bridge)"},
                 },
                 [],
             ),

@@ -397,6 +397,23 @@ async def test_given_whole_row_lists_then_rows_are_the_tables_columns_as_strings
     assert [(g["id"], [c["login"] for c in g["children"]]) for g in tree] == [(str(users), ["admin"])]
 
 
+async def test_given_a_membership_put_back_then_only_sort_changes_and_other_keys_must_match(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    group_id = await add_group(conn, "u", 0)
+    owner = await add_user(conn, "withextn", domain=DOMAIN, extn="1001")
+    await call(api, "POST", "/api/groups/members", [{"group_id": group_id, "user_id": owner}])
+    (row,) = await call(api, "GET", f"/api/groups/{group_id}/members")
+    assert (row["domain"], row["extn"]) == (DOMAIN, "1001")
+    changed = await call(api, "PUT", f"/api/groups/{group_id}/members", {**row, "sort": "9"})
+    assert changed["data"] == row["id"]
+    # Keys the GET answered, changed: each would do nothing here, so each is refused by name.
+    for key, value in (("extn", "1002"), ("domain", "other.test"), ("name", "x"), ("extn_id", "5")):
+        refused = await call(api, "PUT", f"/api/groups/{group_id}/members", {**row, key: value}, 400)
+        assert refused["message"].startswith(f"{key}:"), refused
+    assert [m["sort"] for m in await call(api, "GET", f"/api/groups/{group_id}/members")] == ["9"]
+
+
 async def test_given_a_user_group_then_group_users_extn_lists_its_users_extensions_as_documented(
     api: Api, conn: asyncpg.Connection
 ) -> None:
