@@ -95,10 +95,11 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _WRITE = (400, 401, 403, 406, 409, 413)
 _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
+_UNSET: Schema = {"enum": ["", None]}
 _PASSWORDS = {
     "password": fields.USER_PASSWORD,
     "old_password": {"type": "string", "minLength": 1, "description": "required for one's own password"},
-    "id": TEXT_OR_NUMBER,
+    "id": {"oneOf": [fields.ROW_ID, _UNSET], "description": "a user's id; none for one's own"},
     "domain": STRING,
 }
 
@@ -107,16 +108,15 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-# POST /api/users and /api/users/create (provision_users.create_user): "" or null for extn,
-# extn_password, extn_type and mac_address mean "not given"; extn_type and mac_address come
-# only with extn_password (said in the summary: OpenAPI 3.0 has no dependentRequired).
-_UNSET: Schema = {"enum": ["", None]}
 # validate.extn_list: numbers (a JSON number read as its digits), at least one, bounded.
 _EXTNS: Schema = {
     **array({"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}]}),
     "minItems": 1,
     "maxItems": validate.Limits().max_rows,
 }
+# POST /api/users and /api/users/create (provision_users.create_user): "" or null for extn,
+# extn_password, extn_type and mac_address mean "not given"; extn_type and mac_address come
+# only with extn_password (said in the summary: OpenAPI 3.0 has no dependentRequired).
 _USER_CREATE = fields.body(
     {
         **_USER_FIELDS,
@@ -124,7 +124,7 @@ _USER_CREATE = fields.body(
         "login": fields.TOKEN,
         "name": fields.TEXT_OR_NUMBER,
         "password": fields.USER_PASSWORD,
-        "extn": {"oneOf": [fields.EXTN, _UNSET]},
+        "extn": {"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}, _UNSET]},
         "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
         "extn_type": {"oneOf": [{"type": "string", "enum": list(validate.EXTENSION_TYPES)}, _UNSET]},
         "mac_address": {"oneOf": [fields.EXTENSION_SETTINGS["mac_address"], {"enum": [None]}]},
@@ -180,7 +180,7 @@ PATHS: dict[str, Schema] = {
                     "users_end": TEXT_OR_NUMBER,
                     "password": fields.USER_PASSWORD,
                     "type": {"type": "string", "enum": list(validate.USER_TYPES)},
-                    "context": STRING,
+                    "context": fields.TOKEN,
                     "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
                     "domain": STRING,
                 },

@@ -97,7 +97,10 @@ async def create_dev_key(request: web.Request) -> web.Response:
         unknown = sorted(set(fields) - _DEV_KEY_FIELDS)
         if unknown:  # refused by name rather than ignored (a typo'd key would do nothing)
             raise RequestError(f"{unknown[0][:64]}: not a field of a developer key request")
-        description = params.clean(str(fields.get("description") or ""), "description")
+        given = fields.get("description")
+        if given is not None and not isinstance(given, str):
+            raise RequestError("description: must be text")
+        description = params.clean(given or "", "description")
         if "username" in fields or presented_token(request) is None:
             username = params.required_text(fields, "username")
             password = params.required_text(fields, "password")

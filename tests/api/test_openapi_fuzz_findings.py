@@ -219,6 +219,46 @@ FINDINGS = [
         {"user_id": "{owner}", "extn_id": "{extn_id}"},
         False,
     ),
+    # The third run.
+    Finding(
+        "create-numeric-extn",
+        "POST",
+        "/api/users/create",
+        "/api/users/create",
+        {
+            "login": "u9",
+            "name": "u9",
+            "password": GOOD_PASSWORD,
+            "extn": 3309,
+            "extn_password": "Ext1234pw",
+            "context": "default",
+        },
+        True,
+    ),
+    Finding(
+        "dev-key-description-object",  # was read as "no description"
+        "POST",
+        "/api/users/dev_keys",
+        "/api/users/dev_keys",
+        {"description": {}},
+        False,
+    ),
+    Finding(
+        "muti-add-empty-context",
+        "POST",
+        "/api/users/muti_add",
+        "/api/users/muti_add",
+        {"users_start": 3000, "users_end": 3001, "password": GOOD_PASSWORD, "context": ""},
+        False,
+    ),
+    Finding(
+        "change-password-id-zero",
+        "PUT",
+        "/api/users/change_password",
+        "/api/users/change_password",
+        {"password": "New1234!pw", "id": 0},
+        False,
+    ),
     Finding(
         "extension-cidr-not-a-network",
         "PUT",
