@@ -152,7 +152,9 @@ async def create_group(request: web.Request) -> web.Response:
     fields, bound = await object_body(request), limits(request)
     _refuse_unknown(fields, ("name", "description", "group_type", "group_id", "sort", "realm", "level"))
     name = validate.text(validate.required(fields, "name"), "name", bound)
-    realm = scope.domain_for(_optional(fields, "realm", lambda v: validate.domain(v, bound)))
+    realm = scope.domain_for(
+        _optional(fields, "realm", lambda v: validate.domain(_text_only(v, "realm"), bound))
+    )
     group_type = _group_type(fields.get("group_type", store.USERS))
     values: dict[str, Any] = {"name": name, "realm": realm, "group_type": group_type}
     values["description"] = _optional(fields, "description", lambda v: validate.text(v, "description", bound))
@@ -388,6 +390,14 @@ def _same(fields: Mapping[str, Any], key: str, stored: Any) -> None:
     if value in (None, "") or str(value) == ("" if stored is None else str(stored)):
         return
     raise Invalid(f"{key}: read-only here, {value!r} differs from the stored {stored!r}")
+
+
+def _text_only(value: Any, key: str) -> str:
+    """A realm is a domain name: a number (which validate.domain would read as its digits,
+    "-58800" included) is refused."""
+    if not isinstance(value, str):
+        raise Invalid(f"{key}: must be a domain name (text)")
+    return value
 
 
 def _text(value: Any) -> str:

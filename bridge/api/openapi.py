@@ -132,6 +132,9 @@ _CREDENTIALS: Schema = {
     "properties": {"login": STRING, "password": STRING},
     "required": ["login", "password"],
 }
+# guard/api.why: EXTN@DOMAIN, printable, at most 300 characters (ASCII stated here).
+_GUARD_USER: Schema = {"type": "string", "pattern": r"^[\x20-\x3f\x41-\x7e]+@[\x20-\x7e]+$", "maxLength": 300}
+_IP: Schema = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 # params.required_text: a string (or a number), not empty, no NUL, bounded.
 _CREDENTIAL: Schema = {"oneOf": [{"type": "string", "pattern": "^[^\\x00\\ufffd]{1,256}$"}, INTEGER]}
 _DEV_KEY_REQUEST: Schema = {
@@ -190,7 +193,11 @@ PATHS: dict[str, Schema] = {
         },
         "delete": {
             "summary": "Delete the presented developer key, or ?id= one of the caller's keys",
-            "parameters": [_query("id", INTEGER, "a key id from GET; default: the presented key")],
+            "parameters": [
+                _query(
+                    "id", {"type": "integer", "minimum": 1}, "a key id from GET; default: the presented key"
+                )
+            ],
             "responses": {
                 "200": _json(ref("Done"), "deleted (code 0, as documented)"),
                 **_errors(400, 403, 404, 406),
@@ -271,7 +278,7 @@ PATHS.update(
         "/api/guard/why": {
             "get": {
                 "summary": "Attempts and verdict by user@domain",
-                "parameters": [_query("user", STRING, "EXTN@DOMAIN")],
+                "parameters": [_query("user", _GUARD_USER, "EXTN@DOMAIN")],
                 "responses": {"200": _json(_GUARD_REPORT, "attempts"), **_errors(400, 401, 403, 404)},
             }
         },
@@ -288,7 +295,7 @@ PATHS.update(
         "/api/guard/bans/{ip}": {
             "delete": {
                 "summary": "Lift every ban of an address",
-                "parameters": [{"name": "ip", "in": "path", "required": True, "schema": STRING}],
+                "parameters": [{"name": "ip", "in": "path", "required": True, "schema": _IP}],
                 "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
             }
         },

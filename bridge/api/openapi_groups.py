@@ -18,13 +18,7 @@ GROUP_TYPE: Schema = {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "s
 PARENT: Schema = {"oneOf": [GROUP_ID, {"type": "string", "pattern": r"^(\s*\d{1,10}\s*)?$"}]}
 TEXT: Schema = {"type": "string", "minLength": 1}
 # A domain (validate.domain); null or "" for the caller's own.
-REALM: Schema = {
-    "oneOf": [
-        {"type": "string", "pattern": r"^([0-9A-Za-z_.:\[\]-]{1,253})?$"},
-        {"type": "integer", "minimum": 0, "description": "read as its digits"},
-        {"enum": [None]},
-    ]
-}
+REALM: Schema = {"type": "string", "pattern": r"^([0-9A-Za-z_.:\[\]-]{1,253})?$", "nullable": True}
 DIGITS_ONLY: Schema = {"type": "string", "pattern": r"^\d+$"}
 
 

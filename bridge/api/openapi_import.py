@@ -73,11 +73,13 @@ _BULK: Schema = {
     "required": ["username"],
     "minProperties": 2,
     "properties": {
-        "type": {"type": "string", "enum": list(validate.USER_TYPES)},
+        # null: not set (the other one is)
+        "type": {"oneOf": [{"type": "string", "enum": list(validate.USER_TYPES)}, {"enum": [None]}]},
         "idle_timeout": {
             "oneOf": [
                 {"type": "integer", "minimum": 0, "maximum": 86_400},
                 {"type": "string", "pattern": r"^\d{1,5}$"},
+                {"enum": [None]},
             ]
         },
         "username": {

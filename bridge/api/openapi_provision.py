@@ -96,6 +96,8 @@ _WRITE = (400, 401, 403, 406, 409, 413)
 _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
 _UNSET: Schema = {"enum": ["", None]}
+# validate.domain reads a JSON number as its digits (a domain may be all digits).
+_DOMAIN: Schema = {"oneOf": [fields.DOMAIN, INTEGER]}
 _PASSWORDS = {
     "password": fields.USER_PASSWORD,
     "old_password": {"type": "string", "minLength": 1, "description": "required for one's own password"},
@@ -200,7 +202,7 @@ PATHS: dict[str, Schema] = {
         },
         "delete": {
             "summary": 'Delete the users of an extension number ({"extn": "444"}) in the caller\'s domain',
-            "requestBody": _body({"extn": {"oneOf": [fields.EXTN, INTEGER]}, "domain": STRING}, ["extn"]),
+            "requestBody": _body({"extn": {"oneOf": [fields.EXTN, INTEGER]}, "domain": _DOMAIN}, ["extn"]),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
                 **_errors(400, 401, 403, 404, 406),
@@ -312,9 +314,7 @@ EXTRA_METHODS: dict[str, Schema] = {
         },
         "put": {
             "summary": "Set the same fields on every extension of extns (all or none); dods are not managed",
-            "requestBody": fields.body(
-                {**_EXTENSION_FIELDS, "extns": _EXTNS, "domain": fields.DOMAIN}, ["extns"]
-            ),
+            "requestBody": fields.body({**_EXTENSION_FIELDS, "extns": _EXTNS, "domain": _DOMAIN}, ["extns"]),
             "responses": {
                 "200": _json(ref("DoneEmpty"), "message: update rows N"),
                 **_errors(400, 401, 403, 404, 406, 413),

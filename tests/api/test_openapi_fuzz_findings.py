@@ -5,6 +5,7 @@ invalid is refused with a 4xx, and nothing answers 5xx."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,7 +203,18 @@ FINDINGS = [
         {"action": {}},
         False,
     ),
-    Finding("group-realm-number", "POST", "/api/groups", "/api/groups", {"name": "g2", "realm": 0}, True),
+    # A number was read as its digits ("-58800" a realm): a realm is text.
+    Finding(
+        "group-realm-number", "POST", "/api/groups", "/api/groups", {"name": "g2", "realm": -58800}, False
+    ),
+    Finding(
+        "bulk-idle-null",  # null: not set, the type is
+        "PUT",
+        "/api/users",
+        "/api/users/",
+        {"idle_timeout": None, "type": "AGENT", "username": ["1001"]},
+        True,
+    ),
     Finding(
         "group-member-zero",
         "POST",
@@ -319,6 +331,17 @@ async def test_paging_past_the_largest_page_reads_as_the_largest(api: Api, conn:
     assert "maximum" not in per_page["schema"]
     status, answer = await call(api, "GET", f"/api/groups/{group}/remain_extns?perPage=1001")
     assert status == 200 and answer["rowCount"] == 3, answer
+
+
+async def test_query_rules_found_are_stated(api: Api) -> None:
+    parameters = DOCUMENT["paths"]["/api/users/dev_keys"]["delete"]["parameters"]
+    assert [p["schema"] for p in parameters if p["name"] == "id"] == [{"type": "integer", "minimum": 1}]
+    status, _ = await call(api, "DELETE", "/api/users/dev_keys?id=0")
+    assert status == 406
+    (user,) = DOCUMENT["paths"]["/api/guard/why"]["get"]["parameters"]
+    assert not re.match(user["schema"]["pattern"], "")
+    status, _ = await call(api, "GET", "/api/guard/why?user=")
+    assert status == 400
 
 
 async def test_hpack_takes_any_word_as_its_schema_says(api: Api) -> None:
