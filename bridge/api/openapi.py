@@ -145,14 +145,14 @@ _DEV_KEY_REQUEST: Schema = {
                 "username": _CREDENTIAL,
                 "password": _CREDENTIAL,
                 "domain": _CREDENTIAL,
-                "description": STRING,
+                "description": {**STRING, "nullable": True},
             },
             "required": ["username", "password", "domain"],
         },
         {
             "description": "with a web session's token: no credentials",
             "type": "object",
-            "properties": {"description": STRING},
+            "properties": {"description": {**STRING, "nullable": True}},
             "additionalProperties": False,
         },
     ]

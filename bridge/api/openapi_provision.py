@@ -105,6 +105,24 @@ _PASSWORDS = {
     "domain": STRING,
 }
 
+# One's own password needs old_password; another user's (id, an admin) does not.
+_CHANGE_PASSWORD = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": _PASSWORDS,
+                "required": ["password"],
+                "anyOf": [
+                    {"type": "object", "required": ["old_password"]},
+                    {"type": "object", "required": ["id"]},
+                ],
+            }
+        }
+    },
+}
+
 
 def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
@@ -123,7 +141,7 @@ _USER_CREATE = fields.body(
     {
         **_USER_FIELDS,
         "id": {"description": "ignored"},
-        "login": fields.TOKEN,
+        "login": {"oneOf": [fields.TOKEN, {"type": "integer", "minimum": 0}]},
         "name": fields.TEXT_OR_NUMBER,
         "password": fields.USER_PASSWORD,
         "extn": {"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}, _UNSET]},
@@ -184,7 +202,7 @@ PATHS: dict[str, Schema] = {
                     "type": {"type": "string", "enum": list(validate.USER_TYPES)},
                     "context": fields.TOKEN,
                     "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
-                    "domain": STRING,
+                    "domain": {"oneOf": [fields.DOMAIN, INTEGER, {"enum": [None]}]},
                 },
                 ["users_start", "users_end", "password"],
             ),
@@ -212,7 +230,7 @@ PATHS: dict[str, Schema] = {
     "/api/users/change_password": {
         "put": {
             "summary": "Change one's own password (old_password required), or id's as its admin",
-            "requestBody": _body(_PASSWORDS, ["password"]),
+            "requestBody": _CHANGE_PASSWORD,
             "responses": {"200": _json(ref("DoneText"), 'data: "{}"'), **_errors(400, 401, 403, 404, 406)},
         }
     },
@@ -275,7 +293,7 @@ PATHS: dict[str, Schema] = {
                     "password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
                     "context": fields.TOKEN,
                     "user_id": INTEGER,
-                    "domain": STRING,
+                    "domain": {"oneOf": [fields.DOMAIN, INTEGER, _UNSET]},
                 },
                 ["extns_start", "extns_end", "user_id"],
             ),

@@ -114,6 +114,14 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
     kind = schema.get("type")
     if value is None and schema.get("nullable"):
         return
+    if "anyOf" in schema:  # at least one, beside the schema's other keywords
+        failures = []
+        for option in schema["anyOf"]:
+            try:
+                validate(value, option, where)
+            except AssertionError as exc:
+                failures.append(str(exc))
+        assert len(failures) < len(schema["anyOf"]), f"{where}: matches none of anyOf: {failures}"
     checks = {
         "object": lambda v: isinstance(v, dict),
         "array": lambda v: isinstance(v, list),
