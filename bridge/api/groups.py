@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bridge.api import group_shapes as shaped
 from bridge.api import group_store as store
-from bridge.api import validate
+from bridge.api import round_trip, validate
 from bridge.api.provision import admin, body, changed, counted, limits, object_body, write_timeout
 from bridge.api.provision_shapes import done
 from bridge.api.respond import json_response
@@ -25,6 +25,7 @@ from bridge.api.validate import Invalid, Limits, TooMany
 from bridge.api.writes import Conflict, transaction
 from bridge.errors import NotFound
 from bridge.keys import DATABASE
+from bridge.xui_values import timestamp
 
 MAX_ID = 2**31 - 1
 MAX_SORT = 2**31 - 1
@@ -215,6 +216,9 @@ def _group_changes(current: Mapping[str, Any], fields: Mapping[str, Any], bound:
         values["sort"] = _sort(fields, 0)
     _same(fields, "realm", current["realm"])
     _same(fields, "group_type", current["group_type"])
+    # GET then PUT: created_at as stored; updated_at moves with every write, any timestamp.
+    _same(fields, "created_at", timestamp(current["created_at"]))
+    round_trip.check_timestamps(fields, ("updated_at",))
     if fields.get("deleted_at") not in (None, ""):
         raise Invalid("deleted_at: read-only (DELETE /api/groups/:id deletes a group)")
     return values

@@ -397,6 +397,25 @@ async def test_given_whole_row_lists_then_rows_are_the_tables_columns_as_strings
     assert [(g["id"], [c["login"] for c in g["children"]]) for g in tree] == [(str(users), ["admin"])]
 
 
+async def test_given_a_group_read_then_put_back_then_accepted_and_a_changed_creation_time_refused(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    group_id = await add_group(conn, "g", 0)
+    read = await call(api, "GET", f"/api/groups/{group_id}")
+    await call(api, "PUT", f"/api/groups/{group_id}", {**read, "description": "d"})
+    again = await call(
+        api, "PUT", f"/api/groups/{group_id}", {**read, "description": "e"}
+    )  # stale updated_at
+    assert again["code"] == 200
+    refused = await call(
+        api, "PUT", f"/api/groups/{group_id}", {**read, "created_at": "2001-01-01 00:00:00"}, 400
+    )
+    assert refused["message"].startswith("created_at:")
+    refused = await call(api, "PUT", f"/api/groups/{group_id}", {**read, "updated_at": "yesterday"}, 400)
+    assert refused["message"].startswith("updated_at:")
+    assert (await call(api, "GET", f"/api/groups/{group_id}"))["description"] == "e"
+
+
 async def test_given_a_membership_put_back_then_only_sort_changes_and_other_keys_must_match(
     api: Api, conn: asyncpg.Connection
 ) -> None:
