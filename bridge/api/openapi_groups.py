@@ -130,14 +130,16 @@ _READ_ONLY: dict[str, Schema] = {
     "spaces": STRING,
 }
 _READ = (401, 403)
+# params.query_int: a 32-bit integer, else 400.
+_PAGE_NUMBER: Schema = {"type": "integer", "minimum": -_ID_MAX, "maximum": _ID_MAX}
 # group_lists._paging: below 1 reads as 1 (page) or 1000 (perPage); above 1000 as 1000.
 _PAGING = [
-    {"name": "page", "in": "query", "required": False, "schema": INTEGER, "description": "below 1: 1"},
+    {"name": "page", "in": "query", "required": False, "schema": _PAGE_NUMBER, "description": "below 1: 1"},
     {
         "name": "perPage",
         "in": "query",
         "required": False,
-        "schema": INTEGER,
+        "schema": _PAGE_NUMBER,
         "description": "default 1000; below 1 or above 1000 reads as 1000",
     },
 ]

@@ -96,6 +96,8 @@ _WRITE = (400, 401, 403, 406, 409, 413)
 _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
 _UNSET: Schema = {"enum": ["", None]}
+# params.query_int: a 32-bit integer, else 400.
+_PAGE_NUMBER: Schema = {"type": "integer", "minimum": -(2**31 - 1), "maximum": 2**31 - 1}
 # validate.domain reads a JSON number as its digits (a domain may be all digits).
 _DOMAIN: Schema = {"oneOf": [fields.DOMAIN, INTEGER]}
 _PASSWORDS = {
@@ -166,8 +168,8 @@ PATHS: dict[str, Schema] = {
             "summary": "Users, paged (perPage default 10, at most 1000), filtered by login and name"
             " (substrings) and type",
             "parameters": [
-                _query("page", INTEGER, "from 1"),
-                _query("perPage", INTEGER, "rows per page"),
+                _query("page", _PAGE_NUMBER, "from 1"),
+                _query("perPage", _PAGE_NUMBER, "rows per page"),
                 _query("login", STRING, "case-insensitive substring"),
                 _query("name", STRING, "case-insensitive substring"),
                 _query("type", STRING, "NORMAL, AGENT, CONFMAN or GATEWAY"),
