@@ -60,6 +60,8 @@ async def api_edge(request: web.Request, handler: Handler) -> web.StreamResponse
             raise
         reason = _HTTP_REASONS.get(exc.status, exc.reason.lower())
         response = error_response(exc.status, reason)
+        if "Allow" in exc.headers:  # a 405 names the methods the path takes (RFC 9110 15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("unhandled error path=%s", request.path)
         response = error_response(500, "internal error")

@@ -85,13 +85,22 @@ async def delete_session(request: web.Request) -> web.Response:
     return response
 
 
+_DEV_KEY_FIELDS = frozenset(("username", "password", "domain", "description"))
+
+
 async def create_dev_key(request: web.Request) -> web.Response:
     """A permanent key. From an extension's SIP credentials (the document's way) it speaks
     only for that extension; presented with a web session and no credentials, it carries
     the session user's rights (the web password was given to open the session)."""
     async with charged_if_refused(request):
         fields = await params.body_fields(request)
-        description = params.clean(str(fields.get("description") or ""), "description")
+        unknown = sorted(set(fields) - _DEV_KEY_FIELDS)
+        if unknown:  # refused by name rather than ignored (a typo'd key would do nothing)
+            raise RequestError(f"{unknown[0][:64]}: not a field of a developer key request")
+        given = fields.get("description")
+        if given is not None and not isinstance(given, str):
+            raise RequestError("description: must be text")
+        description = params.clean(given or "", "description")
         if "username" in fields or presented_token(request) is None:
             username = params.required_text(fields, "username")
             password = params.required_text(fields, "password")

@@ -1,7 +1,9 @@
 """The identity reads a XUI client starts with, and the bulk user update:
 
 * ``GET /api/users/info`` and ``/api/users/currentUser``: the caller's own record, for any
-  user (a normal user included);
+  user (a normal user included); for a key made from an extension's SIP credentials (which
+  speaks for that extension, not as its owner) the record of the extension's owner, read
+  only, secrets blank like everyone's (``salt`` "", no password or hash key);
 * ``GET /api/users/total``: how many live users the caller provisions (admins);
 * ``PUT /api/users``: ``type`` and/or ``idle_timeout`` on the users of ``username``
   (their logins), all or none.
@@ -14,33 +16,48 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import user_reads, user_record, validate, writes
+from bridge.api.auth import authenticated
 from bridge.api.provision.shapes import done
-from bridge.api.provision.shared import admin, caller, changed, counted, limits, object_body, write_timeout
+from bridge.api.provision.shared import admin, changed, counted, limits, object_body, write_timeout
 from bridge.api.respond import json_response
-from bridge.api.scope import Scope
+from bridge.api.scope import NO_PERMISSION
 from bridge.api.validate import Invalid
-from bridge.errors import NotFound
+from bridge.errors import Forbidden, NotFound
 from bridge.keys import DATABASE
 
 BULK_COLUMNS = ("type", "idle_timeout")
 
 
-async def _own_row(request: web.Request) -> tuple[Scope, Any]:
-    scope = await caller(request)
-    row = await user_reads.user_by_id(request.config_dict[DATABASE], scope.user_id, None)
+# The owner of the extension a SIP-credential key speaks for (read through the extension, so a
+# deleted extension gives no record).
+_EXTENSION_OWNER = """
+SELECT u.* FROM extensions e JOIN users u ON u.id = e.user_id
+WHERE e.id = $1 AND e.deleted_at IS NULL AND u.deleted_at IS NULL
+"""
+
+
+async def _own_row(request: web.Request) -> Any:
+    """The caller's record: its user's, or for an extension's key its extension's owner's.
+    Only these two reads give such a key a user row; every write still refuses it."""
+    principal = await authenticated(request)
+    db = request.config_dict[DATABASE]
+    if principal.user_rights:
+        row = await user_reads.user_by_id(db, principal.user_id, None)
+    elif principal.extension is None:  # its extension was deleted, or a key older than sql/040
+        raise Forbidden(NO_PERMISSION)
+    else:
+        row = await db.fetchrow(_EXTENSION_OWNER, principal.extension.id)
     if row is None:
         raise NotFound("not found")
-    return scope, row
+    return row
 
 
 async def info(request: web.Request) -> web.Response:
-    _, row = await _own_row(request)
-    return json_response(user_record.info(row))
+    return json_response(user_record.info(await _own_row(request)))
 
 
 async def current_user(request: web.Request) -> web.Response:
-    _, row = await _own_row(request)
-    return json_response(user_record.current_user(row))
+    return json_response(user_record.current_user(await _own_row(request)))
 
 
 async def total(request: web.Request) -> web.Response:

@@ -110,6 +110,16 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
         assert len(errors) == len(schema["oneOf"]) - 1, f"{where}: matches not exactly one: {errors}"
         return
     kind = schema.get("type")
+    if value is None and schema.get("nullable"):
+        return
+    if "anyOf" in schema:  # at least one, beside the schema's other keywords
+        failures = []
+        for option in schema["anyOf"]:
+            try:
+                validate(value, option, where)
+            except AssertionError as exc:
+                failures.append(str(exc))
+        assert len(failures) < len(schema["anyOf"]), f"{where}: matches none of anyOf: {failures}"
     checks = {
         "object": lambda v: isinstance(v, dict),
         "array": lambda v: isinstance(v, list),
@@ -131,6 +141,10 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "$") -> None:
         assert value <= schema["maximum"], f"{where}: {value!r} > {schema['maximum']}"
     if "maxLength" in schema and isinstance(value, str):
         assert len(value) <= schema["maxLength"], f"{where}: longer than {schema['maxLength']}"
+    if "minLength" in schema and isinstance(value, str):
+        assert len(value) >= schema["minLength"], f"{where}: shorter than {schema['minLength']}"
+    if "minItems" in schema and isinstance(value, list):
+        assert len(value) >= schema["minItems"], f"{where}: fewer than {schema['minItems']} items"
     if "maxItems" in schema and isinstance(value, list):
         assert len(value) <= schema["maxItems"], f"{where}: more than {schema['maxItems']} items"
     if kind == "object":

@@ -5,13 +5,16 @@ listing and revoking any user's keys (issue 21 item 10, issue 22 dev keys; docs/
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.api.conftest import StartApi
-from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, add_admin, auth, login
+from tests.api.helpers import ADMIN_PASSWORD, DOMAIN, REFERENCE, add_admin, auth, document_example, login
+from tests.api.provision.test_import_and_self import same_shape
+from tests.api.test_document_shapes import assert_same_keys_and_types
 from tests.factories import add_extension, add_user
 from tests.support.client import Client
 
@@ -222,3 +225,91 @@ async def test_an_admin_lists_and_revokes_any_users_keys(
     everything = await client.delete(path, headers=auth(boss))
     assert (await everything.json())["data"] == {"revoked": 1}
     assert await status(client, "GET", "/api/users/dev_keys", web_key["data"]["key"]) == 403
+
+
+async def read(client: Client, path: str, key: str) -> Any:
+    client.session.cookie_jar.clear()
+    response = await client.get(path, headers=auth(key))
+    body = await response.json()
+    assert response.status == 200, body
+    return body
+
+
+async def test_given_a_key_from_sip_credentials_then_info_is_its_extensions_owner_read_only(
+    conn: asyncpg.Connection, start_api: StartApi, phones: dict[str, int]
+) -> None:
+    client = await start_api()
+    key = (await mint(client, "13301"))["key"]
+    info = await read(client, "/api/users/info", key)
+    same_shape(info, json.loads(document_example("获取当前用户信息")))
+    assert (info["id"], info["login"], info["salt"]) == (phones["plain"], "plain", "")
+    assert not {"password", "sha1", "ha1", "ha1b"} & set(info)
+    current = await read(client, "/api/users/currentUser", key)
+    same_shape(current, json.loads(document_example("获取当前登录用户详情")))
+    assert current["userid"] == phones["plain"]
+    # Read only: the owner's record is not the key's to change.
+    for method, path, body in [
+        ("PUT", f"/api/users/{phones['plain']}", {"name": "x"}),
+        ("PUT", "/api/users/change_password", {"password": "New1234!pw"}),
+        ("GET", "/api/users/total", None),
+    ]:
+        assert await status(client, method, path, key, json=body) == 403, path
+    # A key made before sql/040 names no extension: it has no record to read.
+    await conn.execute("UPDATE bridge_api_tokens SET extension_id = NULL WHERE kind = 'dev_key'")
+    assert await status(client, "GET", "/api/users/info", key) == 403
+    assert await status(client, "GET", "/api/users/currentUser", key) == 403
+
+
+async def test_given_sip_credential_keys_owner_then_info_is_the_owners_record(
+    start_api: StartApi, phones: dict[str, int]
+) -> None:
+    client = await start_api(api__sip_credential_keys="owner")
+    key = (await mint(client, "13201"))["key"]
+    assert (await read(client, "/api/users/info", key))["login"] == "boss"
+    assert await status(client, "GET", "/api/users/total", key) == 200  # the owner is a super user
+
+
+def auth_examples(after: str, count: int) -> list[Any]:
+    """The first ``count`` JSON values after the line starting with ``after`` in xui-auth-api.zh.txt."""
+    lines = (REFERENCE / "xui-auth-api.zh.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(after)) + 1
+    found: list[Any] = []
+    while len(found) < count:
+        while not lines[start].startswith(("{", "[")):
+            start += 1
+        end = start
+        while True:  # the shortest run of lines that is one JSON value
+            try:
+                found.append(json.loads("\n".join(lines[start : end + 1])))
+                break
+            except ValueError:
+                end += 1
+        start = end + 1
+    return found
+
+
+async def test_the_auth_documents_dev_key_flow_verbatim_gets_its_answers_key_for_key(
+    conn: asyncpg.Connection, start_api: StartApi
+) -> None:
+    """xui-auth-api.zh.txt's own example: t13201 / 1234 in test.com (a SIP password below the
+    extension rule, as a phone's may be: the rule binds provisioning, not a login)."""
+    owner = await add_user(conn, "t13201owner", domain="test.com")
+    await add_extension(conn, "t13201", "test.com", password="1234", user_id=owner)
+    request, created_example = auth_examples("Key API", 2)
+    assert request == {"username": "t13201", "password": "1234", "domain": "test.com"}
+    client = await start_api()
+    response = await client.post("/api/users/dev_keys", json=request)
+    created = await response.json()
+    assert response.status == 200, created
+    assert_same_keys_and_types(created, created_example, {"data"})
+    assert_same_keys_and_types(created["data"], created_example["data"], set())
+    key = created["data"]["key"]
+    (listed_example,) = auth_examples("用户API客户端查询自己的开发key列表", 1)
+    listed = await read(client, "/api/users/dev_keys", key)
+    assert_same_keys_and_types(listed, listed_example, {"data"})
+    assert_same_keys_and_types(listed["data"][0], listed_example["data"][0], set())
+    (deleted_example,) = auth_examples("用户API客户端删除自己的开发key", 1)
+    client.session.cookie_jar.clear()
+    deleted = await (await client.delete("/api/users/dev_keys", headers=auth(key))).json()
+    assert_same_keys_and_types(deleted, deleted_example, set())
+    assert await status(client, "GET", "/api/users/dev_keys", key) == 403

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge.api import validate
+from bridge.api import round_trip, validate
 from bridge.api.groups import shapes as shaped
 from bridge.api.groups import store
 from bridge.api.provision.shapes import done
@@ -25,6 +25,7 @@ from bridge.api.validate import Invalid, Limits, TooMany
 from bridge.api.writes import Conflict, transaction
 from bridge.errors import NotFound
 from bridge.keys import DATABASE
+from bridge.xui_values import timestamp
 
 MAX_ID = 2**31 - 1
 MAX_SORT = 2**31 - 1
@@ -152,7 +153,9 @@ async def create_group(request: web.Request) -> web.Response:
     fields, bound = await object_body(request), limits(request)
     _refuse_unknown(fields, ("name", "description", "group_type", "group_id", "sort", "realm", "level"))
     name = validate.text(validate.required(fields, "name"), "name", bound)
-    realm = scope.domain_for(_optional(fields, "realm", lambda v: validate.domain(v, bound)))
+    realm = scope.domain_for(
+        _optional(fields, "realm", lambda v: validate.domain(_text_only(v, "realm"), bound))
+    )
     group_type = _group_type(fields.get("group_type", store.USERS))
     values: dict[str, Any] = {"name": name, "realm": realm, "group_type": group_type}
     values["description"] = _optional(fields, "description", lambda v: validate.text(v, "description", bound))
@@ -213,6 +216,9 @@ def _group_changes(current: Mapping[str, Any], fields: Mapping[str, Any], bound:
         values["sort"] = _sort(fields, 0)
     _same(fields, "realm", current["realm"])
     _same(fields, "group_type", current["group_type"])
+    # GET then PUT: created_at as stored; updated_at moves with every write, any timestamp.
+    _same(fields, "created_at", timestamp(current["created_at"]))
+    round_trip.check_timestamps(fields, ("updated_at",))
     if fields.get("deleted_at") not in (None, ""):
         raise Invalid("deleted_at: read-only (DELETE /api/groups/:id deletes a group)")
     return values
@@ -321,12 +327,16 @@ async def update_member(request: web.Request) -> web.Response:
         found = await store.membership(conn, group["group_type"], group_id, row_id)
         if found is None:
             raise NotFound(f"id: no membership {row_id} in group {group_id}")
-        kind = "extn_id" if group["group_type"] == store.EXTENSIONS else "user_id"
+        kind, other = (
+            ("extn_id", "user_id") if group["group_type"] == store.EXTENSIONS else ("user_id", "extn_id")
+        )
         _same(fields, kind, found["member"])
+        _same(fields, other, None)  # not a key of this group's rows: only empty
         _same(fields, "group_id", group_id)
         member = await store.live_member(conn, group["group_type"], found["member"])
-        if member is not None:
-            _same(fields, "name", member["name"])
+        if member is not None:  # the member's own columns, changed on the member, never here
+            for key in ("name", "domain", "extn"):
+                _same(fields, key, member[key])
         await store.set_sort(conn, group["group_type"], row_id, sort)
     changed(
         request, scope, _TABLES[group["group_type"]], "updated", [group_id], detail=f"membership={row_id}"
@@ -384,6 +394,14 @@ def _same(fields: Mapping[str, Any], key: str, stored: Any) -> None:
     if value in (None, "") or str(value) == ("" if stored is None else str(stored)):
         return
     raise Invalid(f"{key}: read-only here, {value!r} differs from the stored {stored!r}")
+
+
+def _text_only(value: Any, key: str) -> str:
+    """A realm is a domain name: a number (which validate.domain would read as its digits,
+    "-58800" included) is refused."""
+    if not isinstance(value, str):
+        raise Invalid(f"{key}: must be a domain name (text)")
+    return value
 
 
 def _text(value: Any) -> str:

@@ -185,8 +185,8 @@ async def extension_members(db: Database, group_id: int) -> list[asyncpg.Record]
 
 
 async def live_member(conn: asyncpg.Connection, group_type: int, member: int) -> asyncpg.Record | None:
-    """The live user (user group) or extension (extension group) ``member``: id, domain, name."""
+    """The live user (user group) or extension (extension group) ``member``: id, domain, name, extn."""
     table = "extensions" if group_type == EXTENSIONS else "users"
     return await conn.fetchrow(
-        f"SELECT id, domain, name FROM {table} WHERE id = $1 AND deleted_at IS NULL FOR SHARE", member
+        f"SELECT id, domain, name, extn FROM {table} WHERE id = $1 AND deleted_at IS NULL FOR SHARE", member
     )

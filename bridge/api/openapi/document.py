@@ -135,10 +135,30 @@ _CREDENTIALS: Schema = {
     "properties": {"login": STRING, "password": STRING},
     "required": ["login", "password"],
 }
+# guard/api.why: EXTN@DOMAIN, printable, at most 300 characters (ASCII stated here).
+_GUARD_USER: Schema = {"type": "string", "pattern": r"^[\x20-\x3f\x41-\x7e]+@[\x20-\x7e]+$", "maxLength": 300}
+_IP: Schema = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+# params.required_text: a string (or a number), not empty, no NUL, bounded.
+_CREDENTIAL: Schema = {"oneOf": [{"type": "string", "pattern": "^[^\\x00\\ufffd]{1,256}$"}, INTEGER]}
 _DEV_KEY_REQUEST: Schema = {
-    "type": "object",
-    "properties": {"username": STRING, "password": STRING, "domain": STRING, "description": STRING},
-    "required": ["username", "password", "domain"],
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "username": _CREDENTIAL,
+                "password": _CREDENTIAL,
+                "domain": _CREDENTIAL,
+                "description": {**STRING, "nullable": True},
+            },
+            "required": ["username", "password", "domain"],
+        },
+        {
+            "description": "with a web session's token: no credentials",
+            "type": "object",
+            "properties": {"description": {**STRING, "nullable": True}},
+            "additionalProperties": False,
+        },
+    ]
 }
 _SECURED: list[Schema] = [{"header": []}, {"cookie": []}]
 
@@ -166,7 +186,8 @@ PATHS: dict[str, Schema] = {
             "summary": "A permanent key: from SIP credentials it speaks only for that extension (no admin"
             " rights); with a web session's token and no credentials, with the user's rights",
             "security": [],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
+            # No body at all: a key with the session's user's rights.
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _DEV_KEY_REQUEST}}},
             "responses": {"200": _json(ref("DevKeyCreated"), "key created"), **_errors(400, 403, 406, 429)},
         },
         "get": {
@@ -175,7 +196,11 @@ PATHS: dict[str, Schema] = {
         },
         "delete": {
             "summary": "Delete the presented developer key, or ?id= one of the caller's keys",
-            "parameters": [_query("id", INTEGER, "a key id from GET; default: the presented key")],
+            "parameters": [
+                _query(
+                    "id", {"type": "integer", "minimum": 1}, "a key id from GET; default: the presented key"
+                )
+            ],
             "responses": {
                 "200": _json(ref("Done"), "deleted (code 0, as documented)"),
                 **_errors(400, 403, 404, 406),
@@ -204,7 +229,7 @@ PATHS: dict[str, Schema] = {
             "parameters": [
                 _query("page", INTEGER, "from 1; below 1 reads as 1"),
                 _query("page_size", INTEGER, "default 10, at most 1000; below 1 reads as 10"),
-                _query("hpack", BOOLEAN, "echoed back"),
+                _query("hpack", STRING, "echoed back as true for 1, true, t, yes or on, else false"),
                 _query("extn", STRING, "exact extension number"),
                 _query("name", STRING, "case-insensitive substring of the name"),
                 _query("status", STATUS, "online, offline, or unknown (while a node is not in sync)"),
@@ -256,7 +281,7 @@ PATHS.update(
         "/api/guard/why": {
             "get": {
                 "summary": "Attempts and verdict by user@domain",
-                "parameters": [_query("user", STRING, "EXTN@DOMAIN")],
+                "parameters": [_query("user", _GUARD_USER, "EXTN@DOMAIN")],
                 "responses": {"200": _json(_GUARD_REPORT, "attempts"), **_errors(400, 401, 403, 404)},
             }
         },
@@ -273,7 +298,7 @@ PATHS.update(
         "/api/guard/bans/{ip}": {
             "delete": {
                 "summary": "Lift every ban of an address",
-                "parameters": [{"name": "ip", "in": "path", "required": True, "schema": STRING}],
+                "parameters": [{"name": "ip", "in": "path", "required": True, "schema": _IP}],
                 "responses": {"200": _json(_BANS, "lifted"), **_errors(400, 401, 403, 404)},
             }
         },

@@ -22,7 +22,12 @@ def pattern(regex: str) -> Schema:
 
 def ranged(low: int, high: int) -> Schema:
     """An integer in [low, high], as a number or its digits ("1": the bulk example sends both)."""
-    digits = rf"^\s*[{low}-{high}]\s*$" if 0 <= low <= high <= 9 else r"^\s*-?\d{1,18}\s*$"
+    if 0 <= low <= high <= 9:
+        digits = rf"^\s*[{low}-{high}]\s*$"
+    elif low >= 0:  # no sign; at most 9 digits (some larger values in range are left out)
+        digits = r"^\s*[1-9][0-9]{0,8}\s*$" if low >= 1 else r"^\s*[0-9]{1,9}\s*$"
+    else:
+        digits = r"^\s*-?\d{1,18}\s*$"
     return {"oneOf": [{"type": "integer", "minimum": low, "maximum": high}, pattern(digits)]}
 
 
@@ -33,6 +38,13 @@ TOKEN = pattern(validate.TOKEN_PATTERN.pattern)
 # Lookaheads for the classes the document's rules require (ECMA-262 regexes, as JSON Schema).
 USER_PASSWORD = pattern(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[^A-Za-z0-9])[\x21-\x7e]{8,20}$")
 EXTENSION_PASSWORD = pattern(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[\x21-\x7e]{8,20}$")
+# validate._cidrs: comma-separated networks as ipaddress.ip_network reads them (IPv4 here, and
+# IPv6 written out in full; the server also takes IPv6's short forms), empty parts skipped.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}(/(3[0-2]|[12]?[0-9]))?"
+_IPV6 = r"([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?"
+_CIDR = rf"({_IPV4}|{_IPV6})"
+CIDRS = pattern(rf"^[ ,]*({_CIDR}( *,[ ,]*{_CIDR})*)?[ ,]*$")
 ROW_ID = ranged(1, 2**31 - 1)
 OWNER_ID = ranged(0, 2**31 - 1)
 
@@ -48,6 +60,7 @@ def _column(column: columns.Column) -> Schema:
         "codec": {"oneOf": [TEXT, array(pattern(r"^[0-9A-Za-z_.@/-]+$"))]},
         "mac_address": pattern(r"^(|([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2})$"),
         "context": TOKEN,
+        "extn_cidr": CIDRS,
     }
     return special.get(column.name, TEXT_OR_NUMBER)
 

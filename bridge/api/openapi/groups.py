@@ -10,13 +10,16 @@ from bridge.api.openapi.schema import INTEGER, STRING, TIMESTAMP, Schema, array,
 _ID_MAX = 2**31 - 1
 GROUP_ID: Schema = {"type": "integer", "minimum": 0, "maximum": _ID_MAX}
 ROW_ID: Schema = {"type": "integer", "minimum": 1, "maximum": _ID_MAX}
-DIGITS: Schema = {"type": "string", "pattern": r"^\s*\d{1,10}\s*$"}
+DIGITS: Schema = {"type": "string", "pattern": r"^\s*\d{1,9}\s*$"}
 GROUP_REF: Schema = {"oneOf": [GROUP_ID, DIGITS]}
-ROW_REF: Schema = {"oneOf": [ROW_ID, DIGITS]}
+ROW_REF: Schema = {"oneOf": [ROW_ID, {"type": "string", "pattern": r"^\s*[1-9]\d{0,8}\s*$"}]}
 SORT: Schema = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": _ID_MAX}, DIGITS]}
 GROUP_TYPE: Schema = {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "string", "enum": ["0", "1"]}]}
 PARENT: Schema = {"oneOf": [GROUP_ID, {"type": "string", "pattern": r"^(\s*\d{1,10}\s*)?$"}]}
 TEXT: Schema = {"type": "string", "minLength": 1}
+# A domain (validate.domain); null or "" for the caller's own.
+REALM: Schema = {"type": "string", "pattern": r"^([0-9A-Za-z_.:\[\]-]{1,253})?$", "nullable": True}
+DIGITS_ONLY: Schema = {"type": "string", "pattern": r"^\d+$"}
 
 
 def _row() -> dict[str, Schema]:
@@ -71,6 +74,9 @@ SCHEMAS: dict[str, Schema] = {
     "TextRowPage": closed(
         {"page": INTEGER, "rowCount": INTEGER, "pageCount": INTEGER, "data": array(_TEXT_ROW)}
     ),
+    "GroupUsersExtnPage": closed(
+        {"page": INTEGER, "rowCount": DIGITS_ONLY, "pageCount": INTEGER, "data": array(_TEXT_ROW)}
+    ),
     "GroupUser": closed(
         {k: STRING for k in ("groupName", "userID", "userDomain", "userExten", "groupID", "userName")}
     ),
@@ -124,13 +130,17 @@ _READ_ONLY: dict[str, Schema] = {
     "spaces": STRING,
 }
 _READ = (401, 403)
+# params.query_int: a 32-bit integer, else 400.
+_PAGE_NUMBER: Schema = {"type": "integer", "minimum": -_ID_MAX, "maximum": _ID_MAX}
+# group_lists._paging: below 1 reads as 1 (page) or 1000 (perPage); above 1000 as 1000.
 _PAGING = [
-    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+    {"name": "page", "in": "query", "required": False, "schema": _PAGE_NUMBER, "description": "below 1: 1"},
     {
         "name": "perPage",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "schema": _PAGE_NUMBER,
+        "description": "default 1000; below 1 or above 1000 reads as 1000",
     },
 ]
 _WRITE = (400, 401, 403, 404, 406, 413)
@@ -161,7 +171,7 @@ PATHS: dict[str, Schema] = {
                         "group_type": GROUP_TYPE,
                         "group_id": PARENT,
                         "sort": SORT,
-                        "realm": STRING,
+                        "realm": REALM,
                         "level": {},
                     },
                     ["name"],
@@ -244,7 +254,7 @@ PATHS: dict[str, Schema] = {
                         "description": STRING,
                         "sort": SORT,
                         "group_id": PARENT,
-                        "realm": STRING,
+                        "realm": {**STRING, "nullable": True},
                         "group_type": GROUP_TYPE,
                         "level": {},
                         "deleted_at": {"type": "string", "maxLength": 0},
@@ -335,12 +345,28 @@ PATHS: dict[str, Schema] = {
             parameters=[*_path("id"), *_PAGING],
         )
     },
+    "/api/groups/{id}/group_users/extn": {
+        "get": _get(
+            "The extensions of the group's users, with user_login and user_name (whole rows, strings,"
+            " secrets blank; rowCount a string, as the document's example)",
+            ref("GroupUsersExtnPage"),
+            400,
+            404,
+            parameters=[*_path("id"), *_PAGING],
+        )
+    },
     "/api/groups/{id}/member": {
         "post": {
             "summary": "Add one member: user_id to a user group, extn_id to an extension group",
             "parameters": _path("id"),
             "requestBody": _body(
-                _object({"user_id": ROW_REF, "extn_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, [])
+                # user_id for a group of users, extn_id for one of extensions: never both
+                {
+                    "oneOf": [
+                        _object({"user_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, ["user_id"]),
+                        _object({"extn_id": ROW_REF, "sort": SORT, "group_id": GROUP_REF}, ["extn_id"]),
+                    ]
+                }
             ),
             "responses": {"200": _json(_done(INTEGER), "data: the membership's id"), **_errors(*_WRITE)},
         }

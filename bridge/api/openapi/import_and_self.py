@@ -4,15 +4,10 @@
 from __future__ import annotations
 
 from bridge.api import user_record, validate
+from bridge.api.openapi.fields import TEXT, USER_PASSWORD
 from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.provision import import_users
 
-_PASSWORD: Schema = {
-    "type": "string",
-    "minLength": 8,
-    "maxLength": 20,
-    "description": "upper and lower case letters, a digit and a special character",
-}
 _TOKEN: Schema = {"type": "string", "pattern": r"^[^\s@]{1,64}$"}
 
 
@@ -65,8 +60,8 @@ _IMPORT_ROW: Schema = {
     "properties": {
         "登录名": _TOKEN,
         "分机": {"type": "string", "pattern": r"^[0-9A-Za-z][0-9A-Za-z_.+*#-]{0,63}$"},
-        "名称": {"type": "string", "minLength": 1},
-        "密码": _PASSWORD,
+        "名称": {**TEXT, "minLength": 1},
+        "密码": USER_PASSWORD,
         "呼叫源": _TOKEN,
         "域": {"type": "string", "pattern": r"^[0-9A-Za-z_.:\[\]-]{1,253}$"},
         "类型": {"type": "string", "enum": list(validate.USER_TYPES)},
@@ -79,14 +74,22 @@ _BULK: Schema = {
     "required": ["username"],
     "minProperties": 2,
     "properties": {
-        "type": {"type": "string", "enum": list(validate.USER_TYPES)},
+        # null: not set (the other one is)
+        "type": {"oneOf": [{"type": "string", "enum": list(validate.USER_TYPES)}, {"enum": [None]}]},
         "idle_timeout": {
             "oneOf": [
                 {"type": "integer", "minimum": 0, "maximum": 86_400},
                 {"type": "string", "pattern": r"^\d{1,5}$"},
+                {"enum": [None]},
             ]
         },
-        "username": {"type": "array", "minItems": 1, "items": _TOKEN, "description": "logins"},
+        "username": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": validate.Limits().max_rows,
+            "items": {"oneOf": [_TOKEN, {"type": "integer", "minimum": 0}]},
+            "description": "logins (a number is read as its digits)",
+        },
     },
 }
 
@@ -101,6 +104,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         401: "no or unknown token",
         403: "no permission (not an admin; a row for another domain or a super user)",
         404: "a login of username is unknown (or outside the caller's domain)",
+        406: "Missing Args: username",
         409: "a login exists already (the rows named)",
         413: "body larger than http.max_body_bytes, or more rows than api.max_bulk_rows",
     }
@@ -116,7 +120,7 @@ _BULK_PUT: Schema = {
     "requestBody": _body(_BULK),
     "responses": {
         "200": _json(closed({"code": INTEGER, "data": array(STRING), "message": STRING}), "update rows N"),
-        **_errors(400, 401, 403, 404, 413),
+        **_errors(400, 401, 403, 404, 406, 413),
     },
 }
 

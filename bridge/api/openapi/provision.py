@@ -76,7 +76,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         404: "not found (or outside the caller's domain)",
         406: "Missing Args: the required field named",
         409: "the login or the extension number exists already",
-        413: "body larger than http.max_body_bytes",
+        413: "body larger than http.max_body_bytes, or more rows than api.max_bulk_rows",
     }
     return {str(code): _json(ref("Error"), words[code]) for code in codes}
 
@@ -87,47 +87,90 @@ def _body(properties: dict[str, Schema], required: list[str]) -> Schema:
 
 
 def _ids_body() -> Schema:
-    return {"required": True, "content": {"application/json": {"schema": array(TEXT_OR_NUMBER)}}}
+    """validate.id_list: at least one row id, at most api.max_bulk_rows (its default here)."""
+    ids = {**array(fields.ROW_ID), "minItems": 1, "maxItems": validate.Limits().max_rows}
+    return {"required": True, "content": {"application/json": {"schema": ids}}}
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": INTEGER}]
 _WRITE = (400, 401, 403, 406, 409, 413)
 _EXTENSION_FIELDS = fields.EXTENSION_SETTINGS
 _USER_FIELDS = fields.USER_SETTINGS
-_PASSWORDS = {"password": STRING, "old_password": STRING, "id": TEXT_OR_NUMBER, "domain": STRING}
+_UNSET: Schema = {"enum": ["", None]}
+# params.query_int: a 32-bit integer, else 400.
+_PAGE_NUMBER: Schema = {"type": "integer", "minimum": -(2**31 - 1), "maximum": 2**31 - 1}
+# validate.domain reads a JSON number as its digits (a domain may be all digits).
+_DOMAIN: Schema = {"oneOf": [fields.DOMAIN, INTEGER]}
+_PASSWORDS = {
+    "password": fields.USER_PASSWORD,
+    "old_password": {"type": "string", "minLength": 1, "description": "required for one's own password"},
+    "id": {"oneOf": [fields.ROW_ID, _UNSET], "description": "a user's id; none for one's own"},
+    "domain": STRING,
+}
+
+# One's own password needs old_password; another user's (id, an admin) does not.
+_CHANGE_PASSWORD = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": _PASSWORDS,
+                "required": ["password"],
+                "anyOf": [
+                    {"type": "object", "required": ["old_password"]},
+                    {"type": "object", "required": ["id"]},
+                ],
+            }
+        }
+    },
+}
 
 
 def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+# validate.extn_list: numbers (a JSON number read as its digits), at least one, bounded.
+_EXTNS: Schema = {
+    **array({"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}]}),
+    "minItems": 1,
+    "maxItems": validate.Limits().max_rows,
+}
+# POST /api/users and /api/users/create (provision_users.create_user): "" or null for extn,
+# extn_password, extn_type and mac_address mean "not given"; extn_type and mac_address come
+# only with extn_password (said in the summary: OpenAPI 3.0 has no dependentRequired).
+_USER_CREATE = fields.body(
+    {
+        **_USER_FIELDS,
+        "id": {"description": "ignored"},
+        "login": {"oneOf": [fields.TOKEN, {"type": "integer", "minimum": 0}]},
+        "name": fields.TEXT_OR_NUMBER,
+        "password": fields.USER_PASSWORD,
+        "extn": {"oneOf": [fields.EXTN, {"type": "integer", "minimum": 0}, _UNSET]},
+        "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
+        "extn_type": {"oneOf": [{"type": "string", "enum": list(validate.EXTENSION_TYPES)}, _UNSET]},
+        "mac_address": {"oneOf": [fields.EXTENSION_SETTINGS["mac_address"], {"enum": [None]}]},
+    },
+    ["login", "name", "password"],
+)
+
+
 PATHS: dict[str, Schema] = {
     "/api/users": {
         "post": {
             "summary": "Create a user (password: upper, lower, digit, special, 8-20), optionally with an"
-            " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address)",
-            "requestBody": fields.body(
-                {
-                    **_USER_FIELDS,
-                    "id": {"description": "ignored"},
-                    "login": fields.TOKEN,
-                    "name": fields.TEXT_OR_NUMBER,
-                    "password": fields.USER_PASSWORD,
-                    "extn": fields.EXTN,
-                    "extn_password": fields.EXTENSION_PASSWORD,
-                    "extn_type": {"type": "string", "enum": list(validate.EXTENSION_TYPES)},
-                    "mac_address": fields.EXTENSION_SETTINGS["mac_address"],
-                },
-                ["login", "name", "password"],
-            ),
+            " extension (extn, context, extn_password: upper, lower, digit, 8-20, extn_type, mac_address;"
+            " extn_type and mac_address only with extn_password)",
+            "requestBody": _USER_CREATE,
             "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
         },
         "get": {
             "summary": "Users, paged (perPage default 10, at most 1000), filtered by login and name"
             " (substrings) and type",
             "parameters": [
-                _query("page", INTEGER, "from 1"),
-                _query("perPage", INTEGER, "rows per page"),
+                _query("page", _PAGE_NUMBER, "from 1"),
+                _query("perPage", _PAGE_NUMBER, "rows per page"),
                 _query("login", STRING, "case-insensitive substring"),
                 _query("name", STRING, "case-insensitive substring"),
                 _query("type", STRING, "NORMAL, AGENT, CONFMAN or GATEWAY"),
@@ -139,16 +182,14 @@ PATHS: dict[str, Schema] = {
             "requestBody": _ids_body(),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 413),
             },
         },
     },
     "/api/users/create": {
         "post": {
             "summary": "The same as POST /api/users",
-            "requestBody": _body(
-                {"login": STRING, "name": STRING, "password": STRING}, ["login", "name", "password"]
-            ),
+            "requestBody": _USER_CREATE,
             "responses": {"200": _json(ref("DoneId"), "data: the new user's id"), **_errors(*_WRITE)},
         }
     },
@@ -160,11 +201,11 @@ PATHS: dict[str, Schema] = {
                 {
                     "users_start": TEXT_OR_NUMBER,
                     "users_end": TEXT_OR_NUMBER,
-                    "password": STRING,
-                    "type": STRING,
-                    "context": STRING,
-                    "extn_password": STRING,
-                    "domain": STRING,
+                    "password": fields.USER_PASSWORD,
+                    "type": {"type": "string", "enum": list(validate.USER_TYPES)},
+                    "context": fields.TOKEN,
+                    "extn_password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
+                    "domain": {"oneOf": [fields.DOMAIN, INTEGER, {"enum": [None]}]},
                 },
                 ["users_start", "users_end", "password"],
             ),
@@ -177,12 +218,12 @@ PATHS: dict[str, Schema] = {
             "requestBody": _ids_body(),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 413),
             },
         },
         "delete": {
             "summary": 'Delete the users of an extension number ({"extn": "444"}) in the caller\'s domain',
-            "requestBody": _body({"extn": STRING, "domain": STRING}, ["extn"]),
+            "requestBody": _body({"extn": {"oneOf": [fields.EXTN, INTEGER]}, "domain": _DOMAIN}, ["extn"]),
             "responses": {
                 "200": _json(ref("DoneCount"), "data: users deleted"),
                 **_errors(400, 401, 403, 404, 406),
@@ -192,7 +233,7 @@ PATHS: dict[str, Schema] = {
     "/api/users/change_password": {
         "put": {
             "summary": "Change one's own password (old_password required), or id's as its admin",
-            "requestBody": _body(_PASSWORDS, ["password"]),
+            "requestBody": _CHANGE_PASSWORD,
             "responses": {"200": _json(ref("DoneText"), 'data: "{}"'), **_errors(400, 401, 403, 404, 406)},
         }
     },
@@ -252,10 +293,10 @@ PATHS: dict[str, Schema] = {
                 {
                     "extns_start": TEXT_OR_NUMBER,
                     "extns_end": TEXT_OR_NUMBER,
-                    "password": STRING,
-                    "context": STRING,
+                    "password": {"oneOf": [fields.EXTENSION_PASSWORD, _UNSET]},
+                    "context": fields.TOKEN,
                     "user_id": INTEGER,
-                    "domain": STRING,
+                    "domain": {"oneOf": [fields.DOMAIN, INTEGER, _UNSET]},
                 },
                 ["extns_start", "extns_end", "user_id"],
             ),
@@ -294,9 +335,7 @@ EXTRA_METHODS: dict[str, Schema] = {
         },
         "put": {
             "summary": "Set the same fields on every extension of extns (all or none); dods are not managed",
-            "requestBody": fields.body(
-                {**_EXTENSION_FIELDS, "extns": array(fields.EXTN), "domain": fields.DOMAIN}, ["extns"]
-            ),
+            "requestBody": fields.body({**_EXTENSION_FIELDS, "extns": _EXTNS, "domain": _DOMAIN}, ["extns"]),
             "responses": {
                 "200": _json(ref("DoneEmpty"), "message: update rows N"),
                 **_errors(400, 401, 403, 404, 406, 413),
@@ -305,7 +344,8 @@ EXTRA_METHODS: dict[str, Schema] = {
     },
     "/api/extensions/{id}": {
         "put": {
-            "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b)",
+            "summary": "Update an extension (extn and domain cannot change; a password renews ha1, ha1b;"
+            " the document's voicemail `action` is refused: XUI tables bridge does not manage)",
             "parameters": _ID,
             "requestBody": fields.body(
                 {
@@ -316,7 +356,6 @@ EXTRA_METHODS: dict[str, Schema] = {
                     "password": {"oneOf": [fields.EXTENSION_PASSWORD, {"enum": [""]}]},
                     "login": {"oneOf": [fields.TOKEN, {"enum": [""]}]},
                     "user_id": fields.OWNER_ID,
-                    "action": {"description": "voicemail states: refused (not managed by bridge)"},
                 },
                 [],
             ),

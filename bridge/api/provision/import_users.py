@@ -67,7 +67,7 @@ def _row_values(scope: Scope, fields: Mapping[str, Any], bound: Limits) -> dict[
         settings["extn"] = validate.extn(fields["分机"], "分机", bound)
     super_value = fields.get("超级管理员")
     if super_value not in (None, ""):
-        if super_value not in _YES_NO:
+        if not isinstance(super_value, str | int) or super_value not in _YES_NO:
             raise Invalid("超级管理员: must be 是 or 否")
         settings["is_super"] = _YES_NO[super_value]
     optional = {COLUMNS[k]: fields[k] for k in ("呼叫源", "域", "类型") if fields.get(k) not in (None, "")}

@@ -61,17 +61,23 @@ def login_secret(login: str, password: str) -> dict[str, Any]:
 
 def _extension_wanted(fields: Mapping[str, Any], login: str, bound: Limits) -> dict[str, Any] | None:
     """The extension to create with a user: with ``extn`` or ``extn_password`` given, both it
-    and ``context`` are required (extn defaults to the login)."""
+    and ``context`` are required (extn defaults to the login). ``extn_type`` or
+    ``mac_address`` without them is refused by name: no extension would carry them."""
+    settings = {key: fields[key] for key in ("extn_type", "mac_address") if fields.get(key) not in (None, "")}
     if all(fields.get(key) in (None, "") for key in ("extn", "extn_password")):
+        if settings:
+            raise Invalid(f"{next(iter(settings))}: an extension is created only with extn_password")
         return None
     password = validate.extension_password(validate.required(fields, "extn_password"), "extn_password")
     validate.required(fields, "context")
-    number = validate.extn(fields.get("extn") or login, "extn", bound)
+    given = fields.get("extn")
+    number = validate.extn(login if given in (None, "") else given, "extn", bound)
     extension = {"extn": number, "password": password}
-    settings = validate.extension_settings(
-        {"type": fields.get("extn_type"), "mac_address": fields.get("mac_address")}, bound
-    )
-    return {**extension, **settings}
+    kind = settings.get("extn_type")
+    if kind is not None and kind not in validate.EXTENSION_TYPES:
+        raise Invalid(f"extn_type: must be one of {', '.join(validate.EXTENSION_TYPES)}")
+    checked = validate.extension_settings({"type": kind, "mac_address": settings.get("mac_address")}, bound)
+    return {**extension, **checked}
 
 
 @counted

@@ -398,6 +398,70 @@ async def test_given_whole_row_lists_then_rows_are_the_tables_columns_as_strings
     assert [(g["id"], [c["login"] for c in g["children"]]) for g in tree] == [(str(users), ["admin"])]
 
 
+async def test_given_a_group_read_then_put_back_then_accepted_and_a_changed_creation_time_refused(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    group_id = await add_group(conn, "g", 0)
+    read = await call(api, "GET", f"/api/groups/{group_id}")
+    await call(api, "PUT", f"/api/groups/{group_id}", {**read, "description": "d"})
+    again = await call(
+        api, "PUT", f"/api/groups/{group_id}", {**read, "description": "e"}
+    )  # stale updated_at
+    assert again["code"] == 200
+    refused = await call(
+        api, "PUT", f"/api/groups/{group_id}", {**read, "created_at": "2001-01-01 00:00:00"}, 400
+    )
+    assert refused["message"].startswith("created_at:")
+    refused = await call(api, "PUT", f"/api/groups/{group_id}", {**read, "updated_at": "yesterday"}, 400)
+    assert refused["message"].startswith("updated_at:")
+    assert (await call(api, "GET", f"/api/groups/{group_id}"))["description"] == "e"
+
+
+async def test_given_a_membership_put_back_then_only_sort_changes_and_other_keys_must_match(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    group_id = await add_group(conn, "u", 0)
+    owner = await add_user(conn, "withextn", domain=DOMAIN, extn="1001")
+    await call(api, "POST", "/api/groups/members", [{"group_id": group_id, "user_id": owner}])
+    (row,) = await call(api, "GET", f"/api/groups/{group_id}/members")
+    assert (row["domain"], row["extn"]) == (DOMAIN, "1001")
+    changed = await call(api, "PUT", f"/api/groups/{group_id}/members", {**row, "sort": "9"})
+    assert changed["data"] == row["id"]
+    # Keys the GET answered, changed: each would do nothing here, so each is refused by name.
+    for key, value in (("extn", "1002"), ("domain", "other.test"), ("name", "x"), ("extn_id", "5")):
+        refused = await call(api, "PUT", f"/api/groups/{group_id}/members", {**row, key: value}, 400)
+        assert refused["message"].startswith(f"{key}:"), refused
+    assert [m["sort"] for m in await call(api, "GET", f"/api/groups/{group_id}/members")] == ["9"]
+
+
+async def test_given_a_user_group_then_group_users_extn_lists_its_users_extensions_as_documented(
+    api: Api, conn: asyncpg.Connection
+) -> None:
+    users = await add_group(conn, "u", 0)
+    owner = await conn.fetchval("SELECT id FROM users WHERE login = 'admin'")
+    outsider = await add_user(conn, "outsider", domain=DOMAIN)
+    await add_extension(conn, "1009", DOMAIN, user_id=outsider)
+    await call(api, "POST", "/api/groups/members", [{"group_id": users, "user_id": owner}])
+
+    got = await call(api, "GET", f"/api/groups/{users}/group_users/extn")
+    example = json.loads(document_example("获取分组关联用户的分机信息"))
+    assert shape({k: v for k, v in got.items() if k != "data"}) == shape(
+        {k: v for k, v in example.items() if k != "data"}
+    )
+    assert got["rowCount"] == "3" and [r["extn"] for r in got["data"]] == ["1001", "1002", "1003"]
+    extension_columns = await columns(conn, "extensions") | {"user_login", "user_name"}
+    same_keys_as_strings(got["data"][0], example["data"][0], extension_columns)
+    assert {(r["user_login"], r["password"], r["ha1"], r["ha1b"]) for r in got["data"]} == {
+        ("admin", "", "", "")
+    }
+    validate(got, response_schema("/api/groups/{id}/group_users/extn", "get", 200))
+
+    paged = await call(api, "GET", f"/api/groups/{users}/group_users/extn?perPage=2&page=2")
+    assert (paged["rowCount"], paged["pageCount"], [r["extn"] for r in paged["data"]]) == ("3", 2, ["1003"])
+    other = await add_group(conn, "elsewhere", 0, realm="other.test")
+    await call(api, "GET", f"/api/groups/{other}/group_users/extn", status=404)  # another realm
+
+
 async def test_given_drag_then_the_group_takes_the_place_of_the_other(
     api: Api, conn: asyncpg.Connection
 ) -> None:
@@ -408,6 +472,10 @@ async def test_given_drag_then_the_group_takes_the_place_of_the_other(
     listed = await call(api, "GET", "/api/groups/user_group")
     assert [g["name"] for g in listed["data"]] == ["c", "a", "b"]
     await call(api, "PUT", f"/api/groups/drag/{ids[2]}/{ids[1]}")
+    listed = await call(api, "GET", "/api/groups/user_group")
+    assert [g["name"] for g in listed["data"]] == ["a", "b", "c"]
+    # Onto itself (schemathesis found a 500 here): answered, nothing moves.
+    await call(api, "PUT", f"/api/groups/drag/{ids[1]}/{ids[1]}")
     listed = await call(api, "GET", "/api/groups/user_group")
     assert [g["name"] for g in listed["data"]] == ["a", "b", "c"]
 

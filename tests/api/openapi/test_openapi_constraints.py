@@ -64,6 +64,8 @@ def _out_of_rule() -> list[Any]:
     cases += [
         pytest.param("mac_address", "00:1A:2B:3C:4D:5E", "00:1A", id="mac_address"),
         pytest.param("context", "context-2", "two words", id="context"),
+        pytest.param("extn_cidr", "10.0.0.0/8, 192.168.1.0/24", "0", id="extn_cidr"),
+        pytest.param("extn_cidr", "", "10.0.0.0/8 192.168.1.0/24", id="extn_cidr-separator"),
         pytest.param("password", "Good1234pw", "short1A", id="password-length"),
         pytest.param("password", "Good1234pw", "nouppercase1", id="password-classes"),
         pytest.param("name", "ok", "a\x00b", id="name-control"),
