@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale_registrations.py [--nodes 50] [--bindings 500000]
         [--instances 3] [--rates 1000,4000] [--seconds 15] [--probes 20] [--reconnects 3]
+        [--set section.key=value ...]   # extra settings for every instance
 
 ``--nodes`` fake Event Sockets (tests/fakes/esl_server.py) in this process, each answering
 ``show registrations as json`` and sofia's listing (``sofia xmlstatus profile internal
@@ -284,6 +285,7 @@ class Site:
     # and ever sent (their numbering).
     probes: list[int] = field(default_factory=list)
     probes_sent: int = 0
+    settings: list[str] = field(default_factory=list)  # extra --set for every instance
 
     def __post_init__(self) -> None:
         self.probes = [0] * len(self.names)
@@ -302,7 +304,7 @@ class Site:
         return ",".join(fake.url(name) for fake, name in zip(self.fakes, self.names, strict=True))
 
     def instance(self, *settings: str) -> Instance:
-        return Instance(self.url, self.nodes_setting, *settings)
+        return Instance(self.url, self.nodes_setting, *self.settings, *settings)
 
     async def settled(self) -> bool:
         """Every node up on exactly one instance, standby on the others, no instance beyond its
@@ -567,7 +569,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
         f" {time.monotonic() - built:.1f} s; load {load_average()}",
         flush=True,
     )
-    site = Site(url, fakes, [f"fs{i + 1}" for i in range(args.nodes)], per_node)
+    site = Site(url, fakes, [f"fs{i + 1}" for i in range(args.nodes)], per_node, settings=args.settings)
     try:
         baseline = site.instance("freeswitch.nodes=")
         await baseline.start()
@@ -634,6 +636,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="seconds per rate")
     parser.add_argument("--probes", type=float, default=20, help="probe registrations per second")
     parser.add_argument("--reconnects", type=int, default=3)
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], help="extra bridge setting; repeatable"
+    )
     args = parser.parse_args()
     print(f"load average at start: {load_average()}; servers' stderr: {LOG}", flush=True)
     url = os.environ.get("DATABASE_URL")
