@@ -338,6 +338,10 @@ class RegistrationStore:
         seen = {row["node"]: row for row in nodes}
         now = time.time()
         for name in others:
+            if name in self.owned:
+                # Taken over while the mirror read: our own follower's state is the truth, and
+                # a STANDBY from the stale read would stick (the follower sends no new state).
+                continue
             row = seen.get(name)
             if row is not None and row["live"] and row["state"] == NodeState.UP.value:
                 self._state.apply(Snapshot(name, tuple(by_node[name])))

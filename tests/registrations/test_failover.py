@@ -297,3 +297,61 @@ def test_given_settings_that_allow_two_followers_then_bridge_refuses_to_start(
 ) -> None:
     with pytest.raises(ConfigError, match="freeswitch"):
         load_config(overrides=settings)
+
+
+async def test_given_a_mirror_reading_while_this_instance_takes_the_node_then_the_node_stays_up(
+    database_url: str, conn: asyncpg.Connection
+) -> None:
+    """Measured with 50 nodes and 100,000 bindings (bench/scale_registrations.py): the mirror's
+    read of the other nodes' rows took seconds; a node taken meanwhile was marked STANDBY by
+    the stale read after its follower was up, and stayed so: the instance followed it while
+    reporting it standby, and every other instance hid its bindings as down."""
+    database = await Database.connect(database_url, DatabaseConfig(url=database_url, query_timeout=30))
+    config = FreeSwitchConfig(nodes=(FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1"),))
+    old_locks = NodeLocks(database_url, config, connect_timeout=5)
+    old_state = RegistrationState(["fs1"])
+    old = RegistrationStore(
+        database, old_state, config, locks=old_locks, instance="old",
+        follow=lambda name: old_state.apply(events.NodeChanged(name, NodeState.UP, time.time())),
+        unfollow=lambda _: None,
+    )
+    locks = NodeLocks(database_url, config, connect_timeout=5)
+    state = RegistrationState(["fs1"])
+    store = RegistrationStore(
+        database, state, config, locks=locks, instance="new",
+        follow=lambda name: state.apply(events.NodeChanged(name, NodeState.UP, time.time())),
+        unfollow=lambda _: None,
+    )
+    blocker = await asyncpg.connect(database_url)
+    try:
+        await old.take_over()
+        await old.flush()  # fs1 published up by "old", its lease live
+        assert old_locks.session is not None
+        await conn.execute("SELECT pg_terminate_backend($1)", old_locks.session.pid)  # "old" dies
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE bridge_registrations IN ACCESS EXCLUSIVE MODE")
+            mirror = asyncio.create_task(store.tick())
+
+            async def mirror_waits() -> bool:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE '%FROM bridge_registrations WHERE node = ANY%'"
+                    )
+                )
+
+            await eventually_async(mirror_waits, what="the mirror did not start reading")
+
+            async def taken() -> bool:
+                await store.take_over()
+                return store.owned == {"fs1"}
+
+            await eventually_async(taken, what="the lock was not taken over")
+        await mirror  # the table is free: the mirror's stale read ends
+        [status] = state.nodes()
+        assert status.state is NodeState.UP
+    finally:
+        await blocker.close()
+        await store.release()
+        await old_locks.close()
+        await database.close()
