@@ -193,11 +193,11 @@ class DirectoryEndpoint:
             raise RequestError("body too large", status=413, code="too_large")
 
     async def _body(self, request: web.Request) -> bytes:
-        if request.content.is_eof():
-            # The whole body has arrived (mod_xml_curl sends it with the head): nothing to
-            # wait for, so no timer to arm and cancel (a few µs of every lookup).
-            return await request.read()
         try:
+            if request.content.is_eof():
+                # The whole body has arrived (mod_xml_curl sends it with the head): nothing
+                # to wait for, so no timer to arm and cancel (~4 µs of every lookup).
+                return await request.read()
             async with asyncio.timeout(self._body_timeout):
                 return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
