@@ -187,10 +187,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(cmd: list[str], port: int, wait: float = 30) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], port: int, wait: float = 30, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     # Servers' own logs (the outage runs warn once per failed lookup) go to a file.
     with SERVER_LOG.open("ab") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -11,7 +12,7 @@ from lxml import etree
 
 from bridge.keys import DATABASE
 from tests.conftest import AppClient
-from tests.directory.helpers import fields, is_not_found, params, post, user_node, variables
+from tests.directory.helpers import FORM_TYPE, fields, is_not_found, params, post, user_node, variables
 from tests.factories import add_extension
 from tests.support.captures import PASSWORD, form
 
@@ -39,6 +40,22 @@ async def test_given_bad_input_then_4xx_with_one_line_reason(
     got, raw = await post(client, body, **headers)
     assert got == status
     assert raw.count(b"\n") == 1 and b"Traceback" not in raw
+
+
+async def test_given_oversized_chunked_body_without_length_then_413_with_one_line_reason(
+    app_client: AppClient,
+) -> None:
+    # No Content-Length to refuse it by: the limit is found while reading the whole body.
+    client = await app_client()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 10_000
+
+    resp = await client.post("/directory", data=chunks(), headers={"Content-Type": FORM_TYPE})
+    raw = await resp.read()
+    assert resp.status == 413
+    assert raw == b"body too large\n"
 
 
 async def test_given_credentials_configured_when_missing_or_wrong_then_401_else_answered(
