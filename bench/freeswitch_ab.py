@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 import directory_bench as bench  # noqa: E402
 import freeswitch_shaped as fs  # noqa: E402
 
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 
 
 def serve(tree: str, dsn: str, port: int, *settings: str) -> subprocess.Popen[bytes]:

@@ -53,8 +53,8 @@ import directory_bench as bench  # noqa: E402
 import freeswitch_shaped as shaped  # noqa: E402
 
 from bridge import db  # noqa: E402
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 from bridge.hashes import login_sha1  # noqa: E402
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 
 DOMAIN = "xswitch.test"  # the captured forms' domain
 ADMIN, ADMIN_PASSWORD = "bench-admin", "Bench-pw-1"

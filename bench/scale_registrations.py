@@ -61,8 +61,8 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import failover  # noqa: E402
 
+from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 from bridge.hashes import login_sha1  # noqa: E402
-from bridge.pgserver import EmbeddedPostgres  # noqa: E402
 from tests.fakes.esl_server import (  # noqa: E402
     LISTING_LIVE,
     SNAPSHOT_LIVE,
