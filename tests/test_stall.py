@@ -56,7 +56,8 @@ def stalled(server: EmbeddedPostgres) -> Iterator[None]:
     processes = [postmaster, *postmaster.children(recursive=True)]
     try:
         for process in processes:
-            process.send_signal(signal.SIGSTOP)
+            with contextlib.suppress(psutil.NoSuchProcess):  # a backend that just ended
+                process.send_signal(signal.SIGSTOP)
         yield
     finally:
         for process in processes:
