@@ -18,7 +18,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.directory.sql import EXTENSION_BY_KEY
+from bridge.directory.store.sql import EXTENSION_BY_KEY
 
 BODY = (
     '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<document type="freeswitch/xml">'

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from bridge.directory.cache import CachedStore  # noqa: E402
 from bridge.directory.extension import Extension  # noqa: E402
+from bridge.directory.store.cache import CachedStore  # noqa: E402
 
 DOMAIN = "bench.xswitch.test"
 

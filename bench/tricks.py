@@ -29,8 +29,8 @@ if not any(Path(p).resolve() != ROOT and (Path(p) / "bridge").is_dir() for p in 
 
 import bridge  # noqa: E402
 from bridge.directory.answers import AnswerMemo, Rendered  # noqa: E402
-from bridge.directory.cache import CachedStore  # noqa: E402
 from bridge.directory.form import parse_form  # noqa: E402
+from bridge.directory.store.cache import CachedStore  # noqa: E402
 from bridge.metrics import Metrics  # noqa: E402
 
 try:

@@ -114,7 +114,7 @@ class DirectoryConfig:
     # (~3 KiB each). One entry per user and lookup variant; 0 renders every answer.
     answer_cache_size: int = 20_000
     # Warm start: after start-up and each resync, load the directory into the cache in the
-    # background, this many rows per statement (directory/warmup.py); false: off.
+    # background, this many rows per statement (directory/store/warmup.py); false: off.
     warmup: bool = True
     warmup_page_size: int = 500
     # Longest user, domain, realm or group a form may carry; longer: 400 before any query.

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bridge.app import create_app
 from bridge.config import Config
-from bridge.directory.cache import CachedStore
 from bridge.directory.extension import Extension
+from bridge.directory.store.cache import CachedStore
 from bridge.logs import request_id
 from tests.conftest import AppClient, fixture_bytes
 

@@ -15,7 +15,7 @@ from bridge.api.auth import COOKIE, TOO_MANY, WRONG_LOGIN, authenticated, presen
 from bridge.api.keys import API_AUTHENTICATOR
 from bridge.api.login_limits import source_key
 from bridge.api.respond import json_response
-from bridge.directory.sql import fetch_extension
+from bridge.directory.store.sql import fetch_extension
 from bridge.errors import Forbidden, RequestError
 from bridge.keys import CONFIG, DATABASE
 

@@ -35,7 +35,7 @@ from bridge.directory import lookup
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest
 from bridge.directory.rendered import Rendered
-from bridge.directory.store import DirectoryStore
+from bridge.directory.store.protocol import DirectoryStore
 from bridge.directory.whole import WholeAnswers
 
 __all__ = ["AnswerMemo", "Answerer", "MemoResult", "Rendered"]

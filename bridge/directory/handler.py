@@ -30,7 +30,7 @@ from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
 from bridge.directory.form import LOOKUP_ACTIONS, Kind, read_fields, request_of
 from bridge.directory.guarded import LookupGuard
-from bridge.directory.store import DirectoryStore
+from bridge.directory.store.protocol import DirectoryStore
 from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, SlowBody, Unauthorized
 from bridge.logs import id_for, request_id

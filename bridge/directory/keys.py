@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.directory.live import DirectoryCache
-from bridge.directory.store import DirectoryStore
+from bridge.directory.store.live import DirectoryCache
+from bridge.directory.store.protocol import DirectoryStore
 from bridge.directory.whole import WholeAnswers
 
 # What POST /directory reads from: the cache in front of PostgreSQL (set once, at start-up).

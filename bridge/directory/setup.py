@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bridge.config import Config
-from bridge.directory import sql
-from bridge.directory.database_store import DatabaseStore
 from bridge.directory.guarded import LOOKUP_GUARD
 from bridge.directory.handler import DirectoryEndpoint, whole_answers
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE, WHOLE_ANSWERS
-from bridge.directory.live import DirectoryCache
-from bridge.directory.node_flush import FreeSwitchFlusher
+from bridge.directory.store import sql
+from bridge.directory.store.database import DatabaseStore
+from bridge.directory.store.live import DirectoryCache
+from bridge.directory.store.node_flush import FreeSwitchFlusher
 from bridge.keys import DATABASE, HEALTH, METRICS
 from bridge.registrations.keys import FREESWITCH, REGISTRATIONS
 from bridge.registrations.model import Delta, NodeState

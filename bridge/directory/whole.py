@@ -29,7 +29,7 @@ from bridge.directory import lookup, render
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind
 from bridge.directory.rendered import Rendered
-from bridge.directory.store import DirectoryStore
+from bridge.directory.store.protocol import DirectoryStore
 from bridge.errors import RequestError
 
 WholeResult = Literal["hit", "built", "shared", "refused"]

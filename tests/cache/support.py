@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.directory.extension import Extension
-from bridge.directory.store import DirectoryStore
+from bridge.directory.store.protocol import DirectoryStore
 
 
 class CountingStore:

@@ -10,9 +10,9 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
-from bridge.directory.cache import CachedStore, Result
-from bridge.directory.database_store import DatabaseStore
 from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.store.cache import CachedStore, Result
+from bridge.directory.store.database import DatabaseStore
 from bridge.errors import DatabaseUnavailable
 from bridge.keys import METRICS
 from tests.cache.support import CountingStore

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
-from bridge.directory.node_flush import flush_commands
+from bridge.directory.store.node_flush import flush_commands
 from tests.conftest import AppClient
 from tests.factories import add_extension
 from tests.fakes.esl_server import FakeEslServer

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bridge.directory.node_flush import flush_commands
+from bridge.directory.store.node_flush import flush_commands
 from tests.conftest import AppClient
 from tests.factories import add_extension
 from tests.fakes.esl_server import FakeEslServer

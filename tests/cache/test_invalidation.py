@@ -8,8 +8,8 @@ import json
 import asyncpg
 
 from bridge.directory.extension import Extension
-from bridge.directory.invalidation import CHANNEL, parse_payload
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
+from bridge.directory.store.invalidation import CHANNEL, parse_payload
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user
 from tests.support.poll import eventually_value

@@ -10,12 +10,12 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
-from bridge.directory import sql as extensions
-from bridge.directory.cache import CachedStore
-from bridge.directory.database_store import DatabaseStore
 from bridge.directory.extension import Extension
 from bridge.directory.keys import DIRECTORY_CACHE, DIRECTORY_STORE
-from bridge.directory.warmup import Warmer
+from bridge.directory.store import sql as extensions
+from bridge.directory.store.cache import CachedStore
+from bridge.directory.store.database import DatabaseStore
+from bridge.directory.store.warmup import Warmer
 from tests.conftest import AppClient, fixture_bytes
 from tests.factories import add_user
 from tests.support.poll import eventually_value

@@ -13,9 +13,9 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
-from bridge.directory.database_store import DatabaseStore
 from bridge.directory.extension import Extension
 from bridge.directory.keys import DIRECTORY_STORE
+from bridge.directory.store.database import DatabaseStore
 from bridge.errors import DatabaseUnavailable
 from tests.conftest import AppClient
 from tests.factories import add_extension, add_user

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.directory.extension import Extension
-from bridge.directory.sql import EXTENSION_BY_KEY
+from bridge.directory.store.sql import EXTENSION_BY_KEY
 from bridge.xui_values import EXTENSION_DEFAULTS
 from tests.factories import add_extension, add_user
 

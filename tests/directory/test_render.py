@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from bridge.directory import flags, lookup, render, sql
+from bridge.directory import flags, lookup, render
 from bridge.directory.extension import Extension
 from bridge.directory.form import DirectoryRequest, Kind, parse_form
+from bridge.directory.store import sql
 from tests.factories import add_extension
 from tests.support.captures import form
 from tests.support.golden import assert_golden

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.config import DatabaseConfig
 from bridge.db import Database
-from bridge.directory.sql import fetch_extension, fetch_extensions
+from bridge.directory.store.sql import fetch_extension, fetch_extensions
 from tests.factories import add_extension, add_user
 
 DOMAIN = "xswitch.test"

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.directory.cache import CachedStore
 from bridge.directory.extension import Extension, Key
+from bridge.directory.store.cache import CachedStore
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from typing import Any
 
 from bridge import gc_tuning
 from bridge.config import Config
-from bridge.directory.cache import CachedStore, Result
 from bridge.directory.extension import Key
-from bridge.directory.invalidation import InvalidationListener, ListenerState
-from bridge.directory.node_flush import FreeSwitchFlusher, NodeApi
-from bridge.directory.store import DirectoryStore
-from bridge.directory.warmup import FetchPage, Warmer, WarmupStatus
+from bridge.directory.store.cache import CachedStore, Result
+from bridge.directory.store.invalidation import InvalidationListener, ListenerState
+from bridge.directory.store.node_flush import FreeSwitchFlusher, NodeApi
+from bridge.directory.store.protocol import DirectoryStore
+from bridge.directory.store.warmup import FetchPage, Warmer, WarmupStatus
 from bridge.directory.whole import WholeAnswers
 from bridge.health import ComponentStatus
 from bridge.metrics import Metrics

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bridge.directory.extension import Extension, Key
-from bridge.directory.waiters import answer_all, fail_all, wait_own
+from bridge.directory.store.waiters import answer_all, fail_all, wait_own
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,10 @@ import functools
 from collections.abc import Sequence
 
 from bridge.db import Database
-from bridge.directory import groups, sql
-from bridge.directory.batch import Batcher
+from bridge.directory import groups
 from bridge.directory.extension import Extension
+from bridge.directory.store import sql
+from bridge.directory.store.batch import Batcher
 
 
 class DatabaseStore:

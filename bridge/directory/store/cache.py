@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.directory.extension import Extension, Key
-from bridge.directory.store import DirectoryStore
-from bridge.directory.waiters import answer_all, fail_all, wait_own
+from bridge.directory.store.protocol import DirectoryStore
+from bridge.directory.store.waiters import answer_all, fail_all, wait_own
 from bridge.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
