@@ -1,7 +1,8 @@
 """The event stream's fan-out: numbered messages, a ring for resuming, a bounded queue per client (pure).
 
-    publish(type, payload, domain) -> one encoded SSE frame, numbered, kept in the ring
-                                   -> every client whose scope sees it (never waits)
+    publish(type, payload, domain) -> one SSE frame, numbered, kept in the ring
+                                   -> every client whose scope sees it (never waits);
+                                      encoded once, when the first client takes it
     join(scope, last_event_id)     -> a Client with the missed frames queued, or a "reload"
 
 A client whose queue is full is cut: its handler ends the response and the browser
@@ -23,11 +24,32 @@ from dataclasses import dataclass, field
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    seq: int
-    domain: str | None  # lower-case; None: every administrator sees it
-    data: bytes  # the whole SSE frame
+    """One numbered message. Its SSE bytes are made on first need (a client offered it, at
+    publish or when resuming from the ring) and kept: a message nobody reads is never encoded
+    (the guard publishes one per sip_auth lookup, ~8 µs each to encode, console open or not).
+    The payload must not be changed once published."""
+
+    __slots__ = ("_data", "_id", "_kind", "_payload", "domain", "seq")
+
+    def __init__(
+        self, seq: int, domain: str | None, seq_id: str, kind: str, payload: dict[str, object]
+    ) -> None:
+        self.seq = seq
+        self.domain = domain  # lower-case; None: every administrator sees it
+        self._id = seq_id
+        self._kind = kind
+        self._payload: dict[str, object] | None = payload
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The whole SSE frame."""
+        if self._data is None:
+            assert self._payload is not None
+            self._data = encode(self._id, self._kind, self._payload)
+            self._payload = None
+        return self._data
 
 
 def visible(domain: str | None, scope: str | None) -> bool:
@@ -114,7 +136,7 @@ class Hub:
 
     def publish(self, kind: str, payload: dict[str, object], domain: str | None = None) -> Frame:
         self._seq += 1
-        frame = Frame(self._seq, domain, encode(f"{self.epoch}-{self._seq}", kind, payload))
+        frame = Frame(self._seq, domain, f"{self.epoch}-{self._seq}", kind, payload)
         self._ring.append(frame)
         for client in list(self._clients):
             if not client.offer(frame):
