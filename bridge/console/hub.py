@@ -23,31 +23,33 @@ from dataclasses import dataclass, field
 
 import orjson
 
+# A message's fields, or what makes them when the message is first encoded.
+Payload = dict[str, object] | Callable[[], dict[str, object]]
+
 
 class Frame:
     """One numbered message. Its SSE bytes are made on first need (a client offered it, at
     publish or when resuming from the ring) and kept: a message nobody reads is never encoded
     (the guard publishes one per sip_auth lookup, ~8 µs each to encode, console open or not).
-    The payload must not be changed once published."""
+    The payload (or what it is made from) must not change once published."""
 
     __slots__ = ("_data", "_id", "_kind", "_payload", "domain", "seq")
 
-    def __init__(
-        self, seq: int, domain: str | None, seq_id: str, kind: str, payload: dict[str, object]
-    ) -> None:
+    def __init__(self, seq: int, domain: str | None, seq_id: str, kind: str, payload: Payload) -> None:
         self.seq = seq
         self.domain = domain  # lower-case; None: every administrator sees it
         self._id = seq_id
         self._kind = kind
-        self._payload: dict[str, object] | None = payload
+        self._payload: Payload | None = payload
         self._data: bytes | None = None
 
     @property
     def data(self) -> bytes:
         """The whole SSE frame."""
         if self._data is None:
-            assert self._payload is not None
-            self._data = encode(self._id, self._kind, self._payload)
+            payload = self._payload
+            assert payload is not None
+            self._data = encode(self._id, self._kind, payload() if callable(payload) else payload)
             self._payload = None
         return self._data
 
@@ -134,7 +136,7 @@ class Hub:
     def last_id(self) -> str:
         return f"{self.epoch}-{self._seq}"
 
-    def publish(self, kind: str, payload: dict[str, object], domain: str | None = None) -> Frame:
+    def publish(self, kind: str, payload: Payload, domain: str | None = None) -> Frame:
         self._seq += 1
         frame = Frame(self._seq, domain, f"{self.epoch}-{self._seq}", kind, payload)
         self._ring.append(frame)

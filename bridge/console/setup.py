@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from bridge.config import Config, ConsoleConfig
 from bridge.console import stream, views
 from bridge.console.board import Board
-from bridge.console.hub import Hub
+from bridge.console.hub import Hub, Payload
 from bridge.console.keys import CONSOLE_BOARD, CONSOLE_HUB, CONSOLE_METRICS
 from bridge.console.metrics import ConsoleMetrics
 from bridge.guard.setup import GUARD
@@ -110,7 +110,7 @@ def setup(app: web.Application, config: Config) -> None:
     # Each type's counter child, bound on its first message (labels() costs ~1 µs a call).
     counted: dict[str, Counter] = {}
 
-    def publish(kind: str, payload: dict[str, object], domain: str | None) -> None:
+    def publish(kind: str, payload: Payload, domain: str | None) -> None:
         child = counted.get(kind)
         if child is None:
             child = counted[kind] = metrics.messages.labels(kind)
