@@ -13,6 +13,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bridge.console.hub import Payload
 from bridge.guard.api import attempt_json
 from bridge.guard.attempt import Attempt
 from bridge.guard.engine import BanChanged, GuardEvent, Judged
@@ -20,7 +21,7 @@ from bridge.guard.outcome import FAILURES, SUCCESSES
 from bridge.guard.store import Ban
 from bridge.registrations.model import Delta, NodeStatus, Registration
 
-Publish = Callable[[str, dict[str, object], str | None], object]
+Publish = Callable[[str, Payload, str | None], object]
 
 # A Delta with more bindings than this (a node's snapshot, a large reconcile) is streamed as
 # one "registrations_refresh" message: the page reads the current page again.
@@ -137,7 +138,10 @@ class Board:
         if failed:
             self._failures.append(Failure(key, domain, attempt))
             self._count("failures", domain, attempt.at)
-        payload: dict[str, object] = {"user": key, "failed": failed, "attempt": attempt_json(attempt)}
+
+        def payload() -> dict[str, object]:  # made only if a console reads it (Attempt is frozen)
+            return {"user": key, "failed": failed, "attempt": attempt_json(attempt)}
+
         self._publish("attempt", payload, domain)
 
     def _count(self, series: str, domain: str, at: float | None = None) -> None:

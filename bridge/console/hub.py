@@ -1,7 +1,8 @@
 """The event stream's fan-out: numbered messages, a ring for resuming, a bounded queue per client (pure).
 
-    publish(type, payload, domain) -> one encoded SSE frame, numbered, kept in the ring
-                                   -> every client whose scope sees it (never waits)
+    publish(type, payload, domain) -> one SSE frame, numbered, kept in the ring
+                                   -> every client whose scope sees it (never waits);
+                                      encoded once, when the first client takes it
     join(scope, last_event_id)     -> a Client with the missed frames queued, or a "reload"
 
 A client whose queue is full is cut: its handler ends the response and the browser
@@ -22,12 +23,35 @@ from dataclasses import dataclass, field
 
 import orjson
 
+# A message's fields, or what makes them when the message is first encoded.
+Payload = dict[str, object] | Callable[[], dict[str, object]]
 
-@dataclass(frozen=True, slots=True)
+
 class Frame:
-    seq: int
-    domain: str | None  # lower-case; None: every administrator sees it
-    data: bytes  # the whole SSE frame
+    """One numbered message. Its SSE bytes are made on first need (a client offered it, at
+    publish or when resuming from the ring) and kept: a message nobody reads is never encoded
+    (the guard publishes one per sip_auth lookup, ~8 µs each to encode, console open or not).
+    The payload (or what it is made from) must not change once published."""
+
+    __slots__ = ("_data", "_id", "_kind", "_payload", "domain", "seq")
+
+    def __init__(self, seq: int, domain: str | None, seq_id: str, kind: str, payload: Payload) -> None:
+        self.seq = seq
+        self.domain = domain  # lower-case; None: every administrator sees it
+        self._id = seq_id
+        self._kind = kind
+        self._payload: Payload | None = payload
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The whole SSE frame."""
+        if self._data is None:
+            payload = self._payload
+            assert payload is not None
+            self._data = encode(self._id, self._kind, payload() if callable(payload) else payload)
+            self._payload = None
+        return self._data
 
 
 def visible(domain: str | None, scope: str | None) -> bool:
@@ -112,9 +136,9 @@ class Hub:
     def last_id(self) -> str:
         return f"{self.epoch}-{self._seq}"
 
-    def publish(self, kind: str, payload: dict[str, object], domain: str | None = None) -> Frame:
+    def publish(self, kind: str, payload: Payload, domain: str | None = None) -> Frame:
         self._seq += 1
-        frame = Frame(self._seq, domain, encode(f"{self.epoch}-{self._seq}", kind, payload))
+        frame = Frame(self._seq, domain, f"{self.epoch}-{self._seq}", kind, payload)
         self._ring.append(frame)
         for client in list(self._clients):
             if not client.offer(frame):

@@ -312,7 +312,7 @@ class Guard:
             reason, "lookup", detail,
         )  # fmt: skip
         self._record(key, attempt)
-        self.metrics.attempts.labels(reason.value).inc()
+        self.metrics.attempt(reason.value)
         await self._judge(form.ip, key, reason, form.user_agent, item.at)
 
     async def _classify(self, form: FormAttempt, item: _Lookup) -> tuple[Reason, str]:
@@ -383,7 +383,7 @@ class Guard:
                     reg.reg_user, reg.realm, "REGISTER", Reason.REGISTERED, "event",
                 ),
             )  # fmt: skip
-            self.metrics.attempts.labels(Reason.REGISTERED.value).inc()
+            self.metrics.attempt(Reason.REGISTERED.value)
 
     async def _auth_event(self, seen: AuthSeen) -> None:
         now = self._clock()
@@ -403,7 +403,7 @@ class Guard:
             reason, "event", "", "refused",
         )  # fmt: skip
         self._record(key, attempt)
-        self.metrics.attempts.labels(reason.value).inc()
+        self.metrics.attempt(reason.value)
         await self._judge(ip, key, reason, seen.user_agent, now)
 
     async def _judge(self, ip: str, key: str, reason: Reason, user_agent: str, now: float) -> None:

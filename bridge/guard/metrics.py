@@ -18,6 +18,7 @@ class GuardMetrics:
             ["reason"],
             registry=r,
         )
+        self._attempts: dict[str, Counter] = {}
         self.trusted_failures = Counter(
             "bridge_guard_trusted_source_failures_total",
             "Failures from a source a phone authenticated from (one bad phone behind a NAT)",
@@ -70,6 +71,14 @@ class GuardMetrics:
             ["table"],
             registry=r,
         )
+
+    def attempt(self, reason: str) -> None:
+        """Count one attempt recorded: its reason's child bound on first use and kept
+        (``labels()`` costs ~1 µs, paid on every sip_auth lookup otherwise)."""
+        child = self._attempts.get(reason)
+        if child is None:
+            child = self._attempts[reason] = self.attempts.labels(reason)
+        child.inc()
 
     def start_at_zero(self, reasons: tuple[str, ...]) -> None:
         """Every child of the bounded label sets, exported from 0 (so rate() sees the first one)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bridge.console.board import MAX_BINDINGS_PER_MESSAGE, Board
+from bridge.console.hub import Payload
 from bridge.guard.attempt import Attempt
 from bridge.guard.engine import BanChanged, Judged
 from bridge.guard.outcome import Reason
@@ -18,8 +19,11 @@ Message = tuple[str, dict[str, object], str | None]
 
 def board() -> tuple[Board, list[Message]]:
     sent: list[Message] = []
-    return Board(lambda kind, payload, domain: sent.append((kind, payload, domain)), attempts_kept=3,
-                 clock=lambda: NOW), sent  # fmt: skip
+
+    def publish(kind: str, payload: Payload, domain: str | None) -> None:
+        sent.append((kind, payload() if callable(payload) else payload, domain))  # as the hub encodes it
+
+    return Board(publish, attempts_kept=3, clock=lambda: NOW), sent
 
 
 def attempt(reason: Reason, at: float = NOW, agent: str = "baresip") -> Attempt:

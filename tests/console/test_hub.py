@@ -103,3 +103,21 @@ def test_missing_more_than_a_queue_is_a_reload_not_a_cut() -> None:
     client = h.join(None, seen)
     assert client.began == "reload" and [m["type"] for m in messages(client)] == ["reload"]
     assert cuts == []
+
+
+def test_a_frame_published_while_nobody_listens_is_sent_on_resume_as_it_would_have_been_live() -> None:
+    h, _ = hub()
+    seen = h.last_id()
+    quiet = h.publish("ban", {"op": "added", "ban": {"ip": "192.0.2.1"}}, "a.test")
+    h.publish("node", {"n": 2})
+    live = h.join(None, h.last_id())
+    h.publish("node", {"n": 3})
+    resumed, other = h.join("a.test", seen), h.join(None, seen)
+    assert (
+        resumed.frames[0]
+        == other.frames[0]
+        == quiet.data
+        == (b'id: e1-1\nevent: ban\ndata: {"type":"ban","op":"added","ban":{"ip":"192.0.2.1"}}\n\n')
+    )
+    assert [m["id"] for m in messages(other)] == ["e1-1", "e1-2", "e1-3"]
+    assert [m["id"] for m in messages(live)] == ["e1-3"]

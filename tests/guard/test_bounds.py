@@ -166,6 +166,24 @@ def test_prefix_of_an_ipv6_address_and_none_for_ipv4() -> None:
     assert canonical("not an address") is None
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("::FFFF:198.51.100.241", "198.51.100.241"),
+        ("2001:DB8::241%eth0", "2001:db8::241"),
+        ("198.51.100.1", "198.51.100.1"),
+        ("1" * 100_000, None),  # too long to be remembered, still refused
+        ("198.51.100.1" + " " * 80, None),
+    ],
+    ids=["mapped", "zone", "ipv4", "huge", "padded"],
+)
+def test_canonical_gives_the_same_answer_the_first_time_and_from_memory(
+    text: str, expected: str | None
+) -> None:
+    assert canonical(text) == expected
+    assert canonical(text) == expected
+
+
 async def test_given_an_allowed_address_in_a_prefix_then_the_prefix_is_never_banned_whole(
     start_guarded: StartGuarded, extensions: dict[str, int]
 ) -> None:
