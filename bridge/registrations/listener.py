@@ -238,9 +238,10 @@ class EslConnection(InboundESL):  # type: ignore[misc]
 class _Follower:
     """One node followed: connect, subscribe, snapshot, watch, reconnect. Hub thread only."""
 
-    def __init__(self, listener: Listener, node: FreeSwitchNode) -> None:
+    def __init__(self, listener: Listener, node: FreeSwitchNode, epoch: int) -> None:
         self.listener = listener
         self.node = node
+        self.epoch = epoch  # which follow() this is: its changes count only while it is current
         self.config = listener.config
         self.connection: EslConnection | None = None
         self.greenlet: gevent.Greenlet | None = None
@@ -248,16 +249,19 @@ class _Follower:
         self._episode = ""  # the error last logged; logged again only when it changes
         self._clock_off = False  # the node's clock was last seen off by over clock_skew_limit
 
+    def emit(self, change: Change) -> None:
+        self.listener.emit(change, self.epoch)
+
     def run(self) -> None:
         attempt = 0
         while True:
-            self.listener.emit(NodeChanged(self.node.name, NodeState.CONNECTING, time.time()))
+            self.emit(NodeChanged(self.node.name, NodeState.CONNECTING, time.time()))
             try:
                 error = self._session()
             except Exception as exc:  # a bug must not end following this node
                 log.exception("event socket session failed node=%s", self.node.name)
                 error = f"internal error: {type(exc).__name__}"
-            self.listener.emit(NodeChanged(self.node.name, NodeState.DOWN, time.time(), error))
+            self.emit(NodeChanged(self.node.name, NodeState.DOWN, time.time(), error))
             if error != self._episode:
                 log.warning("node down node=%s reason=%s", self.node.name, error)
                 self._episode = error
@@ -292,7 +296,7 @@ class _Follower:
             reply = conn.command(events.SUBSCRIPTION)
             if not reply.text.startswith("+OK"):
                 return f"subscription refused: {reply.text[:60]}"
-            self.listener.emit(NodeChanged(name, NodeState.SYNCING, time.time()))
+            self.emit(NodeChanged(name, NodeState.SYNCING, time.time()))
             try:
                 snapshot = events.parse_snapshot(name, conn.api(events.SNAPSHOT_COMMAND[len("api ") :]))
             except FrameError as exc:
@@ -305,10 +309,10 @@ class _Follower:
             # table lags sofia by seconds): they are applied on top, in order.
             held, self._buffer = self._buffer, None
             snapshot = Snapshot(name, self._checked_all(self._on_our_clock(snapshot.registrations)))
-            self.listener.emit(snapshot)
-            self.listener.emit(NodeChanged(name, NodeState.UP, time.time()))
+            self.emit(snapshot)
+            self.emit(NodeChanged(name, NodeState.UP, time.time()))
             for change in held:
-                self.listener.emit(change)
+                self.emit(change)
             conn.was_up = True
             conn.up_at = time.monotonic()
             log.info("node up node=%s registrations=%d", name, len(snapshot.registrations))
@@ -361,9 +365,9 @@ class _Follower:
         if metrics is not None:
             metrics.registration_reconciles.labels(name, "error" if outcome is None else "ok").inc()
         if outcome is not None:
-            self.listener.emit(outcome)
+            self.emit(outcome)
         for change in held:
-            self.listener.emit(change)
+            self.emit(change)
 
     def _on_event(self, content_type: str, body: bytes) -> None:
         name = self.node.name
@@ -395,7 +399,7 @@ class _Follower:
         if self._buffer is not None:
             self._buffer.append(change)
         else:
-            self.listener.emit(change)
+            self.emit(change)
 
     def _clock(self, skew: float | None) -> None:
         """Note the node's clock error; report it (metric, one log line per episode) when
@@ -473,7 +477,14 @@ class Listener:
         self._followers: dict[str, _Follower] = {}
         # Each node's clock minus ours, seconds, as its last event showed (hub thread writes).
         self.clock_skews: dict[str, float] = {}
-        self._pending: list[Change] = []
+        self._pending: list[tuple[int | None, Change]] = []
+        # asyncio side: node -> the epoch of its current follow(). A change reaches the sink
+        # only if its follower is still the current one: a follower unfollowed (its node lost
+        # or given up) may have queued changes that land after unfollow() (an UP after the
+        # store's STANDBY, a Snapshot over the mirror's); they are dropped here, on the
+        # asyncio thread, in order with follow() and unfollow().
+        self._epochs: dict[str, int] = {}
+        self._last_epoch = 0
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)
         self._ready = threading.Event()
         self._hub: Any = None
@@ -496,9 +507,16 @@ class Listener:
                 log.error("event socket hub thread did not stop in 10 s")
 
     def follow(self, name: str) -> None:
-        self._call(self._follow, name)
+        if name in self._epochs:
+            return  # followed already: its follower stays the current one
+        self._last_epoch += 1
+        self._call(self._follow, name, self._last_epoch)
+        self._epochs[name] = self._last_epoch
 
     def unfollow(self, name: str) -> None:
+        """Stop following now: nothing the node's follower emitted reaches the sink after
+        this returns, even if it was already on its way; its connection closes shortly."""
+        self._epochs.pop(name, None)
         self._call(self._unfollow, name)
 
     def node_names(self) -> list[str]:
@@ -530,9 +548,10 @@ class Listener:
             raise NodeUnavailable("event socket listener is not running")
         self._hub.loop.run_callback_threadsafe(function, *args)
 
-    def emit(self, change: Change) -> None:
-        """Queue a change for asyncio; the queue is handed over when this burst ends."""
-        self._pending.append(change)
+    def emit(self, change: Change, epoch: int | None = None) -> None:
+        """Queue a change for asyncio; the queue is handed over when this burst ends.
+        ``epoch``: the follower's, which must still be current at delivery (None: always)."""
+        self._pending.append((epoch, change))
         if len(self._pending) == 1:
             self._hub.loop.run_callback(self._flush)
         elif len(self._pending) >= _BATCH_MAX:
@@ -545,8 +564,11 @@ class Listener:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._deliver, batch)
 
-    def _deliver(self, batch: list[Change]) -> None:
-        self._sink(batch)
+    def _deliver(self, batch: list[tuple[int | None, Change]]) -> None:
+        epochs = self._epochs
+        changes = [c for epoch, c in batch if epoch is None or epochs.get(c.node) == epoch]
+        if changes:
+            self._sink(changes)
 
     # -- hub thread ---------------------------------------------------------------
 
@@ -565,10 +587,10 @@ class Listener:
         finally:
             self._hub.destroy(destroy_loop=True)
 
-    def _follow(self, name: str) -> None:
+    def _follow(self, name: str, epoch: int) -> None:
         if name in self._followers or name not in self._nodes:
             return
-        follower = _Follower(self, self._nodes[name])
+        follower = _Follower(self, self._nodes[name], epoch)
         follower.greenlet = gevent.spawn(follower.run)
         self._followers[name] = follower
 

@@ -125,6 +125,10 @@ class NodeLocks:
                     got = []
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
             return set(), await self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if conn is not self._conn:
+            # drop() ended the session while this round trip was answered: whatever it
+            # took died with it, and what was held is already reported lost.
+            return set(), set()
         self._confirmed = started
         self._down_logged = False
         self.held.update(got)

@@ -174,7 +174,9 @@ class RegistrationStore:
     async def take_over(self) -> None:
         """One round trip on the lock connection: take free nodes, confirm the ones held."""
         gained, lost = await self._locks.poll(node.name for node in self._config.nodes)
-        for name in sorted(lost):
+        # Followed here but no longer held, whatever the path (a failed release or a drop
+        # ends the whole lock session): unfollowed before anything is taken.
+        for name in sorted(lost | (self.owned - self._locks.held - gained)):
             self._lose(name, "lock lost")
         for name in sorted(gained):
             log.info("registrations: following node=%s instance=%s", name, self.instance)
@@ -198,6 +200,9 @@ class RegistrationStore:
             return  # the sync tick reports it; hand over when writes work again
         self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
         await self._locks.release(name)
+        # A release that failed ended the lock session: every other node went with it.
+        for other in sorted(self.owned - self._locks.held):
+            self._lose(other, "lock lost")
 
     def _lose(self, name: str, reason: str, level: int = logging.WARNING) -> None:
         if name not in self.owned:

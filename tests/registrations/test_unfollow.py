@@ -1,0 +1,94 @@
+"""A node given up is given up for good: nothing its old follower had queued lands after.
+
+The split-brain symptom of the scale run (issue 25: two instances reporting the same node
+``up``): the store's ``_lose`` unfollows the node and sets it STANDBY on the asyncio
+thread, but the follower's Snapshot and UP, emitted on the hub thread just before, were
+already queued for the loop (call_soon_threadsafe) and landed after the STANDBY. A busy
+loop makes that window as wide as its backlog. Here the loop is held (a blocking wait,
+as a loaded instance's loop is) while the follower comes up, so the order is certain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.registrations.events import Change, NodeChanged, Snapshot
+from bridge.registrations.listener import Listener
+from bridge.registrations.listing import PROFILES_COMMAND
+from bridge.registrations.model import NodeState
+from bridge.registrations.state import RegistrationState
+from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
+from tests.registrations.helpers import fs_config
+from tests.support.poll import eventually
+
+
+@pytest.fixture
+def fake_elsewhere() -> Iterator[FakeEslServer]:
+    """A fake node served by a loop of its own, so it answers while the test's loop is held."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-esl", daemon=True)
+    thread.start()
+
+    async def started() -> FakeEslServer:
+        return await FakeEslServer(snapshot=SNAPSHOT_LIVE).start()
+
+    server = asyncio.run_coroutine_threadsafe(started(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def hold_loop_until(check: object, timeout: float = 20.0) -> None:
+    """Block the running loop (deliberately) until ``check()`` holds."""
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the follower did not come up"
+        time.sleep(0.005)
+
+
+async def test_given_node_lost_while_its_up_is_queued_then_the_up_never_lands(
+    fake_elsewhere: FakeEslServer,
+) -> None:
+    fake = fake_elsewhere
+    config = fs_config(("fs1", fake), reconcile_delay=0.01, reconnect_initial=0.05)
+    state = RegistrationState(["fs1"])
+    delivered: list[Change] = []
+
+    def sink(batch: list[Change]) -> None:
+        delivered.extend(batch)
+        state.apply_all(batch)
+
+    listener = Listener(config, sink, asyncio.get_running_loop())
+    await listener.start()
+    try:
+        listener.follow("fs1")
+        # The follower sends its first reconcile command only after Snapshot and UP were
+        # handed to this loop (the hub hands a burst over before its next timer fires).
+        hold_loop_until(lambda: any(c.endswith(PROFILES_COMMAND) for c in fake.commands))
+        assert state.node_state("fs1") is NodeState.NOT_STARTED  # nothing delivered yet
+        # What RegistrationStore._lose does, in the same loop turn: unfollow, then STANDBY.
+        listener.unfollow("fs1")
+        state.apply(NodeChanged("fs1", NodeState.STANDBY, time.time(), "not followed here: lock lost"))
+        await eventually(lambda: fake.live == 0, what="the follower's connection closes")
+        # Well past the queued batch: a few more turns of the loop change nothing.
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert state.node_state("fs1") is NodeState.STANDBY
+        assert not any(isinstance(c, Snapshot) for c in delivered)
+        assert [c.state for c in delivered if isinstance(c, NodeChanged)] == []
+        # A new follow of the same node is the current one again: its changes count.
+        listener.follow("fs1")
+        await eventually(lambda: state.node_state("fs1") is NodeState.UP)
+        assert fake.connections == 2
+    finally:
+        await listener.stop()
