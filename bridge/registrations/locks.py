@@ -135,6 +135,12 @@ class NodeLocks:
         self.surplus = max(0, len(self.held) - share)
         return set(got), set()
 
+    @property
+    def confirmed_until(self) -> float:
+        """Monotonic time until which the locks held count as confirmed: ``lock_timeout``
+        after the send of the last answered round trip (the next poll must end by then)."""
+        return self._confirmed + self._config.lock_timeout
+
     async def release(self, node: str) -> None:
         """Free one node's lock (given up for spreading; the caller unfollowed it first)."""
         if node not in self.held or self._conn is None:

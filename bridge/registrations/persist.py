@@ -193,11 +193,18 @@ class RegistrationStore:
 
     async def _hand_over(self, name: str) -> None:
         """Give one node up for spreading: write what it has, unfollow, then free the lock
-        (the taker connects only after its next try)."""
+        (the taker connects only after its next try).
+
+        The write runs in the lock task, so it gets half the time the locks stay confirmed:
+        a slow database (a loaded site, a big batch) must not hold the next round trip back
+        past ``lock_timeout``, which would give every node up at once (each then taken and
+        connected to by another instance while this one's connections close)."""
+        budget = (self._locks.confirmed_until - time.monotonic()) / 2
         try:
-            await self.flush()
-        except DatabaseUnavailable:
-            return  # the sync tick reports it; hand over when writes work again
+            async with asyncio.timeout(max(budget, 0.0)):
+                await self.flush()
+        except (DatabaseUnavailable, TimeoutError):
+            return  # the sync tick writes it; hand over at a later try
         self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
         await self._locks.release(name)
         # A release that failed ended the lock session: every other node went with it.
