@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 import threading
 import time
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Change]], object]
 _BATCH_MAX = 2000
+_FENCE_CHECK = 0.1  # seconds between two looks at the lock confirmation deadline (hub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,8 @@ class _Follower:
     def run(self) -> None:
         attempt = 0
         while True:
+            while self.listener.fenced():
+                gevent.sleep(_FENCE_CHECK)  # no connection while the locks are unconfirmed
             self.emit(NodeChanged(self.node.name, NodeState.CONNECTING, time.time()))
             try:
                 error = self._session()
@@ -485,6 +489,11 @@ class Listener:
         # asyncio thread, in order with follow() and unfollow().
         self._epochs: dict[str, int] = {}
         self._last_epoch = 0
+        # Monotonic time the node locks are confirmed until (asyncio writes, the hub reads):
+        # past it the hub closes every connection itself, even while the asyncio loop is
+        # too busy to learn that its locks are lost (see confirm()).
+        self._fence = math.inf
+        self._fence_logged = False
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)
         self._ready = threading.Event()
         self._hub: Any = None
@@ -518,6 +527,18 @@ class Listener:
         this returns, even if it was already on its way; its connection closes shortly."""
         self._epochs.pop(name, None)
         self._call(self._unfollow, name)
+
+    def confirm(self, until: float) -> None:
+        """The node locks are confirmed until ``until`` (time.monotonic()). Past it, and
+        until confirmed again, the hub holds no connection to any node: it closes them and
+        its followers wait. The lock deadline is then enforced in the hub's thread, not
+        only when the asyncio loop next polls (a loop blocked for seconds by a big mirror
+        read or a loaded machine would otherwise keep following after another instance
+        took over)."""
+        self._fence = until
+
+    def fenced(self) -> bool:
+        return time.monotonic() >= self._fence
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -579,13 +600,28 @@ class Listener:
         try:
             # A wait with a timeout keeps a timer armed: with nothing else active, gevent
             # would otherwise raise LoopExit before the first follow() arrives.
-            while not self._stop.wait(timeout=1.0):
-                pass
+            while not self._stop.wait(timeout=_FENCE_CHECK):
+                self._check_fence()
             for follower in list(self._followers.values()):
                 self._stop_follower(follower)
             self._flush()
         finally:
             self._hub.destroy(destroy_loop=True)
+
+    def _check_fence(self) -> None:
+        if not self.fenced():
+            self._fence_logged = False
+            return
+        open_ = [f for f in self._followers.values() if f.connection is not None and f.connection.connected]
+        if open_ and not self._fence_logged:
+            log.warning(
+                "node locks unconfirmed past lock_timeout: closing every Event Socket connection"
+                " nodes=%s", ",".join(sorted(f.node.name for f in open_)),
+            )
+            self._fence_logged = True
+        for follower in open_:
+            assert follower.connection is not None
+            follower.connection._closed("node locks unconfirmed past lock_timeout")
 
     def _follow(self, name: str, epoch: int) -> None:
         if name in self._followers or name not in self._nodes:

@@ -121,6 +121,7 @@ class RegistrationStore:
         instance: str,
         follow: Callable[[str], None],
         unfollow: Callable[[str], None],
+        confirm: Callable[[float], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._db = database
@@ -130,6 +131,8 @@ class RegistrationStore:
         self.instance = instance
         self._follow = follow
         self._unfollow = unfollow
+        # Told the locks' confirmation deadline after each poll (Listener.confirm).
+        self._confirm = confirm
         self._metrics = metrics
         self.owned: set[str] = set()
         self._pending: dict[str, _Pending] = {}
@@ -174,6 +177,8 @@ class RegistrationStore:
     async def take_over(self) -> None:
         """One round trip on the lock connection: take free nodes, confirm the ones held."""
         gained, lost = await self._locks.poll(node.name for node in self._config.nodes)
+        if self._confirm is not None:
+            self._confirm(self._locks.confirmed_until)
         # Followed here but no longer held, whatever the path (a failed release or a drop
         # ends the whole lock session): unfollowed before anything is taken.
         for name in sorted(lost | (self.owned - self._locks.held - gained)):

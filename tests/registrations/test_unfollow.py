@@ -14,13 +14,18 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from bridge.config import DatabaseConfig
+from bridge.db import Database
 from bridge.registrations.events import Change, NodeChanged, Snapshot
 from bridge.registrations.listener import Listener
 from bridge.registrations.listing import PROFILES_COMMAND
+from bridge.registrations.locks import NodeLocks
 from bridge.registrations.model import NodeState
+from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations.helpers import fs_config
@@ -47,12 +52,12 @@ def fake_elsewhere() -> Iterator[FakeEslServer]:
         loop.close()
 
 
-def hold_loop_until(check: object, timeout: float = 20.0) -> None:
+def hold_loop_until(check: object, timeout: float = 20.0, what: str = "") -> None:
     """Block the running loop (deliberately) until ``check()`` holds."""
     assert callable(check)
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "the follower did not come up"
+        assert time.monotonic() < deadline, what or f"condition not met within {timeout}s"
         time.sleep(0.005)
 
 
@@ -74,7 +79,10 @@ async def test_given_node_lost_while_its_up_is_queued_then_the_up_never_lands(
         listener.follow("fs1")
         # The follower sends its first reconcile command only after Snapshot and UP were
         # handed to this loop (the hub hands a burst over before its next timer fires).
-        hold_loop_until(lambda: any(c.endswith(PROFILES_COMMAND) for c in fake.commands))
+        hold_loop_until(
+            lambda: any(c.endswith(PROFILES_COMMAND) for c in fake.commands),
+            what="the follower did not come up",
+        )
         assert state.node_state("fs1") is NodeState.NOT_STARTED  # nothing delivered yet
         # What RegistrationStore._lose does, in the same loop turn: unfollow, then STANDBY.
         listener.unfollow("fs1")
@@ -92,3 +100,47 @@ async def test_given_node_lost_while_its_up_is_queued_then_the_up_never_lands(
         assert fake.connections == 2
     finally:
         await listener.stop()
+
+
+async def test_given_loop_blocked_past_lock_timeout_then_the_hub_closes_the_connection_before_the_lock_can_go(
+    fake_elsewhere: FakeEslServer, database_url: str
+) -> None:
+    """The lock deadline holds even while the asyncio loop cannot poll (a big mirror read, a
+    loaded machine): the hub thread closes the node's connection itself once the locks are
+    unconfirmed for ``lock_timeout``, before PostgreSQL can free them (``lock_idle_timeout``
+    after the last statement) for another instance, and does not reconnect."""
+    fake = fake_elsewhere
+    config = replace(
+        fs_config(("fs1", fake), reconcile_delay=60),
+        lock_timeout=1.0, takeover_interval=0.2, lock_idle_timeout=3,
+    )
+    database = await Database.connect(database_url, DatabaseConfig(url=database_url))
+    state = RegistrationState(["fs1"])
+    listener = Listener(config, state.apply_all, asyncio.get_running_loop())
+    locks = NodeLocks(database_url, config, connect_timeout=5)
+    store = RegistrationStore(
+        database, state, config, locks=locks, instance="busy",
+        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+    )
+    await listener.start()
+    try:
+        await store.take_over()
+        assert store.owned == {"fs1"}
+        await eventually(lambda: state.node_state("fs1") is NodeState.UP and fake.live == 1)
+        await store.take_over()  # a fresh confirmation: the last statement PostgreSQL sees
+        freed_at = locks.confirmed_until - config.lock_timeout + config.lock_idle_timeout
+        hold_loop_until(
+            lambda: fake.live == 0, timeout=config.lock_idle_timeout + 2, what="the connection stayed open"
+        )
+        closed_at = time.monotonic()
+        assert closed_at < freed_at, f"closed {closed_at - freed_at:.2f} s after the lock could go"
+        hold_loop_until(lambda: time.monotonic() > freed_at + 0.5)
+        assert fake.live == 0 and fake.connections == 1  # no reconnect while unconfirmed
+        await store.take_over()  # the loop runs again: the locks are given up
+        assert store.owned == set()
+        await eventually(lambda: state.node_state("fs1") is NodeState.STANDBY)
+        assert fake.connections == 1
+    finally:
+        await listener.stop()
+        await store.release()
+        await database.close()
