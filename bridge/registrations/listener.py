@@ -89,6 +89,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         self.last_frame = time.monotonic()
         self.was_up = False  # snapshot loaded: the session counts as a success
         self.up_at: float | None = None  # monotonic time the snapshot was loaded
+        self.goodbye = True  # stop() says ``exit`` first
 
     # -- connect / authenticate ---------------------------------------------------
 
@@ -138,7 +139,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         return self.command(f"api {command}").text
 
     def stop(self) -> None:
-        if self.connected:
+        if self.connected and self.goodbye:
             try:
                 with gevent.Timeout(min(self.timeout, 1.0)):
                     self.command("exit")
@@ -479,6 +480,8 @@ class Listener:
         self._nodes = {node.name: node for node in config.nodes}
         self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
+        # Followers unfollowed whose connection may still be open (hub thread only).
+        self._stopping: dict[str, list[gevent.Greenlet]] = {}
         # Each node's clock minus ours, seconds, as its last event showed (hub thread writes).
         self.clock_skews: dict[str, float] = {}
         self._pending: list[tuple[int | None, Change]] = []
@@ -539,6 +542,13 @@ class Listener:
 
     def fenced(self) -> bool:
         return time.monotonic() >= self._fence
+
+    async def unfollowed(self, name: str) -> None:
+        """Return once every connection of the node's unfollowed followers is closed (a
+        hand-over frees the node's lock only then: the taker connects right after)."""
+        future: asyncio.Future[str] = self._loop.create_future()
+        self._call(self._when_stopped, name, future)
+        await future
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -634,9 +644,23 @@ class Listener:
         follower = self._followers.pop(name, None)
         if follower is not None:
             # A loop callback may not block: the kill (which waits) runs in a greenlet.
-            gevent.spawn(self._stop_follower, follower)
+            stopping = self._stopping.setdefault(name, [])
+            stopping.append(gevent.spawn(self._stop_follower, follower))
+            stopping[-1].link(stopping.remove)  # closed: nothing to wait for
+
+    def _when_stopped(self, name: str, future: asyncio.Future[str]) -> None:
+        def wait() -> None:
+            gevent.joinall(list(self._stopping.get(name, ())))
+            with contextlib.suppress(RuntimeError):  # the asyncio loop is closed
+                self._loop.call_soon_threadsafe(_settle, future, "")
+
+        gevent.spawn(wait)
 
     def _stop_follower(self, follower: _Follower) -> None:
+        if follower.connection is not None:
+            # No goodbye (``exit``, up to a second unanswered on a busy node): an unfollowed
+            # node may be taken over as soon as this returns (Listener.unfollowed).
+            follower.connection.goodbye = False
         if follower.greenlet is not None:
             follower.greenlet.kill(block=True, timeout=2)
         if follower.connection is not None:

@@ -122,6 +122,7 @@ class RegistrationStore:
         follow: Callable[[str], None],
         unfollow: Callable[[str], None],
         confirm: Callable[[float], None] | None = None,
+        unfollowed: Callable[[str], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._db = database
@@ -133,6 +134,10 @@ class RegistrationStore:
         self._unfollow = unfollow
         # Told the locks' confirmation deadline after each poll (Listener.confirm).
         self._confirm = confirm
+        # Returns once an unfollowed node's connection is closed (Listener.unfollowed).
+        self._unfollowed = unfollowed
+        # Nodes handed over (unfollowed) whose lock is freed once their connection closed.
+        self._handing: set[str] = set()
         self._metrics = metrics
         self.owned: set[str] = set()
         self._pending: dict[str, _Pending] = {}
@@ -193,7 +198,10 @@ class RegistrationStore:
             self._follow(name)
         if gained:
             self._wake.set()  # publish the takeover and write the snapshot without waiting
-        if self._locks.surplus > 0 and self.owned and not gained:
+        self._handing &= self._locks.held
+        if self._handing:
+            await self._free_handed()
+        elif self._locks.surplus > 0 and self.owned and not gained:
             await self._hand_over(max(self.owned))
 
     async def _hand_over(self, name: str) -> None:
@@ -211,7 +219,22 @@ class RegistrationStore:
         except (DatabaseUnavailable, TimeoutError):
             return  # the sync tick writes it; hand over at a later try
         self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
-        await self._locks.release(name)
+        self._handing.add(name)
+        await self._free_handed()
+
+    async def _free_handed(self) -> None:
+        """Free the lock of each node handed over whose connection is closed: the taker
+        connects as soon as it has the lock, so never before (two connections to a node)."""
+        for name in sorted(self._handing):
+            if self._unfollowed is not None:
+                budget = (self._locks.confirmed_until - time.monotonic()) / 2
+                try:
+                    async with asyncio.timeout(max(budget, 0.0)):
+                        await self._unfollowed(name)
+                except TimeoutError:
+                    return  # still closing: freed at a later try
+            self._handing.discard(name)
+            await self._locks.release(name)
         # A release that failed ended the lock session: every other node went with it.
         for other in sorted(self.owned - self._locks.held):
             self._lose(other, "lock lost")

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.config import DatabaseConfig
+from bridge.config import DatabaseConfig, FreeSwitchNode
 from bridge.db import Database
 from bridge.registrations.events import Change, NodeChanged, Snapshot
 from bridge.registrations.listener import Listener
@@ -29,7 +29,7 @@ from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, FakeEslServer
 from tests.registrations.helpers import fs_config
-from tests.support.poll import eventually
+from tests.support.poll import eventually, eventually_async
 
 
 @pytest.fixture
@@ -143,4 +143,54 @@ async def test_given_loop_blocked_past_lock_timeout_then_the_hub_closes_the_conn
     finally:
         await listener.stop()
         await store.release()
+        await database.close()
+
+
+async def test_given_a_hand_over_then_the_lock_is_freed_only_after_the_connection_closed(
+    fake_elsewhere: FakeEslServer, database_url: str
+) -> None:
+    """The spreading hand-over unfollowed the node, then freed its lock at once, while the
+    hub still said goodbye (``exit``, up to a second unanswered on a busy node): the taker,
+    which connects as soon as it has the lock, overlapped with the old connection."""
+    fake = fake_elsewhere
+    fake.mute_after_snapshot = True  # answers no `exit`: the old goodbye took its full second
+    nodes = (
+        FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1"),  # nothing listens: never up
+        FreeSwitchNode.from_url(fake.url("fs2")),
+    )
+    config = replace(fs_config(("fs2", fake), reconcile_delay=60), nodes=nodes)
+    database = await Database.connect(database_url, DatabaseConfig(url=database_url))
+    state = RegistrationState(["fs1", "fs2"])
+    listener = Listener(config, state.apply_all, asyncio.get_running_loop())
+    locks = NodeLocks(database_url, config, connect_timeout=5)
+    store = RegistrationStore(
+        database, state, config, locks=locks, instance="giver",
+        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+        unfollowed=listener.unfollowed,
+    )
+    taker = NodeLocks(database_url, config, connect_timeout=5)
+    await listener.start()
+    try:
+        await store.take_over()  # alone: both nodes
+        assert store.owned == {"fs1", "fs2"}
+        await eventually(lambda: state.node_state("fs2") is NodeState.UP and fake.live == 1)
+        await taker.poll([])  # a second instance: fs2 is beyond this one's share
+
+        async def handed() -> bool:
+            await store.take_over()
+            return "fs2" not in locks.held
+
+        await eventually_async(handed, what="fs2 was not handed over")
+        # The lock is free now: the connection must already be closed (the fake, on its own
+        # loop, sees the end within milliseconds; the old goodbye kept it a second).
+        hold_loop_until(
+            lambda: fake.live == 0, timeout=0.5, what="the lock was freed with the connection open"
+        )
+        gained, _ = await taker.poll(["fs2"])
+        assert gained == {"fs2"}
+        assert store.owned == {"fs1"}
+    finally:
+        await listener.stop()
+        await store.release()
+        await taker.close()
         await database.close()
