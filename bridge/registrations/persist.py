@@ -145,6 +145,9 @@ class RegistrationStore:
         # snapshot is loaded (UP): a snapshot equal to what we mirrored is no Delta, yet
         # the table may hold what the old follower wrote after our last mirror.
         self._resync: set[str] = set()
+        # What the mirror last read of each node it does not follow: (rows, newest
+        # updated_at). A node whose pair is unchanged is not read again (see _mirror).
+        self._mirrored: dict[str, tuple[int, object]] = {}
         self._db_down = False
         self._wake = asyncio.Event()
         # One flush at a time: two transactions in flight could commit an older batch last.
@@ -193,6 +196,7 @@ class RegistrationStore:
             if self._metrics is not None:
                 self._metrics.node_takeovers.labels(name).inc()
             self.owned.add(name)
+            self._mirrored.pop(name, None)
             self._pending.pop(name, None)
             self._resync.add(name)
             self._follow(name)
@@ -233,6 +237,8 @@ class RegistrationStore:
                         await self._unfollowed(name)
                 except TimeoutError:
                     return  # still closing: freed at a later try
+                except NodeUnavailable:
+                    pass  # the listener is stopped: no connection is left
             self._handing.discard(name)
             await self._locks.release(name)
         # A release that failed ended the lock session: every other node went with it.
@@ -245,6 +251,7 @@ class RegistrationStore:
         message = "registrations: stopped following node=%s instance=%s reason=%s"
         log.log(level, message, name, self.instance, reason)
         self.owned.discard(name)
+        self._mirrored.pop(name, None)  # our own bindings are in the state: read it whole
         self._resync.discard(name)
         self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
         with contextlib.suppress(NodeUnavailable):  # the listener is already stopped
@@ -368,14 +375,29 @@ class RegistrationStore:
             "FROM bridge_esl_nodes WHERE node = ANY($1::text[])",
             others,
         )
-        rows = await self._db.fetch(
-            f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations WHERE node = ANY($1::text[])",
+        # Every write sets updated_at = now() (one value per transaction) and a delete lowers
+        # the count: a node whose pair is unchanged has the rows we read last time, and its
+        # bindings are not fetched and rebuilt again (every sync_interval, on the loop).
+        counts = await self._db.fetch(
+            "SELECT node, count(*) AS n, max(updated_at) AS newest FROM bridge_registrations"
+            " WHERE node = ANY($1::text[]) GROUP BY node",
             others,
         )
-        by_node: dict[str, list[Registration]] = {name: [] for name in others}
+        signature: dict[str, tuple[int, object]] = {name: (0, None) for name in others}
+        for row in counts:
+            signature[row["node"]] = (row["n"], row["newest"])
+        seen = {found["node"]: found for found in nodes}
+        up = {n for n, found in seen.items() if found["live"] and found["state"] == NodeState.UP.value}
+        stale = [name for name in others if name in up and self._mirrored.get(name) != signature[name]]
+        rows: list[asyncpg.Record] = []
+        if stale:
+            rows = await self._db.fetch(
+                f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations WHERE node = ANY($1::text[])",
+                stale,
+            )
+        by_node: dict[str, list[Registration]] = {name: [] for name in stale}
         for row in rows:
             by_node[row["node"]].append(Registration(**{f: row[f] for f in _FIELDS}))
-        seen = {row["node"]: row for row in nodes}
         now = time.time()
         for name in others:
             if name in self.owned:
@@ -383,8 +405,10 @@ class RegistrationStore:
                 # a STANDBY from the stale read would stick (the follower sends no new state).
                 continue
             row = seen.get(name)
-            if row is not None and row["live"] and row["state"] == NodeState.UP.value:
-                self._state.apply(Snapshot(name, tuple(by_node[name])))
+            if name in up and row is not None:
+                if name in by_node:
+                    self._state.apply(Snapshot(name, tuple(by_node[name])))
+                    self._mirrored[name] = signature[name]
                 self._state.apply(NodeChanged(name, NodeState.STANDBY, row["since"]))
                 if row["last_heartbeat"] is not None:
                     self._state.apply(Heartbeat(name, row["last_heartbeat"]))
