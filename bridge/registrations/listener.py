@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 import threading
 import time
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Change]], object]
 _BATCH_MAX = 2000
+_FENCE_CHECK = 0.1  # seconds between two looks at the lock confirmation deadline (hub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         self.last_frame = time.monotonic()
         self.was_up = False  # snapshot loaded: the session counts as a success
         self.up_at: float | None = None  # monotonic time the snapshot was loaded
+        self.goodbye = True  # stop() says ``exit`` first
 
     # -- connect / authenticate ---------------------------------------------------
 
@@ -136,7 +139,7 @@ class EslConnection(InboundESL):  # type: ignore[misc]
         return self.command(f"api {command}").text
 
     def stop(self) -> None:
-        if self.connected:
+        if self.connected and self.goodbye:
             try:
                 with gevent.Timeout(min(self.timeout, 1.0)):
                     self.command("exit")
@@ -238,9 +241,10 @@ class EslConnection(InboundESL):  # type: ignore[misc]
 class _Follower:
     """One node followed: connect, subscribe, snapshot, watch, reconnect. Hub thread only."""
 
-    def __init__(self, listener: Listener, node: FreeSwitchNode) -> None:
+    def __init__(self, listener: Listener, node: FreeSwitchNode, epoch: int) -> None:
         self.listener = listener
         self.node = node
+        self.epoch = epoch  # which follow() this is: its changes count only while it is current
         self.config = listener.config
         self.connection: EslConnection | None = None
         self.greenlet: gevent.Greenlet | None = None
@@ -248,16 +252,21 @@ class _Follower:
         self._episode = ""  # the error last logged; logged again only when it changes
         self._clock_off = False  # the node's clock was last seen off by over clock_skew_limit
 
+    def emit(self, change: Change) -> None:
+        self.listener.emit(change, self.epoch)
+
     def run(self) -> None:
         attempt = 0
         while True:
-            self.listener.emit(NodeChanged(self.node.name, NodeState.CONNECTING, time.time()))
+            while self.listener.fenced():
+                gevent.sleep(_FENCE_CHECK)  # no connection while the locks are unconfirmed
+            self.emit(NodeChanged(self.node.name, NodeState.CONNECTING, time.time()))
             try:
                 error = self._session()
             except Exception as exc:  # a bug must not end following this node
                 log.exception("event socket session failed node=%s", self.node.name)
                 error = f"internal error: {type(exc).__name__}"
-            self.listener.emit(NodeChanged(self.node.name, NodeState.DOWN, time.time(), error))
+            self.emit(NodeChanged(self.node.name, NodeState.DOWN, time.time(), error))
             if error != self._episode:
                 log.warning("node down node=%s reason=%s", self.node.name, error)
                 self._episode = error
@@ -292,7 +301,7 @@ class _Follower:
             reply = conn.command(events.SUBSCRIPTION)
             if not reply.text.startswith("+OK"):
                 return f"subscription refused: {reply.text[:60]}"
-            self.listener.emit(NodeChanged(name, NodeState.SYNCING, time.time()))
+            self.emit(NodeChanged(name, NodeState.SYNCING, time.time()))
             try:
                 snapshot = events.parse_snapshot(name, conn.api(events.SNAPSHOT_COMMAND[len("api ") :]))
             except FrameError as exc:
@@ -305,10 +314,10 @@ class _Follower:
             # table lags sofia by seconds): they are applied on top, in order.
             held, self._buffer = self._buffer, None
             snapshot = Snapshot(name, self._checked_all(self._on_our_clock(snapshot.registrations)))
-            self.listener.emit(snapshot)
-            self.listener.emit(NodeChanged(name, NodeState.UP, time.time()))
+            self.emit(snapshot)
+            self.emit(NodeChanged(name, NodeState.UP, time.time()))
             for change in held:
-                self.listener.emit(change)
+                self.emit(change)
             conn.was_up = True
             conn.up_at = time.monotonic()
             log.info("node up node=%s registrations=%d", name, len(snapshot.registrations))
@@ -361,9 +370,9 @@ class _Follower:
         if metrics is not None:
             metrics.registration_reconciles.labels(name, "error" if outcome is None else "ok").inc()
         if outcome is not None:
-            self.listener.emit(outcome)
+            self.emit(outcome)
         for change in held:
-            self.listener.emit(change)
+            self.emit(change)
 
     def _on_event(self, content_type: str, body: bytes) -> None:
         name = self.node.name
@@ -395,7 +404,7 @@ class _Follower:
         if self._buffer is not None:
             self._buffer.append(change)
         else:
-            self.listener.emit(change)
+            self.emit(change)
 
     def _clock(self, skew: float | None) -> None:
         """Note the node's clock error; report it (metric, one log line per episode) when
@@ -471,9 +480,23 @@ class Listener:
         self._nodes = {node.name: node for node in config.nodes}
         self.limits = sanitize.Limits(max_expires=config.max_expires, max_field=config.max_binding_field)
         self._followers: dict[str, _Follower] = {}
+        # Followers unfollowed whose connection may still be open (hub thread only).
+        self._stopping: dict[str, list[gevent.Greenlet]] = {}
         # Each node's clock minus ours, seconds, as its last event showed (hub thread writes).
         self.clock_skews: dict[str, float] = {}
-        self._pending: list[Change] = []
+        self._pending: list[tuple[int | None, Change]] = []
+        # asyncio side: node -> the epoch of its current follow(). A change reaches the sink
+        # only if its follower is still the current one: a follower unfollowed (its node lost
+        # or given up) may have queued changes that land after unfollow() (an UP after the
+        # store's STANDBY, a Snapshot over the mirror's); they are dropped here, on the
+        # asyncio thread, in order with follow() and unfollow().
+        self._epochs: dict[str, int] = {}
+        self._last_epoch = 0
+        # Monotonic time the node locks are confirmed until (asyncio writes, the hub reads):
+        # past it the hub closes every connection itself, even while the asyncio loop is
+        # too busy to learn that its locks are lost (see confirm()).
+        self._fence = math.inf
+        self._fence_logged = False
         self._thread = threading.Thread(target=self._run, name="esl-hub", daemon=True)
         self._ready = threading.Event()
         self._hub: Any = None
@@ -496,10 +519,36 @@ class Listener:
                 log.error("event socket hub thread did not stop in 10 s")
 
     def follow(self, name: str) -> None:
-        self._call(self._follow, name)
+        if name in self._epochs:
+            return  # followed already: its follower stays the current one
+        self._last_epoch += 1
+        self._call(self._follow, name, self._last_epoch)
+        self._epochs[name] = self._last_epoch
 
     def unfollow(self, name: str) -> None:
+        """Stop following now: nothing the node's follower emitted reaches the sink after
+        this returns, even if it was already on its way; its connection closes shortly."""
+        self._epochs.pop(name, None)
         self._call(self._unfollow, name)
+
+    def confirm(self, until: float) -> None:
+        """The node locks are confirmed until ``until`` (time.monotonic()). Past it, and
+        until confirmed again, the hub holds no connection to any node: it closes them and
+        its followers wait. The lock deadline is then enforced in the hub's thread, not
+        only when the asyncio loop next polls (a loop blocked for seconds by a big mirror
+        read or a loaded machine would otherwise keep following after another instance
+        took over)."""
+        self._fence = until
+
+    def fenced(self) -> bool:
+        return time.monotonic() >= self._fence
+
+    async def unfollowed(self, name: str) -> None:
+        """Return once every connection of the node's unfollowed followers is closed (a
+        hand-over frees the node's lock only then: the taker connects right after)."""
+        future: asyncio.Future[str] = self._loop.create_future()
+        self._call(self._when_stopped, name, future)
+        await future
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -530,9 +579,10 @@ class Listener:
             raise NodeUnavailable("event socket listener is not running")
         self._hub.loop.run_callback_threadsafe(function, *args)
 
-    def emit(self, change: Change) -> None:
-        """Queue a change for asyncio; the queue is handed over when this burst ends."""
-        self._pending.append(change)
+    def emit(self, change: Change, epoch: int | None = None) -> None:
+        """Queue a change for asyncio; the queue is handed over when this burst ends.
+        ``epoch``: the follower's, which must still be current at delivery (None: always)."""
+        self._pending.append((epoch, change))
         if len(self._pending) == 1:
             self._hub.loop.run_callback(self._flush)
         elif len(self._pending) >= _BATCH_MAX:
@@ -545,8 +595,11 @@ class Listener:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._deliver, batch)
 
-    def _deliver(self, batch: list[Change]) -> None:
-        self._sink(batch)
+    def _deliver(self, batch: list[tuple[int | None, Change]]) -> None:
+        epochs = self._epochs
+        changes = [c for epoch, c in batch if epoch is None or epochs.get(c.node) == epoch]
+        if changes:
+            self._sink(changes)
 
     # -- hub thread ---------------------------------------------------------------
 
@@ -557,18 +610,33 @@ class Listener:
         try:
             # A wait with a timeout keeps a timer armed: with nothing else active, gevent
             # would otherwise raise LoopExit before the first follow() arrives.
-            while not self._stop.wait(timeout=1.0):
-                pass
+            while not self._stop.wait(timeout=_FENCE_CHECK):
+                self._check_fence()
             for follower in list(self._followers.values()):
                 self._stop_follower(follower)
             self._flush()
         finally:
             self._hub.destroy(destroy_loop=True)
 
-    def _follow(self, name: str) -> None:
+    def _check_fence(self) -> None:
+        if not self.fenced():
+            self._fence_logged = False
+            return
+        open_ = [f for f in self._followers.values() if f.connection is not None and f.connection.connected]
+        if open_ and not self._fence_logged:
+            log.warning(
+                "node locks unconfirmed past lock_timeout: closing every Event Socket connection"
+                " nodes=%s", ",".join(sorted(f.node.name for f in open_)),
+            )
+            self._fence_logged = True
+        for follower in open_:
+            assert follower.connection is not None
+            follower.connection._closed("node locks unconfirmed past lock_timeout")
+
+    def _follow(self, name: str, epoch: int) -> None:
         if name in self._followers or name not in self._nodes:
             return
-        follower = _Follower(self, self._nodes[name])
+        follower = _Follower(self, self._nodes[name], epoch)
         follower.greenlet = gevent.spawn(follower.run)
         self._followers[name] = follower
 
@@ -576,9 +644,23 @@ class Listener:
         follower = self._followers.pop(name, None)
         if follower is not None:
             # A loop callback may not block: the kill (which waits) runs in a greenlet.
-            gevent.spawn(self._stop_follower, follower)
+            stopping = self._stopping.setdefault(name, [])
+            stopping.append(gevent.spawn(self._stop_follower, follower))
+            stopping[-1].link(stopping.remove)  # closed: nothing to wait for
+
+    def _when_stopped(self, name: str, future: asyncio.Future[str]) -> None:
+        def wait() -> None:
+            gevent.joinall(list(self._stopping.get(name, ())))
+            with contextlib.suppress(RuntimeError):  # the asyncio loop is closed
+                self._loop.call_soon_threadsafe(_settle, future, "")
+
+        gevent.spawn(wait)
 
     def _stop_follower(self, follower: _Follower) -> None:
+        if follower.connection is not None:
+            # No goodbye (``exit``, up to a second unanswered on a busy node): an unfollowed
+            # node may be taken over as soon as this returns (Listener.unfollowed).
+            follower.connection.goodbye = False
         if follower.greenlet is not None:
             follower.greenlet.kill(block=True, timeout=2)
         if follower.connection is not None:

@@ -125,11 +125,21 @@ class NodeLocks:
                     got = []
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
             return set(), await self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if conn is not self._conn:
+            # drop() ended the session while this round trip was answered: whatever it
+            # took died with it, and what was held is already reported lost.
+            return set(), set()
         self._confirmed = started
         self._down_logged = False
         self.held.update(got)
         self.surplus = max(0, len(self.held) - share)
         return set(got), set()
+
+    @property
+    def confirmed_until(self) -> float:
+        """Monotonic time until which the locks held count as confirmed: ``lock_timeout``
+        after the send of the last answered round trip (the next poll must end by then)."""
+        return self._confirmed + self._config.lock_timeout
 
     async def release(self, node: str) -> None:
         """Free one node's lock (given up for spreading; the caller unfollowed it first)."""

@@ -121,6 +121,8 @@ class RegistrationStore:
         instance: str,
         follow: Callable[[str], None],
         unfollow: Callable[[str], None],
+        confirm: Callable[[float], None] | None = None,
+        unfollowed: Callable[[str], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._db = database
@@ -130,6 +132,12 @@ class RegistrationStore:
         self.instance = instance
         self._follow = follow
         self._unfollow = unfollow
+        # Told the locks' confirmation deadline after each poll (Listener.confirm).
+        self._confirm = confirm
+        # Returns once an unfollowed node's connection is closed (Listener.unfollowed).
+        self._unfollowed = unfollowed
+        # Nodes handed over (unfollowed) whose lock is freed once their connection closed.
+        self._handing: set[str] = set()
         self._metrics = metrics
         self.owned: set[str] = set()
         self._pending: dict[str, _Pending] = {}
@@ -137,6 +145,9 @@ class RegistrationStore:
         # snapshot is loaded (UP): a snapshot equal to what we mirrored is no Delta, yet
         # the table may hold what the old follower wrote after our last mirror.
         self._resync: set[str] = set()
+        # What the mirror last read of each node it does not follow: (rows, newest
+        # updated_at). A node whose pair is unchanged is not read again (see _mirror).
+        self._mirrored: dict[str, tuple[int, object]] = {}
         self._db_down = False
         self._wake = asyncio.Event()
         # One flush at a time: two transactions in flight could commit an older batch last.
@@ -174,30 +185,65 @@ class RegistrationStore:
     async def take_over(self) -> None:
         """One round trip on the lock connection: take free nodes, confirm the ones held."""
         gained, lost = await self._locks.poll(node.name for node in self._config.nodes)
-        for name in sorted(lost):
+        if self._confirm is not None:
+            self._confirm(self._locks.confirmed_until)
+        # Followed here but no longer held, whatever the path (a failed release or a drop
+        # ends the whole lock session): unfollowed before anything is taken.
+        for name in sorted(lost | (self.owned - self._locks.held - gained)):
             self._lose(name, "lock lost")
         for name in sorted(gained):
             log.info("registrations: following node=%s instance=%s", name, self.instance)
             if self._metrics is not None:
                 self._metrics.node_takeovers.labels(name).inc()
             self.owned.add(name)
+            self._mirrored.pop(name, None)
             self._pending.pop(name, None)
             self._resync.add(name)
             self._follow(name)
         if gained:
             self._wake.set()  # publish the takeover and write the snapshot without waiting
-        if self._locks.surplus > 0 and self.owned and not gained:
+        self._handing &= self._locks.held
+        if self._handing:
+            await self._free_handed()
+        elif self._locks.surplus > 0 and self.owned and not gained:
             await self._hand_over(max(self.owned))
 
     async def _hand_over(self, name: str) -> None:
         """Give one node up for spreading: write what it has, unfollow, then free the lock
-        (the taker connects only after its next try)."""
+        (the taker connects only after its next try).
+
+        The write runs in the lock task, so it gets half the time the locks stay confirmed:
+        a slow database (a loaded site, a big batch) must not hold the next round trip back
+        past ``lock_timeout``, which would give every node up at once (each then taken and
+        connected to by another instance while this one's connections close)."""
+        budget = (self._locks.confirmed_until - time.monotonic()) / 2
         try:
-            await self.flush()
-        except DatabaseUnavailable:
-            return  # the sync tick reports it; hand over when writes work again
+            async with asyncio.timeout(max(budget, 0.0)):
+                await self.flush()
+        except (DatabaseUnavailable, TimeoutError):
+            return  # the sync tick writes it; hand over at a later try
         self._lose(name, "handed to an instance with room (freeswitch.spread)", level=logging.INFO)
-        await self._locks.release(name)
+        self._handing.add(name)
+        await self._free_handed()
+
+    async def _free_handed(self) -> None:
+        """Free the lock of each node handed over whose connection is closed: the taker
+        connects as soon as it has the lock, so never before (two connections to a node)."""
+        for name in sorted(self._handing):
+            if self._unfollowed is not None:
+                budget = (self._locks.confirmed_until - time.monotonic()) / 2
+                try:
+                    async with asyncio.timeout(max(budget, 0.0)):
+                        await self._unfollowed(name)
+                except TimeoutError:
+                    return  # still closing: freed at a later try
+                except NodeUnavailable:
+                    pass  # the listener is stopped: no connection is left
+            self._handing.discard(name)
+            await self._locks.release(name)
+        # A release that failed ended the lock session: every other node went with it.
+        for other in sorted(self.owned - self._locks.held):
+            self._lose(other, "lock lost")
 
     def _lose(self, name: str, reason: str, level: int = logging.WARNING) -> None:
         if name not in self.owned:
@@ -205,6 +251,7 @@ class RegistrationStore:
         message = "registrations: stopped following node=%s instance=%s reason=%s"
         log.log(level, message, name, self.instance, reason)
         self.owned.discard(name)
+        self._mirrored.pop(name, None)  # our own bindings are in the state: read it whole
         self._resync.discard(name)
         self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
         with contextlib.suppress(NodeUnavailable):  # the listener is already stopped
@@ -328,14 +375,29 @@ class RegistrationStore:
             "FROM bridge_esl_nodes WHERE node = ANY($1::text[])",
             others,
         )
-        rows = await self._db.fetch(
-            f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations WHERE node = ANY($1::text[])",
+        # Every write sets updated_at = now() (one value per transaction) and a delete lowers
+        # the count: a node whose pair is unchanged has the rows we read last time, and its
+        # bindings are not fetched and rebuilt again (every sync_interval, on the loop).
+        counts = await self._db.fetch(
+            "SELECT node, count(*) AS n, max(updated_at) AS newest FROM bridge_registrations"
+            " WHERE node = ANY($1::text[]) GROUP BY node",
             others,
         )
-        by_node: dict[str, list[Registration]] = {name: [] for name in others}
+        signature: dict[str, tuple[int, object]] = {name: (0, None) for name in others}
+        for row in counts:
+            signature[row["node"]] = (row["n"], row["newest"])
+        seen = {found["node"]: found for found in nodes}
+        up = {n for n, found in seen.items() if found["live"] and found["state"] == NodeState.UP.value}
+        stale = [name for name in others if name in up and self._mirrored.get(name) != signature[name]]
+        rows: list[asyncpg.Record] = []
+        if stale:
+            rows = await self._db.fetch(
+                f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations WHERE node = ANY($1::text[])",
+                stale,
+            )
+        by_node: dict[str, list[Registration]] = {name: [] for name in stale}
         for row in rows:
             by_node[row["node"]].append(Registration(**{f: row[f] for f in _FIELDS}))
-        seen = {row["node"]: row for row in nodes}
         now = time.time()
         for name in others:
             if name in self.owned:
@@ -343,8 +405,10 @@ class RegistrationStore:
                 # a STANDBY from the stale read would stick (the follower sends no new state).
                 continue
             row = seen.get(name)
-            if row is not None and row["live"] and row["state"] == NodeState.UP.value:
-                self._state.apply(Snapshot(name, tuple(by_node[name])))
+            if name in up and row is not None:
+                if name in by_node:
+                    self._state.apply(Snapshot(name, tuple(by_node[name])))
+                    self._mirrored[name] = signature[name]
                 self._state.apply(NodeChanged(name, NodeState.STANDBY, row["since"]))
                 if row["last_heartbeat"] is not None:
                     self._state.apply(Heartbeat(name, row["last_heartbeat"]))

@@ -83,7 +83,8 @@ async def _registrations_ctx(
     locks = NodeLocks(database.url or "", config, connect_timeout=database.connect_timeout)
     store = RegistrationStore(
         app[DATABASE], state, config, locks=locks, instance=app[INSTANCE],
-        follow=listener.follow, unfollow=listener.unfollow, metrics=metrics,
+        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+        unfollowed=listener.unfollowed, metrics=metrics,
     )
     app[REGISTRATION_STORE] = store
     yield
