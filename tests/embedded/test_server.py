@@ -58,7 +58,8 @@ async def test_the_dsn_carries_the_password_and_nothing_else_gets_in(server: Emb
     assert parts.password and len(parts.password) >= 40
     without = server.dsn.replace(f":{parts.password}@", "@")
     # One character changed (a password that starts with "x" gets a "y"): never the right one.
-    wrong = server.dsn.replace(parts.password, ("y" if parts.password[0] == "x" else "x") + parts.password[1:])
+    first = "y" if parts.password[0] == "x" else "x"
+    wrong = server.dsn.replace(parts.password, first + parts.password[1:])
     for dsn in (without, wrong):
         with pytest.raises(asyncpg.InvalidPasswordError):
             await _select_one(dsn)
