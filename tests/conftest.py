@@ -29,6 +29,7 @@ from bridge.embedded.server import EmbeddedPostgres
 # (tests/fixtures/*/README.md say where they come from): a clone alone runs the suite.
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "freeswitch"
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "xui"
+TEST_QUERY_TIMEOUT = "5"  # make_config's default database.query_timeout (bridge's own is 0.5)
 
 
 
@@ -117,7 +118,11 @@ def make_config(database_url: str, tmp_path: Path) -> Callable[..., Config]:
     """Config for the test database; keyword "section.key" overrides as strings."""
 
     def build(**overrides: str) -> Config:
-        config = load_config(overrides={k.replace("__", "."): v for k, v in overrides.items()})
+        # A query may take seconds on a loaded machine (several suites on two cores): tests
+        # that are about query_timeout set their own; the others must not fail on it.
+        settings = {"database.query_timeout": TEST_QUERY_TIMEOUT}
+        settings.update({k.replace("__", "."): v for k, v in overrides.items()})
+        config = load_config(overrides=settings)
         return replace(
             config,
             database=replace(config.database, url=database_url),
