@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import Counter
 
 from bridge.config import Config, ConsoleConfig
 from bridge.console import stream, views
@@ -26,6 +25,7 @@ from bridge.console.keys import CONSOLE_BOARD, CONSOLE_HUB, CONSOLE_METRICS
 from bridge.console.metrics import ConsoleMetrics
 from bridge.guard.setup import GUARD
 from bridge.keys import METRICS
+from bridge.metrics import bound
 from bridge.registrations.keys import REGISTRATIONS
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -107,14 +107,10 @@ def setup(app: web.Application, config: Config) -> None:
     )
     metrics.clients.set_function(hub.clients)
 
-    # Each type's counter child, bound on its first message (labels() costs ~1 µs a call).
-    counted: dict[str, Counter] = {}
+    counted = bound(metrics.messages)
 
     def publish(kind: str, payload: Payload, domain: str | None) -> None:
-        child = counted.get(kind)
-        if child is None:
-            child = counted[kind] = metrics.messages.labels(kind)
-        child.inc()
+        counted(kind).inc()
         hub.publish(kind, payload, domain)
 
     app[CONSOLE_METRICS] = metrics

@@ -23,7 +23,6 @@ import logging
 import time
 
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 
 from bridge.config import DirectoryConfig
 from bridge.directory import lookup
@@ -34,7 +33,7 @@ from bridge.directory.store.protocol import DirectoryStore
 from bridge.directory.whole import Busy, WholeAnswers
 from bridge.errors import DatabaseUnavailable, Forbidden, RequestError, SlowBody, Unauthorized
 from bridge.logs import id_for, request_id
-from bridge.metrics import Metrics
+from bridge.metrics import Metrics, bound
 
 log = logging.getLogger(__name__)
 
@@ -274,23 +273,15 @@ class _LookupMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.rejected = metrics.lookups.labels("other", "rejected")
         self._lookups = metrics.lookups
-        self._seconds = metrics.lookup_seconds
+        self._answered = bound(metrics.lookups)
+        self._timed = bound(metrics.lookup_seconds)
         self._realm_mismatches = metrics.realm_mismatches
-        self._answered: dict[tuple[str, bool], Counter] = {}
-        self._timed: dict[str, Histogram] = {}
 
     def error(self, action: str) -> None:
         self._lookups.labels(action, "error").inc()
 
     def count(self, action: str, answer: Rendered, seconds: float) -> None:
-        answered = self._answered.get((action, answer.found))
-        if answered is None:
-            result = "found" if answer.found else "not_found"
-            answered = self._answered[action, answer.found] = self._lookups.labels(action, result)
-        answered.inc()
-        timed = self._timed.get(action)
-        if timed is None:
-            timed = self._timed[action] = self._seconds.labels(action)
-        timed.observe(seconds)
+        self._answered(action, "found" if answer.found else "not_found").inc()
+        self._timed(action).observe(seconds)
         if answer.realm_mismatch:
             self._realm_mismatches.labels(answer.realm_mismatch).inc()
