@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from bridge.addresses import address_of
 from bridge.errors import ConfigError
 
 RealmMismatch = Literal["refuse", "password"]
@@ -466,13 +467,8 @@ def is_loopback_host(host: str) -> bool:
     """Whether a listen address reaches only this host (``localhost``, 127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name ("" and "::" included) may be any interface
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
+    address = address_of(host.strip("[]"))
+    return address is not None and address.is_loopback  # a name ("" and "::" too): any interface
 
 
 def _check_directory_reach(http: HttpConfig, directory: DirectoryConfig) -> None:

@@ -19,6 +19,7 @@ PURE = [
     "bridge.config",
     "bridge.hashes",
     "bridge.health",
+    "bridge.addresses",
     "bridge.directory.form",
     "bridge.directory.lookup",
     "bridge.directory.render",

@@ -19,19 +19,17 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from bridge.addresses import address_of
 from bridge.config import ApiConfig
 from bridge.db import Database
 
 
 def source_key(remote: str | None) -> str:
     """The address attempts are counted by: IPv4 as is, IPv6 by its /64 (one host's share)."""
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:
+    address = address_of(remote or "")
+    if address is None:
         return remote or "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
+    if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
 

@@ -24,6 +24,7 @@ import time
 
 from aiohttp import web
 
+from bridge.addresses import address_of
 from bridge.config import DirectoryConfig
 from bridge.directory import lookup
 from bridge.directory.answers import Answerer, Rendered
@@ -213,13 +214,8 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 def admitted(remote: str | None, networks: tuple[Network, ...]) -> bool:
     """Whether the peer address is inside one of ``networks``; an IPv4 client of a dual-stack
     socket (``::ffff:10.0.0.5``) is compared as the IPv4 address it is."""
-    try:
-        address = ipaddress.ip_address((remote or "").split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+    address = address_of(remote or "")
+    return address is not None and any(address in network for network in networks)
 
 
 def policy_of(config: DirectoryConfig) -> lookup.Policy:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+from bridge.addresses import address_of
+
 # An address's text is at most 45 characters, with a zone a few more: longer texts are not
 # remembered (a forged field cannot fill the memory), only parsed (and refused).
 _REMEMBERED_LENGTH = 64
@@ -22,13 +24,8 @@ def canonical(text: str) -> str | None:
 
 
 def _canonical(text: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    address = address_of(text)
+    return None if address is None else str(address)
 
 
 # The same few addresses arrive in every form and event (~5 µs each to parse with ipaddress):
