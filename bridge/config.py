@@ -172,6 +172,11 @@ class FreeSwitchConfig:
     lease_ttl: float = 10.0
     # Seconds between registration write-behind batches, and between standby re-reads.
     sync_interval: float = 1.0
+    # The standby mirror reads only rows changed since its last read (persist.py): seconds
+    # a deleted binding's record is kept for it (a mirror behind by more reads the node
+    # whole), and rows per statement of a mirror read (the loop runs between pages).
+    removals_kept: float = 300.0
+    mirror_page_rows: int = 2000
     # Names of nodes whose sofia profiles set multiple-registrations (elsewhere a new
     # REGISTER replaces the user's binding); sofia's late margin added to every expiry.
     multiple_registrations: tuple[str, ...] = ()
@@ -401,7 +406,7 @@ _AT_LEAST_ONE = {
     "guard.max_bans", "guard.ipv6_ban_prefix", "guard.ipv6_widen_after", "guard.queue_per_source",
     "freeswitch.lock_keepalive_count", "freeswitch.lock_idle_timeout",
     "freeswitch.lock_keepalive_interval", "console.queue_size", "console.ring_size",
-    "console.max_clients", "console.attempts_kept",
+    "console.max_clients", "console.attempts_kept", "freeswitch.mirror_page_rows",
 }  # fmt: skip
 _ABOVE_ZERO = {
     "http.header_timeout", "http.body_timeout", "database.query_timeout",
@@ -412,6 +417,7 @@ _ABOVE_ZERO = {
     "guard.extension_window_seconds", "guard.ban_seconds", "guard.ban_max_seconds",
     "guard.poll_seconds", "freeswitch.takeover_interval", "freeswitch.lock_timeout",
     "freeswitch.clock_skew_limit", "console.keepalive_seconds", "console.node_poll_seconds",
+    "freeswitch.removals_kept",
 }  # fmt: skip
 _PORTS = {"http.port", "database.embedded_port"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

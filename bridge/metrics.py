@@ -176,6 +176,12 @@ class Metrics:
             ["node", "reason"],
             registry=r,
         )
+        self.registration_mirror_rows = Counter(
+            "bridge_registration_mirror_rows_total",
+            "Rows the standby mirror read: whole nodes (whole) or changes since its last read (changed)",
+            ["kind"],
+            registry=r,
+        )
         self.esl_frame_errors = Counter(
             "bridge_esl_frame_errors_total",
             "Event Socket frames that could not be parsed, by node",

@@ -63,6 +63,17 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Mirrored:
+    """Rows another bridge instance wrote for a node it follows, read since the last read
+    (persist.py's mirror): each binding upserted or removed by token, as the follower
+    already decided them (no replacement rule applied again), the others kept."""
+
+    node: str
+    upserted: tuple[Registration, ...]
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reconcile:
     """sofia's own listing of the node (every profile): bindings it lacks are removed,
     bindings it has that we lack are added; a binding both have is kept unless it differs."""
@@ -114,7 +125,7 @@ class Observed:
     auth: AuthSeen | None = None
 
 
-Change = Registered | Unregistered | Snapshot | Reconcile | Heartbeat | NodeChanged | Observed
+Change = Registered | Unregistered | Snapshot | Mirrored | Reconcile | Heartbeat | NodeChanged | Observed
 
 
 def parse_frame_headers(block: bytes) -> dict[str, str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from bridge.config import FreeSwitchConfig
 from bridge.db import Database
 from bridge.errors import DatabaseUnavailable, NodeUnavailable
 from bridge.metrics import Metrics
-from bridge.registrations.events import Heartbeat, NodeChanged, Snapshot
+from bridge.registrations.events import Heartbeat, Mirrored, NodeChanged, Snapshot
 from bridge.registrations.locks import HOLDS, NodeLocks, key_parts, lock_key
 from bridge.registrations.model import Delta, NodeState, NodeStatus, Registration
 from bridge.registrations.state import RegistrationState
@@ -55,23 +56,60 @@ _FIELDS = (
     "contact",
 )
 _UPSERT = (
-    f"INSERT INTO bridge_registrations ({', '.join(_FIELDS)}, updated_at) "
-    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(_FIELDS)))}, now()) "
+    f"INSERT INTO bridge_registrations ({', '.join(_FIELDS)}, updated_at, version) "
+    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(_FIELDS)))}, now(), ${len(_FIELDS) + 1}) "
     "ON CONFLICT (node, token) DO UPDATE SET "
     + ", ".join(f"{f} = EXCLUDED.{f}" for f in _FIELDS if f not in ("node", "token"))
-    + ", updated_at = now()"
+    + ", updated_at = now(), version = EXCLUDED.version"
 )
+# A deleted binding leaves its token and the write's version for the mirrors (a row that
+# comes back later is upserted with a newer version: the mirror then keeps it).
+_TOMBSTONES = """
+INSERT INTO bridge_registration_removals (node, token, version) SELECT $1, token, $3 FROM gone
+ON CONFLICT (node, token) DO UPDATE SET version = EXCLUDED.version, removed_at = now()
+"""
+_REMOVE = (
+    "WITH gone AS (DELETE FROM bridge_registrations WHERE node = $1 AND token = ANY($2::text[])"
+    " RETURNING token)" + _TOMBSTONES
+)
+_REMOVE_ALL_BUT = (
+    "WITH gone AS (DELETE FROM bridge_registrations WHERE node = $1 AND NOT (token = ANY($2::text[]))"
+    " RETURNING token)" + _TOMBSTONES
+)
+# Records older than removals_kept go; the node remembers the highest version purged, and a
+# mirror that read the node before it reads the node whole.
+_PURGE = """
+WITH gone AS (
+    DELETE FROM bridge_registration_removals
+    WHERE node = $1 AND removed_at < now() - make_interval(secs => $2) RETURNING version)
+UPDATE bridge_esl_nodes SET purged_through = GREATEST(purged_through, (SELECT max(version) FROM gone))
+WHERE node = $1 AND EXISTS (SELECT 1 FROM gone)
+"""
 # Unconditional: the lock, checked in the same transaction, says the node is ours. The
 # row lock this takes orders us against a new follower's first write: a batch that
 # passed the check commits before the new follower's own publish (which waits for the
 # row) and its first batch, which replaces every binding of the node.
+# A transaction that writes bindings adds 1 ($8) to the node's version and stamps its rows
+# with it: the row lock serialises every writer of the node, whichever instance, so the
+# versions commit in order and a mirror that saw version V has seen every row up to V.
 _PUBLISH = """
-INSERT INTO bridge_esl_nodes (node, owner, lease_until, state, since, last_heartbeat, last_error)
-VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5, $6, $7)
+INSERT INTO bridge_esl_nodes (node, owner, lease_until, state, since, last_heartbeat, last_error, version)
+VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5, $6, $7, $8)
 ON CONFLICT (node) DO UPDATE SET
     owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until, state = EXCLUDED.state,
-    since = EXCLUDED.since, last_heartbeat = EXCLUDED.last_heartbeat, last_error = EXCLUDED.last_error
+    since = EXCLUDED.since, last_heartbeat = EXCLUDED.last_heartbeat, last_error = EXCLUDED.last_error,
+    version = bridge_esl_nodes.version + $8
+RETURNING version
 """
+_NODES = (
+    "SELECT node, owner, lease_until > now() AS live, state, since, last_heartbeat, last_error,"
+    " version, purged_through FROM bridge_esl_nodes WHERE node = ANY($1::text[])"
+)
+_ROWS = (
+    f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations"
+    " WHERE node = $1 AND version > $2 AND token > $3 ORDER BY token LIMIT $4"
+)
+_REMOVED = "SELECT token FROM bridge_registration_removals WHERE node = $1 AND version > $2"
 
 
 class _NotHeld(Exception):
@@ -145,9 +183,16 @@ class RegistrationStore:
         # snapshot is loaded (UP): a snapshot equal to what we mirrored is no Delta, yet
         # the table may hold what the old follower wrote after our last mirror.
         self._resync: set[str] = set()
-        # What the mirror last read of each node it does not follow: (rows, newest
-        # updated_at). A node whose pair is unchanged is not read again (see _mirror).
-        self._mirrored: dict[str, tuple[int, object]] = {}
+        # The version of each node it does not follow that the mirror has read: a node whose
+        # version is unchanged is not read at all, a changed one only from there (_mirror).
+        self._mirrored: dict[str, int] = {}
+        # Bumped whenever a node is taken or given up: a mirror read that spans one is not
+        # applied (its base, our state of the node, changed under it).
+        self._ownership = 0
+        # Rows the mirror fetched (bindings and removal records), for tests and the metric.
+        self.mirror_rows = 0
+        # Monotonic time of each followed node's last purge of old removal records.
+        self._purged: dict[str, float] = {}
         self._db_down = False
         self._wake = asyncio.Event()
         # One flush at a time: two transactions in flight could commit an older batch last.
@@ -196,6 +241,7 @@ class RegistrationStore:
             if self._metrics is not None:
                 self._metrics.node_takeovers.labels(name).inc()
             self.owned.add(name)
+            self._ownership += 1
             self._mirrored.pop(name, None)
             self._pending.pop(name, None)
             self._resync.add(name)
@@ -251,6 +297,7 @@ class RegistrationStore:
         message = "registrations: stopped following node=%s instance=%s reason=%s"
         log.log(level, message, name, self.instance, reason)
         self.owned.discard(name)
+        self._ownership += 1
         self._mirrored.pop(name, None)  # our own bindings are in the state: read it whole
         self._resync.discard(name)
         self._pending.pop(name, None)  # the new follower reloads the node from FreeSWITCH
@@ -320,13 +367,14 @@ class RegistrationStore:
                 for node in sorted(self.owned):
                     try:
                         async with conn.transaction():
-                            await self._publish(conn, node, statuses.get(node))
+                            pending = batch.get(node)
+                            version = await self._publish(conn, node, statuses.get(node), pending is not None)
                             classid, objid = key_parts(lock_key(node))
                             if not await conn.fetchval(HOLDS, session.pid, session.started, classid, objid):
                                 raise _NotHeld(node)
-                            pending = batch.get(node)
                             if pending is not None:
-                                await _write(conn, node, pending)
+                                await _write(conn, node, pending, version)
+                            await self._purge(conn, node)
                     except _NotHeld:
                         not_held.append(node)
         except BaseException as exc:
@@ -354,8 +402,11 @@ class RegistrationStore:
             for name in list(self.owned):
                 self._lose(name, "lock not held at write")
 
-    async def _publish(self, conn: asyncpg.Connection, node: str, status: NodeStatus | None) -> None:
-        await conn.execute(
+    async def _publish(
+        self, conn: asyncpg.Connection, node: str, status: NodeStatus | None, writes: bool
+    ) -> int:
+        """The node's row; its version, one more than before when ``writes``."""
+        version: int = await conn.fetchval(
             _PUBLISH,
             node,
             self.instance,
@@ -364,40 +415,38 @@ class RegistrationStore:
             status.since if status is not None else time.time(),
             status.last_heartbeat if status is not None else None,
             status.last_error if status is not None else "",
+            1 if writes else 0,
         )
+        return version
+
+    async def _purge(self, conn: asyncpg.Connection, node: str) -> None:
+        """Removal records older than ``removals_kept``, at most four times per that span."""
+        kept = self._config.removals_kept
+        now = time.monotonic()
+        if now - self._purged.get(node, -math.inf) < kept / 4:
+            return
+        await conn.execute(_PURGE, node, kept)
+        self._purged[node] = now
 
     async def _mirror(self) -> None:
+        """Mirror the nodes others follow: a node whose version is the one read last is not
+        read; a changed one only its rows (and removal records) newer than that, applied
+        per binding; a node never read, or read before its purged removal records, whole
+        (a Snapshot). One node at a time, in pages: the loop answers between them."""
         others = [n.name for n in self._config.nodes if n.name not in self.owned]
         if not others:
             return
-        nodes = await self._db.fetch(
-            "SELECT node, owner, lease_until > now() AS live, state, since, last_heartbeat, last_error "
-            "FROM bridge_esl_nodes WHERE node = ANY($1::text[])",
-            others,
-        )
-        # Every write sets updated_at = now() (one value per transaction) and a delete lowers
-        # the count: a node whose pair is unchanged has the rows we read last time, and its
-        # bindings are not fetched and rebuilt again (every sync_interval, on the loop).
-        counts = await self._db.fetch(
-            "SELECT node, count(*) AS n, max(updated_at) AS newest FROM bridge_registrations"
-            " WHERE node = ANY($1::text[]) GROUP BY node",
-            others,
-        )
-        signature: dict[str, tuple[int, object]] = {name: (0, None) for name in others}
-        for row in counts:
-            signature[row["node"]] = (row["n"], row["newest"])
+        nodes = await self._db.fetch(_NODES, others)
         seen = {found["node"]: found for found in nodes}
         up = {n for n, found in seen.items() if found["live"] and found["state"] == NodeState.UP.value}
-        stale = [name for name in others if name in up and self._mirrored.get(name) != signature[name]]
-        rows: list[asyncpg.Record] = []
-        if stale:
-            rows = await self._db.fetch(
-                f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations WHERE node = ANY($1::text[])",
-                stale,
-            )
-        by_node: dict[str, list[Registration]] = {name: [] for name in stale}
-        for row in rows:
-            by_node[row["node"]].append(Registration(**{f: row[f] for f in _FIELDS}))
+        for name in sorted(up):
+            row = seen[name]
+            read = self._mirrored.get(name)
+            if read == row["version"]:
+                continue
+            if read is not None and read < row["purged_through"]:
+                read = None  # removal records it needs are gone
+            await self._mirror_node(name, read)
         now = time.time()
         for name in others:
             if name in self.owned:
@@ -406,9 +455,6 @@ class RegistrationStore:
                 continue
             row = seen.get(name)
             if name in up and row is not None:
-                if name in by_node:
-                    self._state.apply(Snapshot(name, tuple(by_node[name])))
-                    self._mirrored[name] = signature[name]
                 self._state.apply(NodeChanged(name, NodeState.STANDBY, row["since"]))
                 if row["last_heartbeat"] is not None:
                     self._state.apply(Heartbeat(name, row["last_heartbeat"]))
@@ -419,20 +465,49 @@ class RegistrationStore:
                 gone = "no bridge instance follows this node"
                 self._state.apply(NodeChanged(name, NodeState.DOWN, now, gone))
 
+    async def _mirror_node(self, name: str, since: int | None) -> None:
+        """Read one node's changes since version ``since`` (None: all of it) in one snapshot
+        of the database, and apply them unless the node was taken or given up meanwhile."""
+        ownership = self._ownership
+        page = self._config.mirror_page_rows
+        limit = self._db.config.connect_timeout
+        bindings: list[Registration] = []
+        removed: list[str] = []
+        async with (
+            asyncio.timeout(limit),
+            self._db.acquire(timeout=limit) as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            version = await conn.fetchval("SELECT version FROM bridge_esl_nodes WHERE node = $1", name)
+            if since is not None:
+                removed = [found["token"] for found in await conn.fetch(_REMOVED, name, since)]
+            after = ""
+            while True:
+                rows = await conn.fetch(_ROWS, name, -1 if since is None else since, after, page)
+                bindings.extend(Registration(**{f: row[f] for f in _FIELDS}) for row in rows)
+                if len(rows) < page:
+                    break
+                after = rows[-1]["token"]
+        read = len(bindings) + len(removed)
+        self.mirror_rows += read
+        if self._metrics is not None and read:
+            self._metrics.registration_mirror_rows.labels("whole" if since is None else "changed").inc(read)
+        if version is None or ownership != self._ownership or name in self.owned:
+            return
+        if since is None:
+            self._state.apply(Snapshot(name, tuple(bindings)))
+        else:
+            # A token both removed and (later) written again is live: its row exists.
+            back = {r.token for r in bindings}
+            self._state.apply(Mirrored(name, tuple(bindings), tuple(t for t in removed if t not in back)))
+        self._mirrored[name] = version
 
-async def _write(conn: asyncpg.Connection, node: str, pending: _Pending) -> None:
+
+async def _write(conn: asyncpg.Connection, node: str, pending: _Pending, version: int) -> None:
     if pending.replace:
-        await conn.execute(
-            "DELETE FROM bridge_registrations WHERE node = $1 AND NOT (token = ANY($2::text[]))",
-            node,
-            list(pending.upserts),
-        )
+        await conn.execute(_REMOVE_ALL_BUT, node, list(pending.upserts), version)
     if pending.removes:
-        await conn.execute(
-            "DELETE FROM bridge_registrations WHERE node = $1 AND token = ANY($2::text[])",
-            node,
-            list(pending.removes),
-        )
+        await conn.execute(_REMOVE, node, list(pending.removes), version)
     if pending.upserts:
-        rows = [tuple(getattr(r, f) for f in _FIELDS) for r in pending.upserts.values()]
+        rows = [(*(getattr(r, f) for f in _FIELDS), version) for r in pending.upserts.values()]
         await conn.executemany(_UPSERT, rows)

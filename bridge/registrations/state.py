@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from bridge.registrations.events import (
     Change,
     Heartbeat,
+    Mirrored,
     NodeChanged,
     Observed,
     Reconcile,
@@ -111,6 +112,8 @@ class RegistrationState:
             return self._unregister(node, change)
         if isinstance(change, Snapshot):
             return self._replace(node, change.registrations)
+        if isinstance(change, Mirrored):
+            return self._mirror(node, change)
         if isinstance(change, Reconcile):
             return self._reconcile(node, change.registrations)
         if isinstance(change, Heartbeat):
@@ -273,6 +276,31 @@ class RegistrationState:
         for registration in fresh.values():
             self._put(node, registration)
         self._emit(Delta(node.name, upserted=list(fresh.values()), replaced=True))
+        return True
+
+    def _mirror(self, node: _Node, change: Mirrored) -> bool:
+        """Per binding, one Delta for what differs: a binding already held as read is not
+        reported again (a mirror pass that reads a row twice reports it once)."""
+        delta = Delta(node.name)
+        for token in change.removed:
+            if token in node.bindings:
+                self._drop(node, token)
+                delta.removed.append(token)
+        refused = 0
+        for registration in change.upserted:
+            held = node.bindings.get(registration.token)
+            if held == registration:
+                continue
+            if held is None and len(node.bindings) >= self._cap:
+                refused += 1
+                continue
+            self._put(node, registration)
+            delta.upserted.append(registration)
+        if refused:
+            self._refuse(node.name, refused)
+        if not delta.removed and not delta.upserted:
+            return False
+        self._emit(delta)
         return True
 
     def _reconcile(self, node: _Node, registrations: Iterable[Registration]) -> bool:

@@ -336,7 +336,7 @@ async def test_given_a_mirror_reading_while_this_instance_takes_the_node_then_th
                 return bool(
                     await conn.fetchval(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE '%FROM bridge_registrations WHERE node = ANY%'"
+                        " AND query LIKE '%FROM bridge_registrations WHERE node = $1 AND version%'"
                     )
                 )
 

@@ -1,28 +1,34 @@
-"""The standby mirror reads a node's bindings again only when its rows changed.
+"""The standby mirror reads only the rows changed since its own last read.
 
 With 50 nodes and 100,000 bindings (bench/scale_registrations.py) every instance re-read and
-rebuilt every binding of the nodes it does not follow each ``sync_interval``, on the event
-loop: seconds a pass on a loaded machine. A node whose (row count, newest ``updated_at``) is
-unchanged is now skipped; a write, a delete or a replace changes the pair.
+rebuilt every binding of every changed node each ``sync_interval``, on the event loop:
+seconds a pass on a loaded machine, and 500,000 bindings could not be held. Each write
+transaction now bumps its node's version and stamps its rows; a delete leaves a removal
+record. A mirror reads a node whose version moved from the version it read last, applies
+the changes per binding (each reported once), and reads a node whole only when it never
+read it, followed it itself meanwhile, or fell behind the purge of removal records.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 
 import asyncpg
+import pytest
 
 from bridge.config import DatabaseConfig, FreeSwitchConfig, FreeSwitchNode
 from bridge.db import Database
 from bridge.registrations import events
 from bridge.registrations.locks import NodeLocks
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import Delta, NodeState, Registration
 from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import frame_body
 from tests.registrations import frames
+from tests.support.poll import eventually_async
 
 CAPTURE_TIME = 1795393500.0  # the captured bindings expire at 1795397081
 
@@ -33,57 +39,216 @@ def _change(frame: bytes) -> events.Change:
     return change
 
 
-def _users(state: RegistrationState) -> list[str]:
-    return sorted(r.reg_user for r in state.bindings_of_node("fs1"))
+def _registered(frame: bytes) -> Registration:
+    change = _change(frame)
+    assert isinstance(change, events.Registered)
+    return change.registration
 
 
-async def test_the_mirror_follows_writes_and_deletes_and_skips_nodes_whose_rows_did_not_change(
-    database_url: str, conn: asyncpg.Connection
-) -> None:
+@dataclass
+class Instance:
+    """One bridge instance's registration side: its state, its store, the Deltas it reported."""
+
+    state: RegistrationState
+    store: RegistrationStore
+    deltas: list[Delta] = field(default_factory=list)
+
+    def users(self) -> list[str]:
+        return sorted(r.reg_user for r in self.state.bindings_of_node("fs1"))
+
+    def reported(self) -> list[tuple[list[str], list[str]]]:
+        """(upserted users, removed tokens) of each binding Delta since the last call."""
+        found = [
+            (sorted(r.reg_user for r in d.upserted), sorted(d.removed))
+            for d in self.deltas
+            if d.upserted or d.removed
+        ]
+        self.deltas.clear()
+        return found
+
+
+Make = Callable[..., Instance]
+
+
+@pytest.fixture
+async def make(database_url: str) -> AsyncIterator[Make]:
     database = await Database.connect(database_url, DatabaseConfig(url=database_url))
-    config = FreeSwitchConfig(nodes=(FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1"),))
-    follower_state = RegistrationState(["fs1"], clock=lambda: CAPTURE_TIME)
-    follower = RegistrationStore(
-        database, follower_state, config, locks=NodeLocks(database_url, config, connect_timeout=5),
-        instance="follower", follow=lambda _: None, unfollow=lambda _: None,
-    )
-    standby_state = RegistrationState(["fs1"], clock=lambda: CAPTURE_TIME)
-    standby = RegistrationStore(
-        database, standby_state, config, locks=NodeLocks(database_url, config, connect_timeout=5),
-        instance="standby", follow=lambda _: None, unfollow=lambda _: None,
-    )
+    made: list[Instance] = []
+
+    def build(name: str, **settings: float) -> Instance:
+        node = FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1")
+        config = FreeSwitchConfig(nodes=(node,), spread=False, **settings)  # type: ignore[arg-type]
+        state = RegistrationState(["fs1"], clock=lambda: CAPTURE_TIME)
+        store = RegistrationStore(
+            database, state, config, locks=NodeLocks(database_url, config, connect_timeout=5),
+            instance=name, follow=lambda _: None, unfollow=lambda _: None,
+        )  # fmt: skip
+        instance = Instance(state, store)
+        state.subscribe(instance.deltas.append)
+        made.append(instance)
+        return instance
+
     try:
-        await follower.take_over()
-        assert follower.owned == {"fs1"}
-        follower_state.apply(events.NodeChanged("fs1", NodeState.UP, time.time()))
-        follower_state.apply(_change(frames.REGISTER_1001))
-        follower_state.apply(_change(frames.REGISTER_1002))
-        await follower.flush()
-        await standby.tick()
-        assert standby_state.node_state("fs1") is NodeState.STANDBY
-        assert _users(standby_state) == ["1001", "1002"]
-
-        # Nothing written since: the next passes do not read the bindings again. Seen from
-        # outside: a binding only this state holds is not replaced by the table's rows.
-        [held] = [r for r in standby_state.bindings_of_node("fs1") if r.reg_user == "1002"]
-        standby_state.apply(events.Registered("fs1", replace(held, token="only-here", reg_user="9999")))
-        await standby.tick()
-        await standby.tick()
-        assert _users(standby_state) == ["1001", "1002", "9999"]
-
-        # A write (the unregister deletes 1001's row) changes the pair: read again, whole.
-        follower_state.apply(_change(frames.UNREGISTER_1001))
-        await follower.flush()
-        await standby.tick()
-        assert _users(standby_state) == ["1002"]
-        assert await conn.fetchval("SELECT count(*) FROM bridge_registrations") == 1
-        # A write that keeps the count (1001 back, 1002 gone) changes the newest updated_at.
-        follower_state.apply(_change(frames.REGISTER_1001))
-        await follower.flush()
-        await conn.execute("DELETE FROM bridge_registrations WHERE reg_user = '1002'")
-        await standby.tick()
-        assert _users(standby_state) == ["1001"]
+        yield build
     finally:
-        await follower.release()
-        await standby.release()
+        for instance in made:
+            await instance.store.release()
         await database.close()
+
+
+async def _follow(instance: Instance) -> None:
+    async def followed() -> bool:
+        await instance.store.take_over()  # a lock freed by a session that ended: soon free
+        return instance.store.owned == {"fs1"}
+
+    await eventually_async(followed, what="the node was not taken")
+    instance.state.apply(events.NodeChanged("fs1", NodeState.UP, time.time()))
+
+
+async def test_the_mirror_applies_adds_refreshes_deletes_and_replaces_per_binding_and_reads_nothing_unchanged(
+    make: Make, conn: asyncpg.Connection
+) -> None:
+    follower, standby = make("follower"), make("standby")
+    await _follow(follower)
+    follower.state.apply(_change(frames.REGISTER_1001))
+    follower.state.apply(_change(frames.REGISTER_1002))
+    await follower.store.flush()
+    await standby.store.tick()  # never read: the node whole
+    assert standby.state.node_state("fs1") is NodeState.STANDBY
+    assert standby.users() == ["1001", "1002"]
+    assert standby.store.mirror_rows == 2
+
+    # Unchanged: no row is read, nothing reported.
+    standby.reported()
+    await follower.store.flush()  # a publish without writes does not move the version
+    await standby.store.tick()
+    await standby.store.tick()
+    assert standby.store.mirror_rows == 2
+    assert standby.reported() == []
+
+    # A refresh: one row read, one upsert reported.
+    held = _registered(frames.REGISTER_1002)
+    refreshed = replace(held, expires=str(held.expires_at + 60))
+    follower.state.apply(events.Registered("fs1", refreshed))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.store.mirror_rows == 3
+    assert standby.reported() == [(["1002"], [])]
+    [mirrored] = [r for r in standby.state.bindings_of_node("fs1") if r.reg_user == "1002"]
+    assert mirrored.expires == refreshed.expires
+
+    # A delete: one removal record read, one removal reported, 1002 untouched.
+    follower.state.apply(_change(frames.UNREGISTER_1001))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.users() == ["1002"]
+    assert standby.store.mirror_rows == 4
+    assert standby.reported() == [([], [_registered(frames.REGISTER_1001).token])]
+
+    # Deleted, then back, between two reads: live, reported as one upsert (not removed first).
+    follower.state.apply(_change(frames.REGISTER_1001))
+    await follower.store.flush()
+    follower.state.apply(_change(frames.UNREGISTER_1001))
+    await follower.store.flush()
+    follower.state.apply(_change(frames.REGISTER_1001))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.users() == ["1001", "1002"]
+    assert standby.reported() == [(["1001"], [])]
+
+    # A resync (the follower's snapshot replaces the node): the binding it lacks is removed,
+    # the one it keeps unchanged is rewritten but not reported again.
+    follower.state.apply(events.Snapshot("fs1", (_registered(frames.REGISTER_1001),)))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.users() == ["1001"]
+    assert standby.reported() == [([], [refreshed.token])]
+    rows = await conn.fetch("SELECT token FROM bridge_registrations")
+    assert [r["token"] for r in rows] == [_registered(frames.REGISTER_1001).token]
+
+    # A binding only this state holds is neither read nor replaced by an incremental pass.
+    standby.state.apply(events.Registered("fs1", replace(refreshed, token="only-here", reg_user="9999")))
+    follower.state.apply(events.Registered("fs1", refreshed))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.users() == ["1001", "1002", "9999"]
+
+
+async def test_given_a_mirror_behind_the_purge_of_removal_records_then_it_reads_the_node_whole(
+    make: Make, conn: asyncpg.Connection
+) -> None:
+    follower, standby = make("follower", removals_kept=1), make("standby", removals_kept=1)
+    await _follow(follower)
+    follower.state.apply(_change(frames.REGISTER_1001))
+    follower.state.apply(_change(frames.REGISTER_1002))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.store.mirror_rows == 2
+
+    follower.state.apply(_change(frames.UNREGISTER_1001))
+    await follower.store.flush()
+    assert await conn.fetchval("SELECT count(*) FROM bridge_registration_removals") == 1
+    # The standby sleeps past removals_kept (1 s): its record is purged.
+    await conn.execute("UPDATE bridge_registration_removals SET removed_at = now() - interval '1 minute'")
+
+    async def purged() -> bool:
+        await follower.store.flush()
+        return bool(await conn.fetchval("SELECT count(*) FROM bridge_registration_removals") == 0)
+
+    await eventually_async(purged, what="the follower did not purge the old removal record")
+    assert await conn.fetchval("SELECT purged_through FROM bridge_esl_nodes") > 0
+    await standby.store.tick()
+    assert standby.users() == ["1002"]
+    assert standby.store.mirror_rows == 3  # the node whole: the one row left
+    assert standby.deltas[-1].replaced  # a Snapshot: the node's set replaced whole
+
+
+async def test_given_a_hand_over_then_every_mirror_ends_with_the_new_followers_bindings(
+    make: Make, conn: asyncpg.Connection
+) -> None:
+    old, new, standby = make("old"), make("new"), make("standby")
+    await _follow(old)
+    old.state.apply(_change(frames.REGISTER_1001))
+    old.state.apply(_change(frames.REGISTER_1002))
+    await old.store.flush()
+    await standby.store.tick()
+    await new.store.tick()
+    assert standby.users() == new.users() == ["1001", "1002"]
+    # The old follower's lock session ends (killed, or handed over): the new one takes the
+    # node and loads FreeSWITCH's snapshot, where 1001 is gone and 1002 refreshed.
+    old.state.apply(_change(frames.UNREGISTER_1001))  # seen by the old, never written
+    await old.store._locks.drop("test: the old follower's session ended")
+    await _follow(new)
+    await old.store.take_over()  # finds the node held elsewhere: stops following it
+    assert old.store.owned == set()
+    assert old.state.node_state("fs1") is NodeState.STANDBY
+    refreshed = replace(_registered(frames.REGISTER_1002), expires=str(CAPTURE_TIME + 4000))
+    new.state.apply(events.Snapshot("fs1", (refreshed,)))
+    await new.store.flush()  # the takeover's resync: every binding rewritten, 1001 removed
+    written = await conn.fetch("SELECT token FROM bridge_registrations")
+    assert [r["token"] for r in written] == [refreshed.token]
+
+    standby.reported()
+    rows_before = standby.store.mirror_rows
+    await standby.store.tick()  # incremental: 1002's row and 1001's removal record
+    assert standby.users() == ["1002"]
+    assert standby.store.mirror_rows == rows_before + 2
+    assert standby.reported() == [(["1002"], [_registered(frames.REGISTER_1001).token])]
+
+    old.reported()
+    rows_before = old.store.mirror_rows
+    await old.store.tick()  # it followed the node since its last read: the node whole
+    assert old.users() == ["1002"]
+    assert old.store.mirror_rows == rows_before + 1
+    assert old.state.bindings_of_node("fs1") == [refreshed]
+
+
+async def test_given_pages_of_one_row_then_a_whole_read_gets_every_binding(make: Make) -> None:
+    follower, standby = make("follower"), make("standby", mirror_page_rows=1)
+    await _follow(follower)
+    for frame in (frames.REGISTER_1001, frames.REGISTER_1002, frames.REGISTER_1060_SIPP):
+        follower.state.apply(_change(frame))
+    await follower.store.flush()
+    await standby.store.tick()
+    assert standby.users() == ["1001", "1002", "1060"]
+    assert standby.store.mirror_rows == 3
