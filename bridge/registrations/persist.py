@@ -444,8 +444,10 @@ class RegistrationStore:
             read = self._mirrored.get(name)
             if read == row["version"]:
                 continue
-            if read is not None and read < row["purged_through"]:
-                read = None  # removal records it needs are gone
+            if read is not None and not row["purged_through"] <= read < row["version"]:
+                # Removal records it needs are purged, or the version went back (the
+                # database was restored): the changes since our read are not known.
+                read = None
             await self._mirror_node(name, read)
         now = time.time()
         for name in others:

@@ -8,6 +8,7 @@ directory's node flusher, the API's presence picture (docs/registrations.md).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -89,6 +90,12 @@ class RegistrationState:
         self._nodes: dict[str, _Node] = {n: _Node(n, since=now) for n in node_names}
         # (domain, user) -> {(node, token)}: the index behind registrations_of.
         self._by_user: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        # (expiry, node, token) of every binding put, soonest first: the sweep looks at the
+        # bindings due, not at every binding held (500,000 each second, measured at scale).
+        # An entry whose binding is gone or was put again with another expiry is skipped
+        # when due; the heap is rebuilt when such entries outnumber the bindings held.
+        self._expiry: list[tuple[int, str, str]] = []
+        self._held = 0
         self._listeners: list[Callable[[Delta], None]] = []
 
     def subscribe(self, listener: Callable[[Delta], None]) -> None:
@@ -138,15 +145,19 @@ class RegistrationState:
     def sweep(self, now: float | None = None) -> list[Registration]:
         """Drop bindings whose absolute expiry has passed (FreeSWITCH may never say so)."""
         moment = self._clock() if now is None else now
+        due: dict[str, list[Registration]] = {}
+        while self._expiry and self._expiry[0][0] <= moment:
+            at, node_name, token = heapq.heappop(self._expiry)
+            node = self._nodes[node_name]
+            registration = node.bindings.get(token)
+            if registration is None or registration.expires_at != at:
+                continue  # gone, or put again since with another expiry (its own entry)
+            self._drop(node, token)
+            due.setdefault(node_name, []).append(registration)
         dropped: list[Registration] = []
-        for node in self._nodes.values():
-            gone = [r for r in node.bindings.values() if r.expires_at and r.expires_at <= moment]
-            if not gone:
-                continue
-            for registration in gone:
-                self._drop(node, registration.token)
+        for node_name, gone in due.items():
             dropped.extend(gone)
-            self._emit(Delta(node.name, removed=[r.token for r in gone]))
+            self._emit(Delta(node_name, removed=[r.token for r in gone]))
         return dropped
 
     # -- RegistrationView ---------------------------------------------------------
@@ -325,7 +336,19 @@ class RegistrationState:
         old = node.bindings.get(registration.token)
         if old is not None:
             self._unindex(node.name, old)
+        else:
+            self._held += 1
         node.bindings[registration.token] = registration
+        if registration.expires_at and (old is None or old.expires_at != registration.expires_at):
+            heapq.heappush(self._expiry, (registration.expires_at, node.name, registration.token))
+            if len(self._expiry) > 2 * self._held + 1024:
+                self._expiry = [
+                    (r.expires_at, n.name, r.token)
+                    for n in self._nodes.values()
+                    for r in n.bindings.values()
+                    if r.expires_at
+                ]
+                heapq.heapify(self._expiry)
         self._by_user.setdefault(_key(registration.realm, registration.reg_user), set()).add(
             (node.name, registration.token)
         )
@@ -333,6 +356,7 @@ class RegistrationState:
     def _drop(self, node: _Node, token: str) -> None:
         old = node.bindings.pop(token, None)
         if old is not None:
+            self._held -= 1
             self._unindex(node.name, old)
 
     def _unindex(self, node_name: str, registration: Registration) -> None:

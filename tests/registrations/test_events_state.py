@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from greenswitch.esl import ESLEvent
@@ -95,6 +96,36 @@ def test_sweep_drops_bindings_whose_expiry_passed_without_an_event() -> None:
     assert [r.reg_user for r in state.sweep(now=short)] == ["1002"]
     assert state.is_online("xswitch.test", "1001")
     assert not state.is_online("XSWITCH.test", "1002")
+
+
+def test_sweep_keeps_a_binding_refreshed_to_a_later_expiry_and_drops_it_at_the_new_one() -> None:
+    registered = change_of(frames.REGISTER_1001)
+    assert isinstance(registered, Registered)
+    first = registered.registration
+    state = up_state(registered)
+    later = replace(first, expires=str(first.expires_at + 600))
+    state.apply(Registered("fs1", later))
+    assert state.sweep(now=first.expires_at) == []
+    assert state.sweep(now=later.expires_at) == [later]
+    assert state.bindings_of_node("fs1") == []
+
+
+def test_sweep_after_many_refreshes_drops_each_binding_once_at_its_last_expiry() -> None:
+    registered = change_of(frames.REGISTER_1001)
+    assert isinstance(registered, Registered)
+    first = registered.registration
+    state = up_state()
+    removed: list[str] = []
+    state.subscribe(lambda delta: removed.extend(delta.removed))
+    # 5,000 refreshes of 3 users: the entries left behind are compacted, never swept twice.
+    for n in range(5000):
+        for token in ("a", "b", "c"):
+            expires = str(int(NOW) + 1 + n)
+            state.apply(Registered("fs1", replace(first, token=token, reg_user=token, expires=expires)))
+    assert state.sweep(now=NOW + 4999) == []
+    assert sorted(r.token for r in state.sweep(now=NOW + 5000)) == ["a", "b", "c"]
+    assert sorted(removed) == ["a", "b", "c"]
+    assert state.sweep(now=NOW + 10**6) == []
 
 
 @pytest.mark.parametrize("hidden", [NodeState.DOWN, NodeState.SYNCING, NodeState.CONNECTING])
