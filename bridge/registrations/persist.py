@@ -5,7 +5,8 @@ Who follows a node is decided by a session advisory lock per node (locks.py): ev
 and confirms the ones it does; a node taken is followed at once, a node lost is unfollowed
 at once and its unwritten changes dropped (its new follower reloads the node's bindings
 from FreeSWITCH). Every ``sync_interval`` (and at once after a takeover) one tick: (1) in
-one transaction, for each node followed: publish its row in bridge_esl_nodes (state, and
+one transaction per node with writes (one for the others), for each node followed:
+publish its row in bridge_esl_nodes (state, and
 ``lease_until``, which tells standbys the row is current), check that this instance's lock
 session still holds the node (``locks.HOLDS``; a node not held writes nothing) and write
 the bindings that changed (a REGISTER storm is a few executemany batches, not a write per
@@ -32,7 +33,7 @@ from bridge.db import Database
 from bridge.errors import DatabaseUnavailable, NodeUnavailable
 from bridge.metrics import Metrics
 from bridge.registrations.events import Heartbeat, Mirrored, NodeChanged, Snapshot
-from bridge.registrations.locks import HOLDS, NodeLocks, key_parts, lock_key
+from bridge.registrations.locks import HOLDS, NodeLocks, Session, key_parts, lock_key
 from bridge.registrations.model import Delta, NodeState, NodeStatus, Registration
 from bridge.registrations.state import RegistrationState
 
@@ -341,8 +342,8 @@ class RegistrationStore:
             await self._locks.close()
 
     async def flush(self) -> None:
-        """Publish every followed node and write its pending bindings, in one transaction,
-        each node's part only if the lock session still holds it (else rolled back)."""
+        """Publish every followed node and write its pending bindings, each node's part only
+        if the lock session still holds it (else rolled back)."""
         async with self._flushing:
             await self._flush()
 
@@ -362,26 +363,32 @@ class RegistrationStore:
                 batch[node] = _Pending(replace=True, upserts=bindings)
                 resynced.add(node)
         not_held: list[str] = []
+        # Nodes with nothing to write are published together; each node with writes in a
+        # transaction of its own, each bounded by ``limit``: a node reloaded whole (10,000
+        # rows) commits alone, and a timeout costs the nodes not yet written, not all.
+        idle = [node for node in sorted(self.owned) if node not in batch]
+        groups = ([idle] if idle else []) + [[node] for node in sorted(self.owned) if node in batch]
         try:
-            async with asyncio.timeout(limit), self._db.acquire(timeout=limit) as conn, conn.transaction():
-                for node in sorted(self.owned):
-                    try:
-                        async with conn.transaction():
-                            pending = batch.get(node)
-                            version = await self._publish(conn, node, statuses.get(node), pending is not None)
-                            classid, objid = key_parts(lock_key(node))
-                            if not await conn.fetchval(HOLDS, session.pid, session.started, classid, objid):
-                                raise _NotHeld(node)
-                            if pending is not None:
-                                await _write(conn, node, pending, version)
-                            await self._purge(conn, node)
-                    except _NotHeld:
-                        not_held.append(node)
+            for group in groups:
+                acquired = self._db.acquire(timeout=limit)
+                async with asyncio.timeout(limit), acquired as conn, conn.transaction():
+                    for node in group:
+                        try:
+                            async with conn.transaction():
+                                status, pending = statuses.get(node), batch.get(node)
+                                await self._write_node(conn, node, status, pending, session)
+                        except _NotHeld:
+                            not_held.append(node)
+                for node in group:
+                    batch.pop(node, None)  # committed
+                    if node in resynced:
+                        self._resync.discard(node)
         except BaseException as exc:
-            # Keep the batch, under anything that changed meanwhile, for the next tick or
-            # for release(). BaseException: a shutdown cancels the sync task in the middle
-            # of this write, and CancelledError is not an Exception; the transaction rolls
-            # back, so the batch must go back to pending or it is lost (issue 13).
+            # Keep what was not committed, under anything that changed meanwhile, for the
+            # next tick or for release(). BaseException: a shutdown cancels the sync task in
+            # the middle of this write, and CancelledError is not an Exception; the
+            # transaction rolls back, so its batch must go back to pending or it is lost
+            # (issue 13).
             for node, older in batch.items():
                 if node not in self.owned:
                     continue
@@ -394,13 +401,28 @@ class RegistrationStore:
             ).__module__.startswith("asyncpg"):
                 raise DatabaseUnavailable(f"registration write failed: {type(exc).__name__}") from exc
             raise
-        self._resync -= resynced
         if not_held:
             # The session lost a lock it believes it holds: it is not to be trusted.
             for name in await self._locks.drop(f"lock not held at write node={','.join(not_held)}"):
                 self._lose(name, "lock not held at write")
             for name in list(self.owned):
                 self._lose(name, "lock not held at write")
+
+    async def _write_node(
+        self,
+        conn: asyncpg.Connection,
+        node: str,
+        status: NodeStatus | None,
+        pending: _Pending | None,
+        session: Session,
+    ) -> None:
+        version = await self._publish(conn, node, status, pending is not None)
+        classid, objid = key_parts(lock_key(node))
+        if not await conn.fetchval(HOLDS, session.pid, session.started, classid, objid):
+            raise _NotHeld(node)
+        if pending is not None:
+            await _write(conn, node, pending, version)
+        await self._purge(conn, node)
 
     async def _publish(
         self, conn: asyncpg.Connection, node: str, status: NodeStatus | None, writes: bool
