@@ -94,7 +94,7 @@ class Board:
         removed = [(token, self._domains.pop((delta.node, token), None)) for token in delta.removed]
         for r in delta.upserted:
             self._domains[(delta.node, r.token)] = r.realm.lower()
-        if not delta.replaced and not delta.reconciled:
+        if not (delta.replaced or delta.reconciled or delta.mirrored):
             for r in delta.upserted:
                 self._count("registrations", r.realm.lower())
         if delta.replaced or len(delta.upserted) + len(delta.removed) > MAX_BINDINGS_PER_MESSAGE:

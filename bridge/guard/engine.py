@@ -248,7 +248,7 @@ class Guard:
         """Subscribed to the registration state (guard/setup.py): queued like lookups."""
         if delta.seen is not None:
             self._put(delta.seen.ip, delta.seen)
-        elif not delta.replaced and not delta.reconciled:  # a REGISTER, not a node's resync
+        elif not (delta.replaced or delta.reconciled or delta.mirrored):  # a REGISTER seen here
             for registration in delta.upserted:
                 self._put(registration.network_ip, Registered(delta.node, registration))
 

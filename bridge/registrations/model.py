@@ -97,6 +97,9 @@ class Delta:
     removed: list[str] = field(default_factory=list)  # tokens (Call-IDs)
     replaced: bool = False  # the node's whole set was replaced (snapshot)
     reconciled: bool = False  # a reconcile found the state and sofia's listing apart
+    # Read from the rows another instance wrote (the standby mirror), not seen here: no
+    # event of this instance's (the guard does not judge it, the console does not count it).
+    mirrored: bool = False
     # The node's new state, when this Delta is a node state change (no binding changed).
     node_state: NodeState | None = None
     # What FreeSWITCH decided about one authentication (sofia::register_attempt or

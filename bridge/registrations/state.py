@@ -292,7 +292,7 @@ class RegistrationState:
     def _mirror(self, node: _Node, change: Mirrored) -> bool:
         """Per binding, one Delta for what differs: a binding already held as read is not
         reported again (a mirror pass that reads a row twice reports it once)."""
-        delta = Delta(node.name)
+        delta = Delta(node.name, mirrored=True)
         for token in change.removed:
             if token in node.bindings:
                 self._drop(node, token)

@@ -23,7 +23,8 @@ from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
 from bridge.guard.outcome import Reason
 from bridge.metrics import Metrics
-from bridge.registrations.events import Observed, parse_event_body, to_change
+from bridge.registrations.events import Observed, Registered, parse_event_body, to_change
+from bridge.registrations.model import Delta
 from tests.api.helpers import login
 from tests.directory.helpers import post
 from tests.fakes.esl_server import SNAPSHOT_NONE, FakeEslServer, event_frames, frame_body
@@ -227,3 +228,17 @@ async def test_nft_sets_follow_the_bans_in_a_network_namespace(
         await asyncio.to_thread(
             subprocess.run, ["ip", "netns", "delete", namespace], capture_output=True, check=False
         )
+
+
+def test_bindings_read_from_another_instances_rows_are_not_judged_as_registers_seen_here() -> None:
+    """The standby mirror's Deltas (mirrored) are that node's follower's to judge: queued
+    here too they would count every REGISTER once per instance (and, 10,000 at a time
+    after a node's reload, keep the event loop judging for seconds at scale)."""
+    guard = Guard(GuardConfig(), GuardMetrics(Metrics().registry))
+    [frame] = event_frames("register_1001.json.raw", "sofia::register")
+    change = to_change("fs1", parse_event_body("text/event-json", frame_body(frame)), now=1795393500.0)
+    assert isinstance(change, Registered)
+    guard.on_delta(Delta("fs1", upserted=[change.registration], mirrored=True))
+    assert guard.queue_depth() == 0
+    guard.on_delta(Delta("fs1", upserted=[change.registration]))
+    assert guard.queue_depth() == 1

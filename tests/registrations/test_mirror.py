@@ -133,6 +133,7 @@ async def test_the_mirror_applies_adds_refreshes_deletes_and_replaces_per_bindin
     await follower.store.flush()
     await standby.store.tick()
     assert standby.store.mirror_rows == 3
+    assert [d.mirrored for d in standby.deltas] == [True]  # read, not seen: the guard skips it
     assert standby.reported() == [(["1002"], [])]
     [mirrored] = [r for r in standby.state.bindings_of_node("fs1") if r.reg_user == "1002"]
     assert mirrored.expires == refreshed.expires
