@@ -583,10 +583,14 @@ class Listener:
         """Queue a change for asyncio; the queue is handed over when this burst ends.
         ``epoch``: the follower's, which must still be current at delivery (None: always)."""
         self._pending.append((epoch, change))
-        if len(self._pending) == 1:
-            self._hub.loop.run_callback(self._flush)
-        elif len(self._pending) >= _BATCH_MAX:
+        if isinstance(change, Snapshot | Reconcile) or len(self._pending) >= _BATCH_MAX:
+            # A node's whole set (10,000 bindings: ~0.2 s to apply on a loaded machine) is
+            # handed over in a batch that ends with it: the loop runs the lock task between
+            # two nodes' snapshots, instead of applying many in one callback (measured at
+            # 500,000 bindings: one instance taking 50 nodes missed lock_timeout).
             self._flush()
+        elif len(self._pending) == 1:
+            self._hub.loop.run_callback(self._flush)
 
     def _flush(self) -> None:
         if self._pending:
