@@ -223,7 +223,7 @@ async def test_given_a_hand_over_then_every_mirror_ends_with_the_new_followers_b
     await old.store.take_over()  # finds the node held elsewhere: stops following it
     assert old.store.owned == set()
     assert old.state.node_state("fs1") is NodeState.STANDBY
-    refreshed = replace(_registered(frames.REGISTER_1002), expires=str(CAPTURE_TIME + 4000))
+    refreshed = replace(_registered(frames.REGISTER_1002), expires=str(int(CAPTURE_TIME) + 4000))
     new.state.apply(events.Snapshot("fs1", (refreshed,)))
     await new.store.flush()  # the takeover's resync: every binding rewritten, 1001 removed
     written = await conn.fetch("SELECT token FROM bridge_registrations")
@@ -244,12 +244,29 @@ async def test_given_a_hand_over_then_every_mirror_ends_with_the_new_followers_b
     assert old.state.bindings_of_node("fs1") == [refreshed]
 
 
-async def test_given_pages_of_one_row_then_a_whole_read_gets_every_binding(make: Make) -> None:
-    follower, standby = make("follower"), make("standby", mirror_page_rows=1)
+@pytest.mark.parametrize("page", [1, 2, 2000], ids=["page-1", "page-2", "page-default"])
+async def test_given_pages_of_any_size_then_whole_and_changed_reads_get_every_binding(
+    make: Make, page: int
+) -> None:
+    follower, standby = make("follower"), make("standby", mirror_page_rows=page)
     await _follow(follower)
-    for frame in (frames.REGISTER_1001, frames.REGISTER_1002, frames.REGISTER_1060_SIPP):
-        follower.state.apply(_change(frame))
+    registered = [
+        _registered(f) for f in (frames.REGISTER_1001, frames.REGISTER_1002, frames.REGISTER_1060_SIPP)
+    ]
+    for registration in registered:
+        follower.state.apply(events.Registered("fs1", registration))
     await follower.store.flush()
     await standby.store.tick()
     assert standby.users() == ["1001", "1002", "1060"]
     assert standby.store.mirror_rows == 3
+    # Three refreshed: more than a page of changes is read node by node, in pages.
+    standby.reported()
+    for registration in registered:
+        follower.state.apply(
+            events.Registered("fs1", replace(registration, expires=str(int(CAPTURE_TIME) + 4000)))
+        )
+    await follower.store.flush()
+    await standby.store.tick()
+    assert {r.expires for r in standby.state.bindings_of_node("fs1")} == {str(int(CAPTURE_TIME) + 4000)}
+    assert standby.reported() == [(["1001", "1002", "1060"], [])]
+    assert standby.store.mirror_rows == 6
