@@ -84,6 +84,9 @@ class PresenceCache:
         self._node_states: tuple[tuple[str, NodeState], ...] = ()
         self._visible: frozenset[str] = frozenset()  # node names
         self._bindings: dict[tuple[str, str], Registration] = {}  # (node, token) -> binding
+        # The same bindings by lower-cased realm: a domain's list1 reads its own bindings,
+        # not every binding held (100,000 scanned per read saturated the loop at scale).
+        self._by_domain: dict[str, dict[tuple[str, str], Registration]] = {}
         self._counts: dict[str, int] = {}  # key -> visible bindings
         self._online: frozenset[str] = frozenset()
         self._generation = 0
@@ -135,12 +138,14 @@ class PresenceCache:
         self._node_states = node_states
         self._visible = frozenset(name for name, state in node_states if state in VISIBLE_STATES)
         bindings: dict[tuple[str, str], Registration] = {}
+        by_domain: dict[str, dict[tuple[str, str], Registration]] = {}
         counts: dict[str, int] = {}
         for reg in view.all_registrations():
             bindings[(reg.node, reg.token)] = reg
+            by_domain.setdefault(reg.realm.lower(), {})[(reg.node, reg.token)] = reg
             k = key(reg.reg_user, reg.realm)
             counts[k] = counts.get(k, 0) + 1
-        self._bindings, self._counts = bindings, counts
+        self._bindings, self._by_domain, self._counts = bindings, by_domain, counts
         online = frozenset(counts)
         if online != self._online:
             self._online = online
@@ -157,18 +162,30 @@ class PresenceCache:
             old = self._bindings.pop((delta.node, token), None)
             if old is not None:
                 self._uncount(old, touched)
+                self._undomain(old)
         for reg in delta.upserted:
             old = self._bindings.get((delta.node, reg.token))
             if old is reg:
                 continue
             if old is not None:
                 self._uncount(old, touched)
+                if old.realm.lower() != reg.realm.lower():
+                    self._undomain(old)
             self._bindings[(delta.node, reg.token)] = reg
+            self._by_domain.setdefault(reg.realm.lower(), {})[(delta.node, reg.token)] = reg
             k = key(reg.reg_user, reg.realm)
             count = self._counts.get(k, 0)
             self._counts[k] = count + 1
             if count == 0:
                 touched.add(k)
+
+    def _undomain(self, reg: Registration) -> None:
+        domain = reg.realm.lower()
+        held = self._by_domain.get(domain)
+        if held is not None:
+            held.pop((reg.node, reg.token), None)
+            if not held:
+                del self._by_domain[domain]
 
     def _uncount(self, reg: Registration, touched: set[str]) -> None:
         self._encoded.pop(id(reg), None)
@@ -185,8 +202,6 @@ class PresenceCache:
         self._scoped = {}
 
     def bindings(self, domain_scope: str | None) -> list[Registration]:
-        regs = list(self._bindings.values())
         if domain_scope is None:
-            return regs
-        wanted = domain_scope.lower()
-        return [reg for reg in regs if reg.realm.lower() == wanted]
+            return list(self._bindings.values())
+        return list(self._by_domain.get(domain_scope.lower(), {}).values())

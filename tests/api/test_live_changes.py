@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -10,7 +11,7 @@ from bridge.api import catalog, shapes
 from bridge.api.presence import PresenceCache, key
 from bridge.registrations import events
 from bridge.registrations.events import NodeChanged
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import NodeState, Registration
 from bridge.registrations.state import RegistrationState
 from tests.api.conftest import Api, StartApi
 from tests.api.helpers import DOMAIN, add_admin, auth, feed_captured, login
@@ -110,6 +111,12 @@ def test_copy_text_format_is_parsed_with_escapes_and_null() -> None:
     assert built.scope("x.test").ids == []  # extensions.domain = $1 is exact, as in SQL
 
 
+def _registration(frame: bytes) -> Registration:
+    change = change_of(frame)
+    assert isinstance(change, events.Registered)
+    return change.registration
+
+
 def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
     state = RegistrationState(["fs1", "fs2"], clock=lambda: NOW)
     cache = PresenceCache(state)
@@ -128,6 +135,8 @@ def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
         NodeChanged("fs1", NodeState.UP, NOW),
         change_of(frames.REGISTER_1002),
         change_of(frames.UNREGISTER_1001, node="fs2"),
+        # The same binding moved to another domain: it leaves the first domain's scope.
+        events.Registered("fs1", replace(_registration(frames.REGISTER_1002), realm="Other.Test")),
     ]
     for step, change in enumerate(sequence):
         state.apply(change)
@@ -138,8 +147,9 @@ def test_presence_cache_matches_the_state_after_every_captured_change() -> None:
         assert sorted(map(id, seen.registrations)) == sorted(map(id, regs))
         assert seen.absent == shapes.offline_word(state.nodes())
         assert seen.rows_json().startswith(b"[")
-        scoped = cache.read(DOMAIN.upper())
-        assert len(scoped.registrations) == len(regs)
+        for domain in (DOMAIN.upper(), "other.TEST"):
+            scoped = cache.read(domain).registrations
+            assert sorted(map(id, scoped)) == sorted(id(r) for r in regs if r.realm.lower() == domain.lower())
 
 
 async def test_given_node_down_then_up_between_requests_then_picture_is_rebuilt(api: Api) -> None:
