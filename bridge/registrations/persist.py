@@ -110,7 +110,7 @@ _ROWS = (
     f"SELECT {', '.join(_FIELDS)} FROM bridge_registrations"
     " WHERE node = $1 AND version > $2 AND token > $3 ORDER BY token LIMIT $4"
 )
-_VERSIONS = "SELECT node, version FROM bridge_esl_nodes WHERE node = ANY($1::text[])"
+_VERSIONS = "SELECT node, version, purged_through FROM bridge_esl_nodes WHERE node = ANY($1::text[])"
 # Each node with the version its mirror read last ($2, in step with $1). Nodes in code point
 # order ("C"), as Python compares them to cut a full page at a node's first row.
 _REMOVED = """
@@ -524,7 +524,10 @@ class RegistrationStore:
             self._db.acquire(timeout=limit) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            versions = {r["node"]: r["version"] for r in await conn.fetch(_VERSIONS, names)}
+            found = await conn.fetch(_VERSIONS, names)
+            versions = {r["node"]: r["version"] for r in found}
+            # Purged since the pass looked: records this read needs may be gone.
+            purged = {r["node"] for r in found if r["purged_through"] > since[r["node"]]}
             versions_since = [since[name] for name in names]
             for found in await conn.fetch(_REMOVED, names, versions_since):
                 removed[found["node"]].append(found["token"])
@@ -543,6 +546,9 @@ class RegistrationStore:
         if ownership != self._ownership:
             return
         for name in names:
+            if name in purged:
+                self._mirrored.pop(name, None)  # read whole at the next pass
+                continue
             if name in self.owned or name not in versions:
                 continue
             # A token both removed and (later) written again is live: its row exists.

@@ -75,10 +75,10 @@ async def make(database_url: str) -> AsyncIterator[Make]:
     database = await Database.connect(database_url, DatabaseConfig(url=database_url))
     made: list[Instance] = []
 
-    def build(name: str, **settings: float) -> Instance:
-        node = FreeSwitchNode.from_url("esl://fs1:ClueCon@127.0.0.1:1")
-        config = FreeSwitchConfig(nodes=(node,), spread=False, **settings)  # type: ignore[arg-type]
-        state = RegistrationState(["fs1"], clock=lambda: CAPTURE_TIME)
+    def build(name: str, nodes: tuple[str, ...] = ("fs1",), **settings: float) -> Instance:
+        urls = tuple(FreeSwitchNode.from_url(f"esl://{n}:ClueCon@127.0.0.1:1") for n in nodes)
+        config = FreeSwitchConfig(nodes=urls, spread=False, **settings)  # type: ignore[arg-type]
+        state = RegistrationState(list(nodes), clock=lambda: CAPTURE_TIME)
         store = RegistrationStore(
             database, state, config, locks=NodeLocks(database_url, config, connect_timeout=5),
             instance=name, follow=lambda _: None, unfollow=lambda _: None,
@@ -270,3 +270,69 @@ async def test_given_pages_of_any_size_then_whole_and_changed_reads_get_every_bi
     assert {r.expires for r in standby.state.bindings_of_node("fs1")} == {str(int(CAPTURE_TIME) + 4000)}
     assert standby.reported() == [(["1001", "1002", "1060"], [])]
     assert standby.store.mirror_rows == 6
+
+
+async def test_given_changes_on_several_nodes_past_a_page_then_each_node_gets_its_own(make: Make) -> None:
+    nodes = ("fs1", "fs2", "fs3")
+    follower, standby = make("follower", nodes), make("standby", nodes, mirror_page_rows=2)
+
+    async def followed() -> bool:
+        await follower.store.take_over()
+        return follower.store.owned == set(nodes)
+
+    await eventually_async(followed, what="the nodes were not taken")
+    base = _registered(frames.REGISTER_1001)
+    for name in nodes:
+        follower.state.apply(events.NodeChanged(name, NodeState.UP, time.time()))
+        for user in ("1", "2"):
+            binding = replace(base, node=name, token=f"{name}-{user}", reg_user=f"{name}-{user}")
+            follower.state.apply(events.Registered(name, binding))
+    await follower.store.flush()
+    await standby.store.tick()
+    held = {n: sorted(r.token for r in standby.state.bindings_of_node(n)) for n in nodes}
+    assert held == {n: [f"{n}-1", f"{n}-2"] for n in nodes}
+    # fs1: one refreshed; fs2: both refreshed; fs3: one deleted. 3 rows: past the page of 2.
+    later = str(int(CAPTURE_TIME) + 4000)
+    changed = [("fs1", "1"), ("fs2", "1"), ("fs2", "2")]
+    for name, user in changed:
+        binding = replace(base, node=name, token=f"{name}-{user}", reg_user=f"{name}-{user}", expires=later)
+        follower.state.apply(events.Registered(name, binding))
+    follower.state.apply(events.Unregistered("fs3", "expire", base.profile, "fs3-2", "", "fs3-2"))
+    await follower.store.flush()
+    standby.reported()
+    await standby.store.tick()
+    assert sorted((d.node, [r.token for r in d.upserted], d.removed) for d in standby.deltas) == [
+        ("fs1", ["fs1-1"], []),
+        ("fs2", ["fs2-1", "fs2-2"], []),
+        ("fs3", [], ["fs3-2"]),
+    ]
+    assert {r.token for r in standby.state.bindings_of_node("fs1") if r.expires == later} == {"fs1-1"}
+    assert standby.store.mirror_rows == 6 + 4
+
+
+async def test_given_a_purge_between_the_look_and_the_read_then_the_node_is_read_whole_next(
+    make: Make, conn: asyncpg.Connection
+) -> None:
+    follower, standby = make("follower", removals_kept=1), make("standby", removals_kept=1)
+    await _follow(follower)
+    follower.state.apply(_change(frames.REGISTER_1001))
+    follower.state.apply(_change(frames.REGISTER_1002))
+    await follower.store.flush()
+    await standby.store.tick()
+    read = await conn.fetchval("SELECT version FROM bridge_esl_nodes")
+    follower.state.apply(_change(frames.UNREGISTER_1001))
+    await follower.store.flush()
+    await conn.execute("UPDATE bridge_registration_removals SET removed_at = now() - interval '1 minute'")
+
+    async def purged() -> bool:
+        await follower.store.flush()
+        return bool(await conn.fetchval("SELECT purged_through FROM bridge_esl_nodes") > read)
+
+    await eventually_async(purged, what="the follower did not purge the old removal record")
+    # The pass looked before the purge and reads after it: the record it needs is gone.
+    await standby.store._mirror_changes({"fs1": read})
+    assert standby.users() == ["1001", "1002"]  # nothing applied from an incomplete read
+    await standby.store.tick()
+    assert standby.users() == ["1002"]
+    assert standby.deltas[-1].replaced
+
