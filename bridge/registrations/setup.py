@@ -100,11 +100,13 @@ async def _follow_ctx(config: FreeSwitchConfig, app: web.Application) -> AsyncIt
         yield
     finally:
         # Join the hub first: its last batch of changes is handed over with
-        # call_soon_threadsafe, and one loop turn lets it reach the state. Then stop
+        # call_soon_threadsafe, one loop turn lets it reach the listener's queue, and
+        # apply_queued() the state. Then stop
         # syncing (a flush cut by the cancel puts its batch back), write what is pending
         # and free the locks.
         await listener.stop()
         await asyncio.sleep(0)
+        listener.apply_queued()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
