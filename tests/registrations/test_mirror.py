@@ -21,6 +21,7 @@ import pytest
 
 from bridge.config import DatabaseConfig, FreeSwitchConfig, FreeSwitchNode
 from bridge.db import Database
+from bridge.metrics import Metrics
 from bridge.registrations import events
 from bridge.registrations.locks import NodeLocks
 from bridge.registrations.model import Delta, NodeState, Registration
@@ -28,6 +29,7 @@ from bridge.registrations.persist import RegistrationStore
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import frame_body
 from tests.registrations import frames
+from tests.support.metrics import sample
 from tests.support.poll import eventually_async
 
 CAPTURE_TIME = 1795393500.0  # the captured bindings expire at 1795397081
@@ -51,6 +53,7 @@ class Instance:
 
     state: RegistrationState
     store: RegistrationStore
+    metrics: Metrics
     deltas: list[Delta] = field(default_factory=list)
 
     def users(self) -> list[str]:
@@ -79,11 +82,12 @@ async def make(database_url: str) -> AsyncIterator[Make]:
         urls = tuple(FreeSwitchNode.from_url(f"esl://{n}:ClueCon@127.0.0.1:1") for n in nodes)
         config = FreeSwitchConfig(nodes=urls, spread=False, **settings)  # type: ignore[arg-type]
         state = RegistrationState(list(nodes), clock=lambda: CAPTURE_TIME)
+        metrics = Metrics()
         store = RegistrationStore(
             database, state, config, locks=NodeLocks(database_url, config, connect_timeout=5),
-            instance=name, follow=lambda _: None, unfollow=lambda _: None,
+            instance=name, follow=lambda _: None, unfollow=lambda _: None, metrics=metrics,
         )  # fmt: skip
-        instance = Instance(state, store)
+        instance = Instance(state, store, metrics)
         state.subscribe(instance.deltas.append)
         made.append(instance)
         return instance
@@ -133,6 +137,8 @@ async def test_the_mirror_applies_adds_refreshes_deletes_and_replaces_per_bindin
     await follower.store.flush()
     await standby.store.tick()
     assert standby.store.mirror_rows == 3
+    assert sample(standby.metrics.registry, "bridge_registration_mirror_rows_total", kind="whole") == 2
+    assert sample(standby.metrics.registry, "bridge_registration_mirror_rows_total", kind="changed") == 1
     assert [d.mirrored for d in standby.deltas] == [True]  # read, not seen: the guard skips it
     assert standby.reported() == [(["1002"], [])]
     [mirrored] = [r for r in standby.state.bindings_of_node("fs1") if r.reg_user == "1002"]
@@ -335,4 +341,3 @@ async def test_given_a_purge_between_the_look_and_the_read_then_the_node_is_read
     await standby.store.tick()
     assert standby.users() == ["1002"]
     assert standby.deltas[-1].replaced
-
