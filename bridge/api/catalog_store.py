@@ -68,17 +68,17 @@ ON CONFLICT (one) DO UPDATE SET below = greatest(bridge_extension_changes_pruned
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """What one reload read, in one snapshot: the changes (None: read every scope again)
-    and the scopes read whole."""
+    """What one reload read, in one snapshot: the changes since the catalog's (None: none
+    held, or every scope read again: ``whole``) and the scopes read whole."""
 
     snapshot: str
     changes: tuple[list[int], Rows] | None
     scopes: dict[str | None, bytes]
+    whole: bool
 
 
 class CatalogStore:
-    """The current Catalog of one app. One reload at a time: a request that waited for
-    another's reload takes its result if that read began after the request asked."""
+    """The current Catalog of one app, one reload at a time."""
 
     def __init__(self, db: Database, metrics: Metrics) -> None:
         self._db = db
@@ -93,18 +93,20 @@ class CatalogStore:
         catalog = self._catalog
         if catalog is None or scope not in catalog.scopes:
             return await self.reload(scope)
-        if check and await self._db.fetchval(f"SELECT {CHANGED_SINCE}", catalog.snapshot):
+        if check and await self._stale(catalog):
             return await self.reload(scope)
         return catalog
 
     async def reload(self, scope: str | None) -> Catalog:
-        """A catalog holding ``scope``, read after this call: every write committed before it
-        is in it."""
+        """A catalog holding ``scope`` and every write committed before this call. Requests
+        that wait here while another reloads take its result if it is still current (single
+        flight: N requests during a reload make one more at most)."""
         asked = time.monotonic()
         async with self._lock:
             current = self._catalog
-            if current is not None and current.loaded_at >= asked and scope in current.scopes:
-                return current  # another request's reload, begun after we asked
+            if current is not None and scope in current.scopes:
+                if current.loaded_at >= asked or not await self._stale(current):
+                    return current
             limit = self._db.config.connect_timeout
             loaded_at = time.monotonic()
             try:
@@ -137,14 +139,18 @@ class CatalogStore:
             if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY:
                 await conn.execute(_PRUNE)
                 self._pruned_at = time.monotonic()
-        return _Read(snapshot, changes, scopes)
+        return _Read(snapshot, changes, scopes, whole=current is not None and changes is None)
+
+    async def _stale(self, catalog: Catalog) -> bool:
+        stale: bool = await self._db.fetchval(f"SELECT {CHANGED_SINCE}", catalog.snapshot)
+        return stale
 
     def _count(self, read: _Read) -> None:
         reloads, rows = self._metrics.api_catalog_reloads, self._metrics.api_catalog_rows
         if read.changes is not None:
             reloads.labels("changes").inc()
             rows.labels("changes").inc(len(read.changes[1]))
-        kind = "whole" if read.changes is None else "scope"
+        kind = "whole" if read.whole else "scope"
         for data in read.scopes.values():
             reloads.labels(kind).inc()
             rows.labels(kind).inc(data.count(b"\n"))
