@@ -57,11 +57,12 @@ _FRESH = (
 _EVERY = "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL ORDER BY id"
 _OF_DOMAIN = "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL AND domain = $1 ORDER BY id"
 # One statement, so the watermark and the deletions commit together (sql/085's header).
+# ORDER BY, not max(): PostgreSQL 13 has no max(xid8).
 _PRUNE = """
 WITH gone AS (DELETE FROM bridge_extension_changes WHERE changed_at < now() - interval '1 day' RETURNING xid),
      ids AS (DELETE FROM bridge_extension_changed_ids WHERE changed_at < now() - interval '1 day')
 INSERT INTO bridge_extension_changes_pruned (below)
-SELECT max(xid) FROM gone HAVING max(xid) IS NOT NULL
+SELECT xid FROM gone ORDER BY xid DESC LIMIT 1
 ON CONFLICT (one) DO UPDATE SET below = greatest(bridge_extension_changes_pruned.below, excluded.below)
 """
 
