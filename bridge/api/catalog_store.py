@@ -105,9 +105,8 @@ class CatalogStore:
         asked = time.monotonic()
         async with self._lock:
             current = self._catalog
-            if current is not None and scope in current.scopes:
-                if current.loaded_at >= asked or not await self._stale(current):
-                    return current
+            if current is not None and scope in current.scopes and await self._still_good(current, asked):
+                return current
             limit = self._db.config.connect_timeout
             loaded_at = time.monotonic()
             try:
@@ -141,6 +140,10 @@ class CatalogStore:
                 await conn.execute(_PRUNE)
                 self._pruned_at = time.monotonic()
         return _Read(snapshot, changes, scopes, whole=current is not None and changes is None)
+
+    async def _still_good(self, catalog: Catalog, asked: float) -> bool:
+        """Read after ``asked`` (another request's reload), or nothing written since."""
+        return catalog.loaded_at >= asked or not await self._stale(catalog)
 
     async def _stale(self, catalog: Catalog) -> bool:
         stale: bool = await self._db.fetchval(f"SELECT {CHANGED_SINCE}", catalog.snapshot)
