@@ -44,13 +44,14 @@ _SINCE = (
     "xid >= pg_snapshot_xmin($1::text::pg_snapshot)"
     " AND NOT pg_visible_in_snapshot(xid, $1::text::pg_snapshot)"
 )
-# Whether the ids logged since $1 are the whole story: no TRUNCATE, nothing pruned it needs.
-_INCOMPLETE = f"""
+# The ids logged since $1 (at most $2), and whether they are not the whole story: a
+# TRUNCATE, or a row it needs pruned.
+_CHANGED_IDS = f"""
 SELECT coalesce((SELECT bool_or(truncated) FROM bridge_extension_changes WHERE {_SINCE}), false)
     OR coalesce((SELECT below >= pg_snapshot_xmin($1::text::pg_snapshot)
-                 FROM bridge_extension_changes_pruned), false)
+                 FROM bridge_extension_changes_pruned), false) AS incomplete,
+       ARRAY(SELECT DISTINCT id FROM bridge_extension_changed_ids WHERE {_SINCE} LIMIT $2) AS ids
 """
-_CHANGED_IDS = f"SELECT DISTINCT id FROM bridge_extension_changed_ids WHERE {_SINCE} LIMIT $2"
 _FRESH = (
     "SELECT id, extn, domain FROM extensions WHERE id = ANY($1::int[]) AND deleted_at IS NULL ORDER BY id"
 )
@@ -95,17 +96,23 @@ class CatalogStore:
         if catalog is None or scope not in catalog.scopes:
             return await self.reload(scope)
         if check and await self._stale(catalog):
-            return await self.reload(scope)
+            return await self.reload(scope, stale=catalog)
         return catalog
 
-    async def reload(self, scope: str | None) -> Catalog:
-        """A catalog holding ``scope`` and every write committed before this call. Requests
-        that wait here while another reloads take its result if it is still current (single
-        flight: N requests during a reload make one more at most)."""
+    async def reload(self, scope: str | None, *, stale: Catalog | None = None) -> Catalog:
+        """A catalog holding ``scope`` and every write committed before this call (``stale``:
+        the one the caller found stale). Requests that wait here while another reloads take
+        its result if it is still current (single flight: N requests during a reload make
+        one more at most)."""
         asked = time.monotonic()
         async with self._lock:
             current = self._catalog
-            if current is not None and scope in current.scopes and await self._still_good(current, asked):
+            if (
+                current is not None
+                and current is not stale
+                and scope in current.scopes
+                and await self._still_good(current, asked)
+            ):
                 return current
             limit = self._db.config.connect_timeout
             loaded_at = time.monotonic()
@@ -163,10 +170,9 @@ class CatalogStore:
 async def _changes(conn: asyncpg.Connection, snapshot: str) -> tuple[list[int], Rows] | None:
     """The ids changed since ``snapshot`` and their live rows now, or None when the log
     cannot tell (TRUNCATE, pruned) or names more than FULL_ABOVE."""
-    if await conn.fetchval(_INCOMPLETE, snapshot):
-        return None
-    ids: list[int] = [row["id"] for row in await conn.fetch(_CHANGED_IDS, snapshot, FULL_ABOVE + 1)]
-    if len(ids) > FULL_ABOVE:
+    logged = await conn.fetchrow(_CHANGED_IDS, snapshot, FULL_ABOVE + 1)
+    ids: list[int] = logged["ids"]
+    if logged["incomplete"] or len(ids) > FULL_ABOVE:
         return None
     fresh = await conn.fetch(_FRESH, ids) if ids else []
     return ids, [(row["id"], row["extn"], row["domain"]) for row in fresh]

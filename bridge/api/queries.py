@@ -41,7 +41,7 @@ async def catalog_page(
         rows = await page_rows(db, catalog, ids)
         if rows is not None:
             return count, rows
-        catalog = await store.reload(scope)
+        catalog = await store.reload(scope, stale=catalog)
     # Writes landed between every reload and read (a bulk import): answer the last listing.
     count, ids = pick(catalog.scope(scope))
     return count, await db.fetch(_ROWS, ids) if ids else []
