@@ -9,15 +9,14 @@
 -- name its rows: it marks its transaction in bridge_extension_changes (truncated), and a
 -- reader that meets the mark reads everything again.
 --
--- Pruning (rows older than a day, by the API) deletes rows of both tables and records the
--- highest pruned xid in bridge_extension_changes_pruned, in one transaction: a reader whose
+-- Pruning (transactions older than a day, by the API) deletes their rows of both tables
+-- (here by xid: a bulk import leaves a row per extension) and records the highest pruned xid in bridge_extension_changes_pruned, in one transaction: a reader whose
 -- snapshot's xmin is not above it may have lost a row and reads everything again, so the
 -- incremental path is exact whatever the age of a transaction.
 
 CREATE TABLE IF NOT EXISTS bridge_extension_changed_ids (
     xid         XID8 NOT NULL,
     id          INTEGER NOT NULL,
-    changed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (xid, id)
 );
 

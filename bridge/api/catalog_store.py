@@ -45,12 +45,15 @@ _SINCE = (
     " AND NOT pg_visible_in_snapshot(xid, $1::text::pg_snapshot)"
 )
 # The ids logged since $1 (at most $2), and whether they are not the whole story: a
-# TRUNCATE, or a row it needs pruned.
+# TRUNCATE, or a row it needs pruned. The ids by their transactions' xids (equality on the
+# primary key's first column): a range over xid would scan a bulk import's million rows.
 _CHANGED_IDS = f"""
 SELECT coalesce((SELECT bool_or(truncated) FROM bridge_extension_changes WHERE {_SINCE}), false)
     OR coalesce((SELECT below >= pg_snapshot_xmin($1::text::pg_snapshot)
                  FROM bridge_extension_changes_pruned), false) AS incomplete,
-       ARRAY(SELECT DISTINCT id FROM bridge_extension_changed_ids WHERE {_SINCE} LIMIT $2) AS ids
+       ARRAY(SELECT DISTINCT id FROM bridge_extension_changed_ids
+             WHERE xid = ANY(ARRAY(SELECT xid FROM bridge_extension_changes WHERE {_SINCE}))
+             LIMIT $2) AS ids
 """
 _FRESH = (
     "SELECT id, extn, domain FROM extensions WHERE id = ANY($1::int[]) AND deleted_at IS NULL ORDER BY id"
@@ -61,7 +64,7 @@ _OF_DOMAIN = "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL A
 # ORDER BY, not max(): PostgreSQL 13 has no max(xid8).
 _PRUNE = """
 WITH gone AS (DELETE FROM bridge_extension_changes WHERE changed_at < now() - interval '1 day' RETURNING xid),
-     ids AS (DELETE FROM bridge_extension_changed_ids WHERE changed_at < now() - interval '1 day')
+     ids AS (DELETE FROM bridge_extension_changed_ids WHERE xid = ANY(ARRAY(SELECT xid FROM gone)))
 INSERT INTO bridge_extension_changes_pruned (below)
 SELECT xid FROM gone ORDER BY xid DESC LIMIT 1
 ON CONFLICT (one) DO UPDATE SET below = greatest(bridge_extension_changes_pruned.below, excluded.below)

@@ -145,13 +145,12 @@ async def test_given_day_old_log_rows_then_the_first_reload_prunes_them_and_reco
     await conn.execute(
         f"INSERT INTO bridge_extension_changes (xid, changed_at) VALUES ('5', {old}), ('7', {old})"
     )
-    await conn.execute(
-        f"INSERT INTO bridge_extension_changed_ids (xid, id, changed_at) VALUES ('7', 1, {old})"
-    )
+    await conn.execute("INSERT INTO bridge_extension_changed_ids (xid, id) VALUES ('7', 1), ('8', 1)")
     client = await start_api()
     assert await listed(client, await login(client)) == ["1001"]
     assert await conn.fetchval("SELECT count(*) FROM bridge_extension_changes WHERE xid <= '7'") == 0
-    assert await conn.fetchval("SELECT count(*) FROM bridge_extension_changed_ids") == 1  # the fresh 1001's
+    # Transaction 7's ids went with it; 8 (not a day old) and the fresh 1001's insert stay.
+    assert await conn.fetchval("SELECT count(*) FROM bridge_extension_changed_ids") == 2
     assert await conn.fetchval("SELECT below::text FROM bridge_extension_changes_pruned") == "7"
 
 
