@@ -56,6 +56,15 @@ class Attempt:
     detail: str = ""
     # What FreeSWITCH then decided, from its events ("" until heard): registered / refused.
     freeswitch: str = ""
+    # The same right digest repeated from the same source since ``at``, counted onto this
+    # attempt instead of recorded again (History.repeat), and when it last came.
+    repeats: int = 0
+    last_at: float = 0.0
+
+    @property
+    def latest(self) -> float:
+        """When this attempt, or its latest repeat, came."""
+        return self.last_at if self.repeats else self.at
 
 
 def _cut(text: str) -> str:
@@ -69,8 +78,23 @@ def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:
         return None
     get = fields.get
     user = get("user", "")
-    digest = Digest(
-        username=_cut(get("sip_auth_username", "") or user),
+    return FormAttempt(
+        node=_cut(get("hostname", "") or get("FreeSWITCH-Hostname", "")),
+        ip=_cut(canonical(get("ip", "")) or get("ip", "")),
+        port=_cut(get("client_port", "")),
+        user_agent=_cut(get("sip_user_agent", "")),
+        user=_cut(user),
+        domain=_cut(get("domain", "")),
+        digest=digest_of(fields),
+        call_id=_cut(get("sip_call_id", "")),
+    )
+
+
+def digest_of(fields: Mapping[str, str]) -> Digest:
+    """The digest in a sip_auth form's fields (the username defaults to the directory user)."""
+    get = fields.get
+    return Digest(
+        username=_cut(get("sip_auth_username", "") or get("user", "")),
         realm=_cut(get("sip_auth_realm", "")),
         nonce=get("sip_auth_nonce", ""),
         uri=get("sip_auth_uri", ""),
@@ -79,16 +103,6 @@ def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:
         qop=get("sip_auth_qop", ""),
         nc=get("sip_auth_nc", ""),
         cnonce=get("sip_auth_cnonce", ""),
-    )
-    return FormAttempt(
-        node=_cut(get("hostname", "") or get("FreeSWITCH-Hostname", "")),
-        ip=_cut(canonical(get("ip", "")) or get("ip", "")),
-        port=_cut(get("client_port", "")),
-        user_agent=_cut(get("sip_user_agent", "")),
-        user=_cut(user),
-        domain=_cut(get("domain", "")),
-        digest=digest,
-        call_id=_cut(get("sip_call_id", "")),
     )
 
 

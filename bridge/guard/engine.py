@@ -1,7 +1,9 @@
 """The guard at work: the lookup path's probe, the bounded queue, and the task that judges.
 
     lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
-                  observe(fields, ...)     one append to its source's queue (fields as decoded)
+                  observe(fields, ...)     one append to its source's queue (fields as decoded),
+                                           or, for a right digest repeating its extension's
+                                           newest attempt, counted onto it there (_repeated)
     events:       on_delta(delta)          the registration state's Deltas: new bindings, and
                                            FreeSWITCH's decisions (register_attempt / _failure)
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
@@ -30,12 +32,12 @@ from dataclasses import dataclass
 
 from bridge.config import GuardConfig
 from bridge.directory.extension import Extension
-from bridge.directory.form import DirectoryRequest
+from bridge.directory.form import UNREADABLE, DirectoryRequest
 from bridge.directory.lookup import credentials
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
 from bridge.guard.address import canonical, is_network, prefix_of, source_of
-from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of
+from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of, digest_of
 from bridge.guard.history import History, key_of
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
@@ -168,6 +170,7 @@ class Guard:
         # Queued items by source, in the order sources are served (round-robin).
         self._queues: OrderedDict[str, deque[_Lookup | Registered | AuthSeen]] = OrderedDict()
         self._queued = 0
+        self._judging = False  # the task is judging an item (it may be waiting on the database)
         self._wake = asyncio.Event()
         # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
         self._sources: dict[str, float] = {}
@@ -242,7 +245,55 @@ class Guard:
         realm_mismatch: str,
         extension: Extension | None = None,
     ) -> None:
-        self._put(fields.get("ip", ""), _Lookup(self._clock(), fields, reason, realm_mismatch, extension))
+        now = self._clock()
+        repeatable = reason == "found" and not realm_mismatch and extension is not None
+        if repeatable and self._repeated(fields, extension, now):
+            return
+        self._put(fields.get("ip", ""), _Lookup(now, fields, reason, realm_mismatch, extension))
+
+    def _repeated(self, fields: Mapping[str, str], extension: Extension, now: float) -> bool:
+        """Count a right digest onto its extension's newest attempt when it repeats it: a
+        success from the same address and port, node, user agent, digest user name, realm and
+        method, born of a lookup less than guard.repeat_seconds ago, FreeSWITCH not having
+        refused it. Such a lookup cannot change a decision (the source is trusted already; a
+        success counts against nothing), so it costs a digest check here instead of an
+        attempt judged by the task; its source's trust is renewed and it is counted in the
+        metrics as ever. Only while nothing waits to be judged, so the history keeps the order
+        things came in; anything else (a wrong digest first of all) goes the full way."""
+        if (
+            self._queued
+            or self._judging
+            or self.config.repeat_seconds <= 0
+            or extension.extn_cidr
+            or not extension.can_authenticate
+            or UNREADABLE in fields
+        ):
+            return False
+        get = fields.get
+        key = key_of(get("user", "").partition("@")[0], get("domain", ""))
+        last = self.history.newest(key)
+        if (
+            last is None
+            or last.reason not in SUCCESSES
+            or last.source != "lookup"
+            or last.freeswitch == "refused"
+            or now - last.at > self.config.repeat_seconds
+            or get("client_port", "") != last.port
+            or get("sip_user_agent", "") != last.user_agent
+            or (get("hostname", "") or get("FreeSWITCH-Hostname", "")) != last.node
+            or canonical(get("ip", "")) != last.ip
+        ):
+            return False
+        d = digest_of(fields)
+        creds = credentials(extension)
+        if creds is None or (d.username, d.realm, d.method) != (last.username, last.realm, last.method):
+            return False
+        if not digest.check(d, creds[1] if "@" in d.username else creds[0]):
+            return False  # wrong, or cannot tell: judged by the task
+        self.history.repeat(key, now)
+        self.rules.trust(last.ip, now)
+        self.metrics.attempt(last.reason.value)
+        return True
 
     def on_delta(self, delta: Delta) -> None:
         """Subscribed to the registration state (guard/setup.py): queued like lookups."""
@@ -290,6 +341,7 @@ class Guard:
         """Judge everything queued (the task's loop body; tests and shutdown call it too)."""
         while self._queued:
             item = self._take()
+            self._judging = True
             try:
                 if isinstance(item, _Lookup):
                     await self._lookup(item)
@@ -299,6 +351,8 @@ class Guard:
                     await self._auth_event(item)
             except Exception:  # one bad item must not stop the guard
                 log.exception("guard could not judge an attempt")
+            finally:
+                self._judging = False
 
     async def _lookup(self, item: _Lookup) -> None:
         form = attempt_of(item.fields)
