@@ -37,7 +37,7 @@ from bridge.directory.lookup import credentials
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
 from bridge.guard.address import canonical, is_network, prefix_of, source_of
-from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of, digest_of
+from bridge.guard.attempt import FIELDS, Attempt, FormAttempt, attempt_of
 from bridge.guard.history import History, key_of
 from bridge.guard.metrics import GuardMetrics
 from bridge.guard.nft import NftSet
@@ -113,6 +113,27 @@ class _Lookup:
     realm_mismatch: str
     # The record the answer came from; None: read it from the directory store.
     extension: Extension | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Proof:
+    """A right digest recorded as its extension's newest attempt: what a repeat must match."""
+
+    said: tuple[str, ...]  # _said of its form
+    extension: Extension  # the record it was checked against (a changed record is a new object)
+    a1: str
+    ha2: str
+
+
+def _said(fields: Mapping[str, str]) -> tuple[str, ...]:
+    """What a repeat of a right digest must say as the first did: all but the challenge."""
+    get = fields.get
+    return (
+        get("ip", ""), get("client_port", ""), get("sip_user_agent", ""), get("hostname", ""),
+        get("FreeSWITCH-Hostname", ""), get("user", ""), get("domain", ""), get("sip_auth_username", ""),
+        get("sip_auth_realm", ""), get("sip_auth_method", ""), get("sip_auth_uri", ""),
+        get("sip_auth_qop", ""),
+    )  # fmt: skip
 
 
 def _ended(ban: Ban) -> str:
@@ -204,8 +225,8 @@ class Guard:
             except Exception:  # a listener's bug must not stop the guard
                 log.exception("guard listener failed")
 
-    def _record(self, key: str, attempt: Attempt) -> None:
-        self.history.add(key, attempt)
+    def _record(self, key: str, attempt: Attempt, proof: _Proof | None = None) -> None:
+        self.history.add(key, attempt, proof)
         self._publish(Judged(key, attempt))
 
     # -- the lookup path (O(1), never waits) ----------------------------------------
@@ -246,50 +267,48 @@ class Guard:
         extension: Extension | None = None,
     ) -> None:
         now = self._clock()
-        repeatable = reason == "found" and not realm_mismatch and extension is not None
-        if repeatable and self._repeated(fields, extension, now):
+        if reason == "found" and not realm_mismatch and self._repeated(fields, extension, now):
             return
         self._put(fields.get("ip", ""), _Lookup(now, fields, reason, realm_mismatch, extension))
 
-    def _repeated(self, fields: Mapping[str, str], extension: Extension, now: float) -> bool:
-        """Count a right digest onto its extension's newest attempt when it repeats it: a
-        success from the same address and port, node, user agent, digest user name, realm and
-        method, born of a lookup less than guard.repeat_seconds ago, FreeSWITCH not having
-        refused it. Such a lookup cannot change a decision (the source is trusted already; a
-        success counts against nothing), so it costs a digest check here instead of an
-        attempt judged by the task; its source's trust is renewed and it is counted in the
+    def _repeated(self, fields: Mapping[str, str], extension: Extension | None, now: float) -> bool:
+        """Count a right digest onto its extension's newest attempt when it repeats it: that
+        attempt a right digest (it has a proof), born of a lookup less than
+        guard.repeat_seconds ago and not refused by FreeSWITCH; this form the same in all but
+        the challenge (_said: source, node, user, digest user name, realm, method, uri) and
+        answered from the same record. Such a lookup cannot change a decision (its source is
+        trusted already; a success counts against nothing), so it costs one MD5 here instead of
+        an attempt judged by the task; its source's trust is renewed and it is counted in the
         metrics as ever. Only while nothing waits to be judged, so the history keeps the order
         things came in; anything else (a wrong digest first of all) goes the full way."""
-        if (
-            self._queued
-            or self._judging
-            or self.config.repeat_seconds <= 0
-            or extension.extn_cidr
-            or not extension.can_authenticate
-            or UNREADABLE in fields
-        ):
+        if self._queued or self._judging:
             return False
         get = fields.get
         key = key_of(get("user", "").partition("@")[0], get("domain", ""))
+        proof = self.history.proof(key)
+        if not isinstance(proof, _Proof) or proof.extension is not extension:
+            return False
         last = self.history.newest(key)
+        nonce = get("sip_auth_nonce", "")
         if (
             last is None
-            or last.reason not in SUCCESSES
-            or last.source != "lookup"
             or last.freeswitch == "refused"
             or now - last.at > self.config.repeat_seconds
-            or get("client_port", "") != last.port
-            or get("sip_user_agent", "") != last.user_agent
-            or (get("hostname", "") or get("FreeSWITCH-Hostname", "")) != last.node
-            or canonical(get("ip", "")) != last.ip
+            or not nonce
+            or _said(fields) != proof.said
+            or UNREADABLE in fields
         ):
             return False
-        d = digest_of(fields)
-        creds = credentials(extension)
-        if creds is None or (d.username, d.realm, d.method) != (last.username, last.realm, last.method):
-            return False
-        if not digest.check(d, creds[1] if "@" in d.username else creds[0]):
-            return False  # wrong, or cannot tell: judged by the task
+        expected = digest.response_of(
+            proof.a1,
+            proof.ha2,
+            nonce=nonce,
+            nc=get("sip_auth_nc", ""),
+            cnonce=get("sip_auth_cnonce", ""),
+            qop=get("sip_auth_qop", ""),
+        )
+        if not digest.responds(get("sip_auth_response", ""), expected):
+            return False  # wrong: judged by the task
         self.history.repeat(key, now)
         self.rules.trust(last.ip, now)
         self.metrics.attempt(last.reason.value)
@@ -365,9 +384,25 @@ class Guard:
             item.at, form.node, form.ip, form.port, form.user_agent, d.username, d.realm, d.method,
             reason, "lookup", detail,
         )  # fmt: skip
-        self._record(key, attempt)
+        self._record(key, attempt, self._proof(item, form) if reason in SUCCESSES else None)
         self.metrics.attempt(reason.value)
         await self._judge(form.ip, key, reason, form.user_agent, item.at)
+
+    def _proof(self, item: _Lookup, form: FormAttempt) -> _Proof | None:
+        """What tells a repeat of this right digest (_repeated), when one may be counted onto it."""
+        extension, d = item.extension, form.digest
+        if (
+            extension is None
+            or item.realm_mismatch
+            or d.qop not in ("", "auth")
+            or self.config.repeat_seconds <= 0
+        ):
+            return None
+        creds = credentials(extension)
+        if creds is None:
+            return None
+        a1 = creds[1] if "@" in d.username else creds[0]
+        return _Proof(_said(item.fields), extension, a1.lower(), digest.ha2_of(d.method, d.uri))
 
     async def _classify(self, form: FormAttempt, item: _Lookup) -> tuple[Reason, str]:
         known = _REASON_OF_ANSWER.get(item.reason)
