@@ -57,7 +57,9 @@ class History:
             ring = self._rings[key] = deque(maxlen=self._per)
         else:
             self._rings.move_to_end(key)
-            self._newest.pop(key, None)
+            ended = self._newest.pop(key, None)
+            if ended is not None and ended.repeats and ring:  # kept on the attempt from now on
+                ring[-1] = replace(ring[-1], repeats=ended.repeats, last_at=ended.last_at)
         ring.append(attempt)
         if proof is not None:
             self._newest[key] = _Newest(proof)
@@ -100,11 +102,11 @@ class History:
         newest = len(ring) - 1
         counted = self._newest.get(key)
         repeats = counted.repeats if counted is not None else 0
-        latest = counted.last_at if counted is not None and repeats else ring[newest].at
+        latest = counted.last_at if counted is not None and repeats else ring[newest].latest
         for index in range(newest, -1, -1):
             attempt = ring[index]
             repeated = index == newest and repeats > 0
-            if (latest if index == newest else attempt.at) < since:
+            if (latest if index == newest else attempt.latest) < since:
                 return False
             if attempt.source == "lookup" and attempt.ip == ip and attempt.port == port:
                 # A repeated attempt shows what FreeSWITCH decided about its latest repeat
