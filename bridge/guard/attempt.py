@@ -78,23 +78,8 @@ def attempt_of(fields: Mapping[str, str]) -> FormAttempt | None:
         return None
     get = fields.get
     user = get("user", "")
-    return FormAttempt(
-        node=_cut(get("hostname", "") or get("FreeSWITCH-Hostname", "")),
-        ip=_cut(canonical(get("ip", "")) or get("ip", "")),
-        port=_cut(get("client_port", "")),
-        user_agent=_cut(get("sip_user_agent", "")),
-        user=_cut(user),
-        domain=_cut(get("domain", "")),
-        digest=digest_of(fields),
-        call_id=_cut(get("sip_call_id", "")),
-    )
-
-
-def digest_of(fields: Mapping[str, str]) -> Digest:
-    """The digest in a sip_auth form's fields (the username defaults to the directory user)."""
-    get = fields.get
-    return Digest(
-        username=_cut(get("sip_auth_username", "") or get("user", "")),
+    digest = Digest(
+        username=_cut(get("sip_auth_username", "") or user),
         realm=_cut(get("sip_auth_realm", "")),
         nonce=get("sip_auth_nonce", ""),
         uri=get("sip_auth_uri", ""),
@@ -103,6 +88,16 @@ def digest_of(fields: Mapping[str, str]) -> Digest:
         qop=get("sip_auth_qop", ""),
         nc=get("sip_auth_nc", ""),
         cnonce=get("sip_auth_cnonce", ""),
+    )
+    return FormAttempt(
+        node=_cut(get("hostname", "") or get("FreeSWITCH-Hostname", "")),
+        ip=_cut(canonical(get("ip", "")) or get("ip", "")),
+        port=_cut(get("client_port", "")),
+        user_agent=_cut(get("sip_user_agent", "")),
+        user=_cut(user),
+        domain=_cut(get("domain", "")),
+        digest=digest,
+        call_id=_cut(get("sip_call_id", "")),
     )
 
 
