@@ -22,7 +22,11 @@ domain, extensions 100000...) and the rest spread over ``--other-domains`` domai
    pages (first, middle, last; 10 and 1,000 a page), the walk through every page of 1,000,
    and ``/api/users/list1`` of the domain (no node configured: every extension ``unreg``).
    Median of ``--rounds``, the first request (catalog load) reported apart, and the same
-   requests each after one write to ``extensions`` (an XUI edit: the catalog reloads).
+   requests each after one write to ``extensions`` (an XUI edit: the extension in the middle
+   of the domain deleted, or brought back), RSS after 20 more writes each followed by list1
+   and a page; then as a global administrator (every domain's 1,000,000): the first page,
+   the same after a write.
+   ``--api-only`` skips step 2.
 
 Everything started here (PostgreSQL, servers) is stopped on the way out, Ctrl-C included.
 """
@@ -58,6 +62,7 @@ from bridge.hashes import login_sha1  # noqa: E402
 
 DOMAIN = "xswitch.test"  # the captured forms' domain
 ADMIN, ADMIN_PASSWORD = "bench-admin", "Bench-pw-1"
+ROOT = "bench-root"  # a global administrator (is_super), same password
 
 
 def domain_of(n: int, domain_size: int, others: int) -> str:
@@ -83,6 +88,13 @@ async def seed(dsn: str, total: int, domain_size: int, others: int) -> float:
             ADMIN,
             DOMAIN,
             login_sha1(ADMIN, ADMIN_PASSWORD, "s"),
+        )
+        await conn.execute(
+            "INSERT INTO users (login, domain, salt, sha1, is_admin, is_super)"
+            " VALUES ($1, $2, 's', $3, true, 1)",
+            ROOT,
+            DOMAIN,
+            login_sha1(ROOT, ADMIN_PASSWORD, "s"),
         )
         started = time.monotonic()
         await conn.execute(
@@ -144,18 +156,21 @@ def warmup_status(port: int) -> dict[str, object]:
     return status
 
 
-def api_figures(port: int, dsn: str, domain_size: int, rounds: int) -> None:
-    """The admin API over a real socket, as the domain's administrator."""
+def api_figures(port: int, dsn: str, domain_size: int, rounds: int, pid: int) -> None:
+    """The admin API over a real socket, as the domain's administrator, then a global one."""
     import aiohttp
 
     async def go() -> None:
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
-            async with session.post(
-                f"{base}/api/sessions", json={"login": ADMIN, "password": ADMIN_PASSWORD}
-            ) as response:
-                token = (await response.json())["token"]
-            headers = {"X-XTRA-AUTH-ID": token}
+
+            async def login(user: str) -> dict[str, str]:
+                async with session.post(
+                    f"{base}/api/sessions", json={"login": user, "password": ADMIN_PASSWORD}
+                ) as response:
+                    return {"X-XTRA-AUTH-ID": (await response.json())["token"]}
+
+            headers = await login(ADMIN)
 
             async def get(path: str) -> tuple[float, bytes]:
                 started = time.perf_counter()
@@ -193,19 +208,52 @@ def api_figures(port: int, dsn: str, domain_size: int, rounds: int) -> None:
                     f"  max {max(samples) * 1000:8.1f} ms  ({size})",
                     flush=True,
                 )
-            # One write to extensions (an XUI edit) before each request: the catalog reloads.
+            # One write to extensions (an XUI edit) before each request: the extension in the
+            # middle of the domain deleted, or brought back (the catalog reads that row again).
             conn = await asyncpg.connect(dsn)
+
+            async def write() -> None:
+                await conn.execute(
+                    "UPDATE extensions SET deleted_at = CASE WHEN deleted_at IS NULL THEN now() END"
+                    " WHERE id = $1",
+                    domain_size // 2,
+                )
+
             try:
                 for label, path in paths[:2]:
                     samples = []
                     for _ in range(max(1, rounds // 2)):
-                        await conn.execute("UPDATE extensions SET domain = domain WHERE id = 1")
+                        await write()
                         samples.append((await get(path))[0])
                     print(
                         f"  {label:<34} after a write: median {statistics.median(samples) * 1000:8.1f} ms"
                         f"  max {max(samples) * 1000:8.1f} ms",
                         flush=True,
                     )
+                for _ in range(20):
+                    await write()
+                    await get(paths[0][1])
+                    await get(paths[1][1])
+                print(f"  RSS after 20 more writes, each then list1 and a page: {bench.rss_mb(pid):.0f} MiB")
+                # A global administrator: every domain's extensions.
+                mine = dict(headers)
+                headers.update(await login(ROOT))
+                first, _ = await get("/api/extensions?page=1&page_size=10")
+                steady = statistics.median(
+                    [(await get("/api/extensions?page=1&page_size=10"))[0] for _ in range(rounds)]
+                )
+                samples = []
+                for _ in range(max(1, rounds // 2)):
+                    await write()
+                    samples.append((await get("/api/extensions?page=1&page_size=10"))[0])
+                print(
+                    f"  global admin, page 1 of 10 (every domain): first {first * 1000:8.1f} ms"
+                    f"  median {steady * 1000:8.1f} ms  after a write: median"
+                    f" {statistics.median(samples) * 1000:8.1f} ms  max {max(samples) * 1000:8.1f} ms;"
+                    f" RSS {bench.rss_mb(pid):.0f} MiB",
+                    flush=True,
+                )
+                headers.update(mine)
             finally:
                 await conn.close()
             started = time.perf_counter()
@@ -239,6 +287,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100_000, help="distinct users the cold runs draw")
     parser.add_argument("--warm-users", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10, help="API requests per figure")
+    parser.add_argument("--api-only", action="store_true", help="skip the lookups (step 2)")
     args = parser.parse_args()
     levels = [int(n) for n in args.in_flight.split(",")]
     only = args.only.split(",")
@@ -284,7 +333,7 @@ def main() -> None:
 
         # 3. The admin API (same server, before the lookups add their own churn).
         print(f"admin API as {DOMAIN}'s administrator ({args.rounds} rounds each):", flush=True)
-        api_figures(port, dsn, size, args.rounds)
+        api_figures(port, dsn, size, args.rounds, server.pid)
         print(
             f"bridge RSS after the API requests (the catalog of every extension):"
             f" {bench.rss_mb(server.pid):.0f} MiB",
@@ -293,7 +342,7 @@ def main() -> None:
 
         # 2. Lookups.
         warm_keys = [(str(bench.FIRST + n), DOMAIN) for n in range(min(args.warm_users, size))]
-        for scenario in only:
+        for scenario in [] if args.api_only else only:
             if scenario == "warm":
                 requests: shaped.Requests = Lookups(port, warm_keys)
                 pid = server.pid

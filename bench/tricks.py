@@ -42,19 +42,65 @@ FORM = ROOT / "tests/fixtures/freeswitch/xml_curl/register_1001.form"
 
 # A row as asyncpg gives it for the schema's columns (INTEGER -> int, VARCHAR -> str, ...).
 ROW: dict[str, Any] = {
-    "id": 1, "extn": "1001", "domain": "xswitch.test", "name": "1001", "password": "pw",
-    "ha1": "a" * 32, "ha1b": "b" * 32, "vm_password": "", "cid_name": "", "cid_number": "",
-    "type": "SIP", "context": "default", "user_id": 1, "call_transfer_type": 0, "voicemail": 0,
-    "ringback": "", "timeout": "", "enable_ringback": 0, "auto_record": 0, "call_limit": 1,
-    "called_limit": 1, "call_authority": 4, "intercept": 0, "group_name": "", "force_insert": 0,
-    "force_breakdown": 0, "eavesdrop": 0, "extn_cidr": "", "priority": "99", "weblogin_disabled": 0,
-    "sync_enabled": 0, "display_order": "0", "disabled": 0, "enable_srtp": 0, "forced_insert": 0,
-    "eavesdropped": 0, "intercepted": 0, "intercepted_group_name": "", "codec": "",
-    "mac_address": "", "enable_cb_onbusy": "", "caller_display": 1, "hotline_number": "",
-    "hotline_type": "", "hotline_address": "", "enable_hotline": 0, "boss_extn": False,
-    "secretary_extn": "", "dtmf_type": 0, "enable_extn_time_recurrences": 0, "enable_t38": 0,
-    "forced_breakdown": 0, "connect_phone": "", "description": "", "deleted_at": None,
-    "user_login": "u", "user_disabled": "0", "user_locked": "false", "user_deleted_at": None,
+    "id": 1,
+    "extn": "1001",
+    "domain": "xswitch.test",
+    "name": "1001",
+    "password": "pw",
+    "ha1": "a" * 32,
+    "ha1b": "b" * 32,
+    "vm_password": "",
+    "cid_name": "",
+    "cid_number": "",
+    "type": "SIP",
+    "context": "default",
+    "user_id": 1,
+    "call_transfer_type": 0,
+    "voicemail": 0,
+    "ringback": "",
+    "timeout": "",
+    "enable_ringback": 0,
+    "auto_record": 0,
+    "call_limit": 1,
+    "called_limit": 1,
+    "call_authority": 4,
+    "intercept": 0,
+    "group_name": "",
+    "force_insert": 0,
+    "force_breakdown": 0,
+    "eavesdrop": 0,
+    "extn_cidr": "",
+    "priority": "99",
+    "weblogin_disabled": 0,
+    "sync_enabled": 0,
+    "display_order": "0",
+    "disabled": 0,
+    "enable_srtp": 0,
+    "forced_insert": 0,
+    "eavesdropped": 0,
+    "intercepted": 0,
+    "intercepted_group_name": "",
+    "codec": "",
+    "mac_address": "",
+    "enable_cb_onbusy": "",
+    "caller_display": 1,
+    "hotline_number": "",
+    "hotline_type": "",
+    "hotline_address": "",
+    "enable_hotline": 0,
+    "boss_extn": False,
+    "secretary_extn": "",
+    "dtmf_type": 0,
+    "enable_extn_time_recurrences": 0,
+    "enable_t38": 0,
+    "forced_breakdown": 0,
+    "connect_phone": "",
+    "description": "",
+    "deleted_at": None,
+    "user_login": "u",
+    "user_disabled": "0",
+    "user_locked": "false",
+    "user_deleted_at": None,
 }
 
 
@@ -158,15 +204,19 @@ def main() -> None:
         req = parse_form(FORM.read_bytes().replace(b"1001", str(10000 + n).encode()))
         big_memo.put(req, ext, Rendered(b"<document/>", True, "found"))
     gc.callbacks.remove(on_gc)
-    print(f"filling {args.users} users: {len(pauses)} full collections, longest "
-          f"{max(pauses, default=0) * 1e3:.1f} ms, total {sum(pauses) * 1e3:.1f} ms")
+    print(
+        f"filling {args.users} users: {len(pauses)} full collections, longest "
+        f"{max(pauses, default=0) * 1e3:.1f} ms, total {sum(pauses) * 1e3:.1f} ms"
+    )
     timings = []
     for _ in range(3):
         started = time.perf_counter()
         gc.collect()
         timings.append(time.perf_counter() - started)
-    print(f"full collection, {args.users} users cached {min(timings) * 1e3:7.1f} ms "
-          f"(tracked objects {len(gc.get_objects())})")
+    print(
+        f"full collection, {args.users} users cached {min(timings) * 1e3:7.1f} ms "
+        f"(tracked objects {len(gc.get_objects())})"
+    )
 
 
 if __name__ == "__main__":

@@ -304,6 +304,10 @@ class GuardConfig:
     max_sources: int = 100_000
     # An event is the same attempt as a lookup from the same address and port this recent.
     event_match_seconds: float = 5.0
+    # A right digest repeating its extension's last attempt (same source, a success) within
+    # this many seconds of it is counted onto that attempt, not judged and recorded again
+    # (docs/guard.md); 0: every lookup recorded.
+    repeat_seconds: float = 3600.0
     # nftables set kept in step with source bans: "FAMILY TABLE SET" (e.g. "inet bridge
     # guard"), "" for off; and the command run (bridge needs CAP_NET_ADMIN for it).
     nft_set: str = ""

@@ -219,6 +219,23 @@ class Metrics:
             registry=r,
         )
 
+        # Admin API extension catalog (bridge/api/catalog_store.py)
+        self.api_catalog_reloads = Counter(
+            "bridge_api_catalog_reloads_total",
+            "Reads of the admin API's extension catalog by kind: changes (only the rows changed since"
+            " its snapshot), scope (a domain, or every domain, read whole on first use), whole"
+            " (every scope held read again: TRUNCATE, pruned change log, more than 50,000 changed)",
+            ["kind"],
+            registry=r,
+        )
+        self.api_catalog_rows = Counter(
+            "bridge_api_catalog_rows_total",
+            "Rows of extensions the admin API's extension catalog read,"
+            " by kind (as bridge_api_catalog_reloads_total)",
+            ["kind"],
+            registry=r,
+        )
+
         # Admin API provisioning (bridge/api/provision/)
         self.provision_rows = Counter(
             "bridge_api_provision_rows_total",

@@ -6,8 +6,8 @@ from aiohttp import web
 
 # Defined beside its class: auth.authenticated() reads it, and importing it back here is no cycle.
 from bridge.api.auth import API_AUTHENTICATOR
+from bridge.api.catalog_store import CatalogStore
 from bridge.api.presence import PresenceCache
-from bridge.api.queries import CatalogStore
 
 __all__ = ["API_AUTHENTICATOR", "API_CATALOG", "API_PRESENCE"]
 

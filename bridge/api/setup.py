@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bridge.api import extensions, sessions, user_keys, users
 from bridge.api.auth import Authenticator
+from bridge.api.catalog_store import CatalogStore
 from bridge.api.edge import api_edge, request_context
 from bridge.api.groups import lists as group_lists
 from bridge.api.groups import manage as groups
@@ -27,7 +28,6 @@ from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
 from bridge.api.openapi import document as openapi
 from bridge.api.presence import PresenceCache
 from bridge.api.provision.routes import provision_routes
-from bridge.api.queries import CatalogStore
 from bridge.config import ApiConfig, Config
 from bridge.console import setup as console
 from bridge.guard import api as guard_api
@@ -39,7 +39,7 @@ PREFIX = "/api"
 
 async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application) -> AsyncIterator[None]:
     api[API_AUTHENTICATOR] = Authenticator(app[DATABASE], config, app[METRICS])
-    api[API_CATALOG] = CatalogStore(app[DATABASE])
+    api[API_CATALOG] = CatalogStore(app[DATABASE], app[METRICS])
     view = app.get(REGISTRATIONS)  # the registrations job's entry ran first
     presence = api[API_PRESENCE] = PresenceCache(view, config.unknown_status)
     if view is not None:

@@ -32,7 +32,7 @@ async def users_list(request: web.Request) -> web.Response:
             found_user["password"] = ""  # the owner's web password is not the extension's
         return json_response(found_user)
     presence = shared[API_PRESENCE].read(scope)
-    listing = (await shared[API_CATALOG].current()).scope(scope)
+    listing = (await shared[API_CATALOG].current(scope)).scope(scope)
     online, absent = presence.online, presence.absent
     return json_response(
         [
@@ -47,7 +47,7 @@ async def users_list1(request: web.Request) -> web.Response:
     scope = principal.domain_scope
     shared = request.config_dict
     presence = shared[API_PRESENCE].read(scope)
-    listing = (await shared[API_CATALOG].current()).scope(scope)
+    listing = (await shared[API_CATALOG].current(scope)).scope(scope)
     unreg = listing.unregistered_json(presence.online, presence.absent)
     rows = presence.rows_json()
     nodes = orjson.dumps(presence.nodes)

@@ -8,6 +8,7 @@ minutes, and the token -> domain map holds only live bindings.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -57,6 +58,10 @@ def node_json(n: NodeStatus) -> dict[str, object]:
         "registrations": n.registrations,
         "last_error": n.last_error,
     }
+
+
+def attempt_payload(key: str, failed: bool, attempt: Attempt) -> dict[str, object]:
+    return {"user": key, "failed": failed, "attempt": attempt_json(attempt)}
 
 
 def ban_domain(ban: Ban) -> str | None:
@@ -139,10 +144,9 @@ class Board:
             self._failures.append(Failure(key, domain, attempt))
             self._count("failures", domain, attempt.at)
 
-        def payload() -> dict[str, object]:  # made only if a console reads it (Attempt is frozen)
-            return {"user": key, "failed": failed, "attempt": attempt_json(attempt)}
-
-        self._publish("attempt", payload, domain)
+        # Made only if a console reads it (the Attempt is frozen); a partial, not a closure:
+        # two objects for the collector to walk per attempt kept in the ring, not five.
+        self._publish("attempt", functools.partial(attempt_payload, key, failed, attempt), domain)
 
     def _count(self, series: str, domain: str, at: float | None = None) -> None:
         minute = int((self._clock() if at is None else at) // 60)

@@ -9,6 +9,7 @@ carry no action (xml_locate, user_data, user_exists/find_user_xml, list_users).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -125,6 +126,26 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 UNREADABLE = "\x00unreadable"
 
 
+_REMEMBERED = 1024
+_REMEMBERED_CHARS = 256
+
+
+def _unquoted(value: str) -> str:
+    """A percent-encoded value decoded (UTF-8, strict; UnicodeDecodeError otherwise).
+
+    The encoded values a lookup reads are mostly a phone's user agent and its digest URI,
+    which repeat from lookup to lookup: a short one's decoding is remembered (~1.5 µs each
+    saved, bounded: _REMEMBERED values of at most _REMEMBERED_CHARS, a flood only evicts)."""
+    if len(value) > _REMEMBERED_CHARS:
+        return unquote_plus(value, errors="strict")
+    return _remembered(value)
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _remembered(value: str) -> str:
+    return unquote_plus(value, errors="strict")
+
+
 def read_fields(body: bytes, also: frozenset[str] = frozenset()) -> dict[str, str]:
     """The fields of a form body that classify() reads, plus ``also``, decoded once.
 
@@ -157,7 +178,7 @@ def read_fields(body: bytes, also: frozenset[str] = frozenset()) -> dict[str, st
             fields[name] = value
             continue
         try:
-            fields[name] = unquote_plus(value, errors="strict")
+            fields[name] = _unquoted(value)
         except UnicodeDecodeError as exc:
             if name in _WANTED:
                 raise FormError(f"{name} is not UTF-8", code="bad_encoding") from exc

@@ -57,6 +57,8 @@ def attempt_json(a: Attempt) -> dict[str, object]:
         "detail": a.detail,
         "source": a.source,
         "freeswitch": a.freeswitch,
+        "repeats": a.repeats,
+        "last_at": a.latest,
     }
 
 

@@ -56,6 +56,15 @@ class Attempt:
     detail: str = ""
     # What FreeSWITCH then decided, from its events ("" until heard): registered / refused.
     freeswitch: str = ""
+    # The same right digest repeated from the same source since ``at``, counted onto this
+    # attempt instead of recorded again (History.repeat), and when it last came.
+    repeats: int = 0
+    last_at: float = 0.0
+
+    @property
+    def latest(self) -> float:
+        """When this attempt, or its latest repeat, came."""
+        return self.last_at if self.repeats else self.at
 
 
 def _cut(text: str) -> str:

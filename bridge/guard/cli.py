@@ -54,6 +54,9 @@ def render(document: Mapping[str, Any], last: int = 10) -> str:
         where = f"{a['ip']}:{a['port']}" if a["port"] else a["ip"]
         fs = f" [FreeSWITCH: {a['freeswitch']}]" if a["freeswitch"] else ""
         detail = f" ({a['detail']})" if a["detail"] else ""
+        if a.get("repeats", "0") != "0":
+            last_at = time.strftime("%H:%M:%S", time.gmtime(float(a["last_at"])))
+            detail += f" ({a['repeats']} more until {last_at})"
         lines.append(
             f"  {when}  {a['method'] or '-':9} {where:22} {a['username']:>20}  {a['outcome']}{detail}{fs}"
             f"  node={a['node'] or '-'} agent={a['user_agent'] or '-'}"

@@ -42,12 +42,26 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
+def ha2_of(method: str, uri: str) -> str:
+    return _md5(f"{method}:{uri}")
+
+
+def response_of(a1_hash: str, ha2: str, *, nonce: str, nc: str, cnonce: str, qop: str) -> str:
+    """The response to a challenge (``nonce``), given A1 and HA2 (qop ``auth`` or none)."""
+    if qop == "auth":
+        return _md5(f"{a1_hash}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+    return _md5(f"{a1_hash}:{nonce}:{ha2}")
+
+
 def expected_response(a1_hash: str, digest: Digest) -> str:
     """What a phone that knows the password sends, given the A1 hash."""
-    ha2 = _md5(f"{digest.method}:{digest.uri}")
-    if digest.qop == "auth":
-        return _md5(f"{a1_hash}:{digest.nonce}:{digest.nc}:{digest.cnonce}:auth:{ha2}")
-    return _md5(f"{a1_hash}:{digest.nonce}:{ha2}")
+    ha2 = ha2_of(digest.method, digest.uri)
+    return response_of(a1_hash, ha2, nonce=digest.nonce, nc=digest.nc, cnonce=digest.cnonce, qop=digest.qop)
+
+
+def responds(response: str, expected: str) -> bool:
+    """Whether a phone's ``response`` is the ``expected`` one (any case, in constant time)."""
+    return hmac.compare_digest(expected, response.strip().lower())
 
 
 def a1_of_password(username: str, realm: str, password: str) -> str:
@@ -59,4 +73,4 @@ def check(digest: Digest, a1_hash: str) -> bool | None:
     """True: the response matches A1; False: it does not (wrong password); None: cannot tell."""
     if not digest.checkable or not a1_hash:
         return None
-    return hmac.compare_digest(expected_response(a1_hash.lower(), digest), digest.response.strip().lower())
+    return responds(digest.response, expected_response(a1_hash.lower(), digest))

@@ -1,7 +1,9 @@
 """The guard at work: the lookup path's probe, the bounded queue, and the task that judges.
 
     lookup path:  refused(fields, request) one dict probe (nothing read while no ban exists)
-                  observe(fields, ...)     one append to its source's queue (fields as decoded)
+                  observe(fields, ...)     one append to its source's queue (fields as decoded),
+                                           or, for a right digest repeating its extension's
+                                           newest attempt, counted onto it there (_repeated)
     events:       on_delta(delta)          the registration state's Deltas: new bindings, and
                                            FreeSWITCH's decisions (register_attempt / _failure)
     guard task:   attempt_of -> classify (digest.py) -> History -> Rules -> BanStore -> Bans
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 from bridge.config import GuardConfig
 from bridge.directory.extension import Extension
-from bridge.directory.form import DirectoryRequest
+from bridge.directory.form import UNREADABLE, DirectoryRequest
 from bridge.directory.lookup import credentials
 from bridge.errors import DatabaseUnavailable
 from bridge.guard import digest
@@ -113,6 +115,27 @@ class _Lookup:
     extension: Extension | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Proof:
+    """A right digest recorded as its extension's newest attempt: what a repeat must match."""
+
+    said: tuple[str, ...]  # _said of its form
+    extension: Extension  # the record it was checked against (a changed record is a new object)
+    a1: str
+    ha2: str
+
+
+def _said(fields: Mapping[str, str]) -> tuple[str, ...]:
+    """What a repeat of a right digest must say as the first did: all but the challenge."""
+    get = fields.get
+    return (
+        get("ip", ""), get("client_port", ""), get("sip_user_agent", ""), get("hostname", ""),
+        get("FreeSWITCH-Hostname", ""), get("user", ""), get("domain", ""), get("sip_auth_username", ""),
+        get("sip_auth_realm", ""), get("sip_auth_method", ""), get("sip_auth_uri", ""),
+        get("sip_auth_qop", ""),
+    )  # fmt: skip
+
+
 def _ended(ban: Ban) -> str:
     """Why a ban read back as ended is forgotten: evicted (guard.max_bans), lifted, expired."""
     if ban.lifted_by == "evicted":
@@ -168,6 +191,7 @@ class Guard:
         # Queued items by source, in the order sources are served (round-robin).
         self._queues: OrderedDict[str, deque[_Lookup | Registered | AuthSeen]] = OrderedDict()
         self._queued = 0
+        self._judging = False  # the task is judging an item (it may be waiting on the database)
         self._wake = asyncio.Event()
         # The bans in force, as the lookup path reads them: ip -> until, (ip, key) -> until.
         self._sources: dict[str, float] = {}
@@ -201,8 +225,8 @@ class Guard:
             except Exception:  # a listener's bug must not stop the guard
                 log.exception("guard listener failed")
 
-    def _record(self, key: str, attempt: Attempt) -> None:
-        self.history.add(key, attempt)
+    def _record(self, key: str, attempt: Attempt, proof: _Proof | None = None) -> None:
+        self.history.add(key, attempt, proof)
         self._publish(Judged(key, attempt))
 
     # -- the lookup path (O(1), never waits) ----------------------------------------
@@ -242,7 +266,53 @@ class Guard:
         realm_mismatch: str,
         extension: Extension | None = None,
     ) -> None:
-        self._put(fields.get("ip", ""), _Lookup(self._clock(), fields, reason, realm_mismatch, extension))
+        now = self._clock()
+        if reason == "found" and not realm_mismatch and self._repeated(fields, extension, now):
+            return
+        self._put(fields.get("ip", ""), _Lookup(now, fields, reason, realm_mismatch, extension))
+
+    def _repeated(self, fields: Mapping[str, str], extension: Extension | None, now: float) -> bool:
+        """Count a right digest onto its extension's newest attempt when it repeats it: that
+        attempt a right digest (it has a proof), born of a lookup less than
+        guard.repeat_seconds ago and not refused by FreeSWITCH; this form the same in all but
+        the challenge (_said: source, node, user, digest user name, realm, method, uri) and
+        answered from the same record. Such a lookup cannot change a decision (its source is
+        trusted already; a success counts against nothing), so it costs one MD5 here instead of
+        an attempt judged by the task; its source's trust is renewed and it is counted in the
+        metrics as ever. Only while nothing waits to be judged, so the history keeps the order
+        things came in; anything else (a wrong digest first of all) goes the full way."""
+        if self._queued or self._judging:
+            return False
+        get = fields.get
+        key = key_of(get("user", "").partition("@")[0], get("domain", ""))
+        proof = self.history.proof(key)
+        if not isinstance(proof, _Proof) or proof.extension is not extension:
+            return False
+        last = self.history.newest(key)
+        nonce = get("sip_auth_nonce", "")
+        if (
+            last is None
+            or last.freeswitch == "refused"
+            or now - last.at > self.config.repeat_seconds
+            or not nonce
+            or _said(fields) != proof.said
+            or UNREADABLE in fields
+        ):
+            return False
+        expected = digest.response_of(
+            proof.a1,
+            proof.ha2,
+            nonce=nonce,
+            nc=get("sip_auth_nc", ""),
+            cnonce=get("sip_auth_cnonce", ""),
+            qop=get("sip_auth_qop", ""),
+        )
+        if not digest.responds(get("sip_auth_response", ""), expected):
+            return False  # wrong: judged by the task
+        self.history.repeat(key, now)
+        self.rules.trust(last.ip, now)
+        self.metrics.attempt(last.reason.value)
+        return True
 
     def on_delta(self, delta: Delta) -> None:
         """Subscribed to the registration state (guard/setup.py): queued like lookups."""
@@ -290,6 +360,7 @@ class Guard:
         """Judge everything queued (the task's loop body; tests and shutdown call it too)."""
         while self._queued:
             item = self._take()
+            self._judging = True
             try:
                 if isinstance(item, _Lookup):
                     await self._lookup(item)
@@ -299,6 +370,8 @@ class Guard:
                     await self._auth_event(item)
             except Exception:  # one bad item must not stop the guard
                 log.exception("guard could not judge an attempt")
+            finally:
+                self._judging = False
 
     async def _lookup(self, item: _Lookup) -> None:
         form = attempt_of(item.fields)
@@ -311,9 +384,25 @@ class Guard:
             item.at, form.node, form.ip, form.port, form.user_agent, d.username, d.realm, d.method,
             reason, "lookup", detail,
         )  # fmt: skip
-        self._record(key, attempt)
+        self._record(key, attempt, self._proof(item, form) if reason in SUCCESSES else None)
         self.metrics.attempt(reason.value)
         await self._judge(form.ip, key, reason, form.user_agent, item.at)
+
+    def _proof(self, item: _Lookup, form: FormAttempt) -> _Proof | None:
+        """What tells a repeat of this right digest (_repeated), when one may be counted onto it."""
+        extension, d = item.extension, form.digest
+        if (
+            extension is None
+            or item.realm_mismatch
+            or d.qop not in ("", "auth")
+            or self.config.repeat_seconds <= 0
+        ):
+            return None
+        creds = credentials(extension)
+        if creds is None:
+            return None
+        a1 = creds[1] if "@" in d.username else creds[0]
+        return _Proof(_said(item.fields), extension, a1.lower(), digest.ha2_of(d.method, d.uri))
 
     async def _classify(self, form: FormAttempt, item: _Lookup) -> tuple[Reason, str]:
         known = _REASON_OF_ANSWER.get(item.reason)

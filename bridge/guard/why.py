@@ -44,7 +44,7 @@ def verdict(user: str, attempts: Sequence[Attempt]) -> Verdict:
     for attempt in reversed(attempts):
         if attempt.reason is not last.reason:
             break
-        same += 1
+        same += 1 + attempt.repeats
     words = WORDS[last.reason]
     repeated = f", {same} attempts in a row" if same > 1 else ""
     detail = f" ({last.detail})" if last.detail else ""
@@ -52,12 +52,12 @@ def verdict(user: str, attempts: Sequence[Attempt]) -> Verdict:
         return Verdict(
             False,
             f"{user}: the digest was right but FreeSWITCH refused it, last from {_source(last)}"
-            f" at {_when(last.at)}",
+            f" at {_when(last.latest)}",
             "check the directory answer FreeSWITCH got (user id echoed, ha1b for a user@domain"
             " digest user name) and the FreeSWITCH log",
         )
     ok = last.reason in SUCCESSES
-    says = f"{user}: {words.says}{detail}, last from {_source(last)} at {_when(last.at)}{repeated}"
+    says = f"{user}: {words.says}{detail}, last from {_source(last)} at {_when(last.latest)}{repeated}"
     if ok and last.reason is Reason.REGISTERED and last.freeswitch == "registered":
         says += " (FreeSWITCH confirmed)"
     return Verdict(ok, says, words.change)

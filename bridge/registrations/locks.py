@@ -8,6 +8,10 @@ network cut, process frozen) keeps its locks until the server ends its session:
 holder sends one every ``takeover_interval``), or the TCP keepalives for a peer that
 vanished with a reply unacknowledged (``tcp_user_timeout``). PostgreSQL 14 or later.
 
+When the server ends the session itself (restart, ``pg_terminate_backend``, failover), the
+socket closes and ``ended`` wakes the lock task: every node is given up at once, not at the
+next try (reconnecting would hold none of them).
+
 The holder cannot see its own session end under a partition, so it counts: every round
 trip on the lock connection (a try or a ``SELECT 1``, each ``takeover_interval``) confirms
 the locks as of the moment it was sent. Without a confirmation for ``lock_timeout`` seconds
@@ -97,6 +101,10 @@ class NodeLocks:
         self.surplus = 0
         self._old_server_logged = False
         self._down_logged = False
+        # Set when the server ends the lock session under us (terminated, restarted, failed
+        # over): it freed our locks at that moment, so the lock task polls at once and gives
+        # the nodes up instead of following them until its next try.
+        self.ended = asyncio.Event()
 
     async def poll(self, wanted: Iterable[str]) -> tuple[set[str], set[str]]:
         """Try to take each wanted node not held; confirm the ones held. Returns (gained, lost).
@@ -104,6 +112,10 @@ class NodeLocks:
         The whole round trip, connect included, is bounded: by ``lock_timeout`` from the
         last confirmation while anything is held, else by the connect timeout.
         """
+        self.ended.clear()
+        if self._conn is not None and self._conn.is_closed():
+            # Reconnecting would hold nothing of what ``held`` says: the locks went with it.
+            return set(), await self._lost("the lock session ended")
         started = time.monotonic()
         limit = self._connect_timeout
         if self.held:
@@ -180,8 +192,14 @@ class NodeLocks:
             row = await conn.fetchrow(_WHO)
             assert row is not None
             await conn.execute("SELECT pg_advisory_lock_shared($1)", MEMBER_KEY)
+            conn.add_termination_listener(self._on_end)
             self._conn, self.session = conn, Session(row["pid"], row["backend_start"])
         return self._conn
+
+    def _on_end(self, conn: object) -> None:
+        # asyncpg calls this for every close; ours (_lost, close) forget the connection first.
+        if conn is self._conn:
+            self.ended.set()
 
     async def _lost(self, reason: str) -> set[str]:
         lost, self.held = self.held, set()
@@ -189,8 +207,8 @@ class NodeLocks:
         if self._conn is not None:
             # terminate(): no goodbye round trip; the server frees the locks as soon as it
             # sees the socket close (at once if it is reachable).
-            self._conn.terminate()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            conn.terminate()
         if lost:
             log.warning("registrations: node locks lost nodes=%s reason=%s", ",".join(sorted(lost)), reason)
         elif not self._down_logged:

@@ -224,7 +224,8 @@ class RegistrationStore:
     async def _lock_loop(self) -> None:
         while True:
             await self._step(self.take_over)
-            await asyncio.sleep(self._config.takeover_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._locks.ended.wait(), self._config.takeover_interval)
 
     async def _sync_loop(self) -> None:
         while True:

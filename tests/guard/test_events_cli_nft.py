@@ -119,6 +119,11 @@ async def test_bridge_why_prints_the_verdict(start_guarded: StartGuarded, extens
     await eventually(lambda: len(guard.history.of(key_of("1001", DOMAIN))) == 4)
     code, text = await asyncio.to_thread(run, "1001@xswitch.test", "--token", token)
     assert code == 0 and text.startswith("OK: 1001@xswitch.test: registered")
+    await post(client, form("register_1001"))  # the same phone again: counted onto that attempt
+    await eventually(lambda: guard.history.of(key_of("1001", DOMAIN))[-1].repeats == 1)
+    code, text = await asyncio.to_thread(run, "1001@xswitch.test", "--token", token)
+    assert code == 0 and "2 attempts in a row" in text.splitlines()[0]
+    assert " registered (1 more until " in text.splitlines()[3]
     code, text = await asyncio.to_thread(run, "1001@xswitch.test", "--token", "wrong")
     assert code == 1 and "401" in text
 

@@ -36,3 +36,38 @@ def test_an_event_annotates_the_matching_recent_lookup_only() -> None:
     assert not history.annotate("k", "127.0.0.1", "5071", 101.0, "refused")  # too old
     assert history.annotate("k", "127.0.0.1", "5071", 95.0, "registered")
     assert history.of("k")[-1].freeswitch == "registered"
+
+
+def test_repeats_of_the_newest_attempt_are_shown_on_it_until_another_is_added() -> None:
+    history = History(per_extension=5, extensions=5)
+    history.add("k", attempt(100.0), proof="the first digest")
+    history.repeat("k", 130.0)
+    history.repeat("k", 160.0)
+    newest = history.of("k")[-1]
+    assert (newest.at, newest.repeats, newest.last_at, newest.latest) == (100.0, 2, 160.0, 160.0)
+    assert history.proof("k") == "the first digest" and history.newest("k") == attempt(100.0)
+    history.add("k", attempt(170.0, port="5999"))
+    assert [(a.at, a.repeats, a.latest) for a in history.of("k")] == [(100.0, 2, 160.0), (170.0, 0, 170.0)]
+    assert history.proof("k") is None
+
+
+def test_an_event_after_a_repeat_matches_the_repeated_attempt_and_a_refusal_shows() -> None:
+    history = History(per_extension=5, extensions=5)
+    history.add("k", attempt(100.0), proof="proof")
+    history.repeat("k", 200.0)
+    # The event follows the latest repeat (200), long after the attempt's own time (100).
+    assert history.annotate("k", "127.0.0.1", "5071", 195.0, "registered")
+    assert history.of("k")[-1].freeswitch == "registered"
+    history.repeat("k", 300.0)
+    assert history.annotate("k", "127.0.0.1", "5071", 295.0, "refused")
+    newest = history.of("k")[-1]
+    assert (newest.freeswitch, newest.repeats) == ("refused", 2)
+
+
+def test_a_forgotten_extension_takes_its_repeats_along() -> None:
+    history = History(per_extension=3, extensions=1)
+    history.add("a", attempt(1.0), proof="proof")
+    history.repeat("a", 2.0)
+    history.add("b", attempt(3.0))
+    history.add("a", attempt(4.0))
+    assert [(a.at, a.repeats) for a in history.of("a")] == [(4.0, 0)] and history.proof("a") is None

@@ -193,6 +193,50 @@ async def test_given_follower_cut_from_the_database_then_it_stops_following_befo
         await proxy.close()
 
 
+async def test_given_the_server_ends_the_lock_session_then_the_follower_stops_before_another_follows(
+    start_app: StartApp, fake: FakeEslServer, conn: asyncpg.Connection
+) -> None:
+    """PostgreSQL ends the follower's lock session (pg_terminate_backend here; a restart or a
+    failover alike) and frees its locks at once: the follower must stop at once too, not at
+    its next write (up to sync_interval later, while another instance follows as well)."""
+    slow_sync = {**FAST, "freeswitch__sync_interval": "2", "freeswitch__takeover_interval": "0.5"}
+    holder = (await start_app(freeswitch__nodes=fake.url("fs1"), **slow_sync)).server.app
+    await eventually(lambda: holder[REGISTRATIONS].nodes()[0].state is NodeState.UP, timeout=10)
+    # The other tries once a second: the follower's reaction (ms) is a small part of that.
+    # A try inside it would show two connections for those ms (writes stay guarded).
+    slow_try = {**slow_sync, "freeswitch__takeover_interval": "1"}
+    other = (await start_app(freeswitch__nodes=fake.url("fs1"), **slow_try)).server.app
+    await eventually(lambda: other[REGISTRATIONS].nodes()[0].state is NodeState.STANDBY, timeout=10)
+    classid, objid = key_parts(lock_key("fs1"))
+    pid = await conn.fetchval(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND classid::bigint = $1 AND objid::bigint = $2",
+        classid, objid,
+    )
+    most_followers = 0
+    stopped_at: float | None = None
+
+    async def watch() -> None:
+        nonlocal most_followers, stopped_at
+        while True:
+            most_followers = max(most_followers, fake.live)
+            if stopped_at is None and not holder[REGISTRATION_STORE].owned:
+                stopped_at = time.monotonic()
+            await asyncio.sleep(0.001)
+
+    watcher = asyncio.create_task(watch())
+    ended_at = time.monotonic()
+    assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    await eventually(lambda: other[REGISTRATION_STORE].owned == {"fs1"}, timeout=10, what="takeover")
+    await eventually(lambda: other[REGISTRATIONS].nodes()[0].state is NodeState.UP)
+    watcher.cancel()
+    assert stopped_at is not None
+    print(f"\nlock session ended: the follower stopped after {(stopped_at - ended_at) * 1000:.0f} ms")
+    assert stopped_at - ended_at < 0.5  # its next write would have been up to 2 s away
+    assert most_followers == 1, "two instances followed the node at once"
+    assert holder[REGISTRATION_STORE].owned == set()
+
+
 def _registered(frame: bytes) -> events.Registered:
     change = events.to_change("fs1", json.loads(frame_body(frame)), now=0.0)
     assert isinstance(change, events.Registered)

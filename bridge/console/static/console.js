@@ -422,7 +422,7 @@ async function showWhy(user) {
       el(
         "tr",
         {},
-        el("td", {}, when(a.at)),
+        el("td", {}, a.repeats ? `${when(a.at)}, ${a.repeats} more until ${when(a.last_at)}` : when(a.at)),
         el("td", {}, a.says),
         el("td", {}, a.port ? `${a.ip}:${a.port}` : a.ip),
         el("td", { class: "agent" }, a.user_agent),
