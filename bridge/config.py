@@ -206,6 +206,10 @@ class FreeSwitchConfig:
     # TCP keepalive idle: a frozen process, a lost machine or network), and the keepalive
     # probes (seconds between, count) for a peer that vanished mid-reply.
     takeover_interval: float = 0.2
+    # Nodes one try may take at most; and none while a node taken earlier is still loading
+    # (connecting, its snapshot not applied or not yet written): an instance that finds 50
+    # big nodes free (a site's first start) takes them a few at a time, not all at once.
+    takes_per_try: int = 8
     lock_timeout: float = 2.0
     lock_idle_timeout: int = 5
     lock_keepalive_interval: int = 1
@@ -411,6 +415,7 @@ _AT_LEAST_ONE = {
     "freeswitch.lock_keepalive_count", "freeswitch.lock_idle_timeout",
     "freeswitch.lock_keepalive_interval", "console.queue_size", "console.ring_size",
     "console.max_clients", "console.attempts_kept", "freeswitch.mirror_page_rows",
+    "freeswitch.takes_per_try",
 }  # fmt: skip
 _ABOVE_ZERO = {
     "http.header_timeout", "http.body_timeout", "database.query_timeout",

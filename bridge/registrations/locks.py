@@ -106,8 +106,9 @@ class NodeLocks:
         # the nodes up instead of following them until its next try.
         self.ended = asyncio.Event()
 
-    async def poll(self, wanted: Iterable[str]) -> tuple[set[str], set[str]]:
-        """Try to take each wanted node not held; confirm the ones held. Returns (gained, lost).
+    async def poll(self, wanted: Iterable[str], most: int) -> tuple[set[str], set[str]]:
+        """Try to take wanted nodes not held, ``most`` at most; confirm the ones held.
+        Returns (gained, lost).
 
         The whole round trip, connect included, is bounded: by ``lock_timeout`` from the
         last confirmation while anything is held, else by the connect timeout.
@@ -129,7 +130,7 @@ class NodeLocks:
                     members = max(1, await conn.fetchval(_MEMBERS, *key_parts(MEMBER_KEY)))
                     share = -(-len(nodes) // members)  # ceil: every node has a taker
                 keys = {lock_key(name): name for name in nodes if name not in self.held}
-                room = share - len(self.held)
+                room = min(share - len(self.held), most)
                 if keys and room > 0:
                     got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys), room)]
                 else:

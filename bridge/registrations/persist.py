@@ -242,7 +242,7 @@ class RegistrationStore:
 
     async def take_over(self) -> None:
         """One round trip on the lock connection: take free nodes, confirm the ones held."""
-        gained, lost = await self._locks.poll(node.name for node in self._config.nodes)
+        gained, lost = await self._locks.poll((node.name for node in self._config.nodes), self._room())
         if self._confirm is not None:
             self._confirm(self._locks.confirmed_until)
         # Followed here but no longer held, whatever the path (a failed release or a drop
@@ -266,6 +266,16 @@ class RegistrationStore:
             await self._free_handed()
         elif self._locks.surplus > 0 and self.owned and not gained:
             await self._hand_over(max(self.owned))
+
+    def _room(self) -> int:
+        """How many nodes this try may take: none while one taken earlier is still loading
+        (its snapshot parsed and applied on this loop, then written whole), so a start that
+        finds every node free does not stall the loop past ``lock_timeout``."""
+        settled = (NodeState.UP, NodeState.DOWN)
+        states = {s.name: s.state for s in self._state.nodes()}
+        if any(name in self._resync or states.get(name) not in settled for name in self.owned):
+            return 0
+        return self._config.takes_per_try
 
     async def _hand_over(self, name: str) -> None:
         """Give one node up for spreading: write what it has, unfollow, then free the lock
