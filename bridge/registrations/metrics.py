@@ -55,11 +55,7 @@ class RegistrationCollector(Collector):
         now = self._clock()
         nodes = list(self._view.nodes())
         online = _family("bridge_registrations_online")
-        counts: dict[tuple[str, str], int] = {}
-        for reg in self._view.all_registrations():
-            key = (reg.node, reg.realm.lower())
-            counts[key] = counts.get(key, 0) + 1
-        for (node_name, domain), count in sorted(counts.items()):
+        for (node_name, domain), count in sorted(self._view.online_counts().items()):
             online.add_metric([node_name, domain], count)
         connected = _family("bridge_esl_connected")
         state = _family("bridge_esl_node_state")

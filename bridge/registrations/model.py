@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -114,6 +114,10 @@ class RegistrationView(Protocol):
     def registrations_of(self, domain: str, user: str) -> Sequence[Registration]: ...
 
     def all_registrations(self) -> Sequence[Registration]: ...
+
+    def online_counts(self) -> Mapping[tuple[str, str], int]:
+        """Bindings answered per (node, lower-cased domain), without walking them."""
+        ...
 
     def is_online(self, domain: str, user: str) -> bool: ...
 

@@ -96,6 +96,8 @@ class RegistrationState:
         # when due; the heap is rebuilt when such entries outnumber the bindings held.
         self._expiry: list[tuple[int, str, str]] = []
         self._held = 0
+        # (node, lower-cased domain) -> bindings held: bridge_registrations_online's samples.
+        self._per_domain: dict[tuple[str, str], int] = {}
         self._listeners: list[Callable[[Delta], None]] = []
 
     def subscribe(self, listener: Callable[[Delta], None]) -> None:
@@ -178,6 +180,11 @@ class RegistrationState:
             if node.state in VISIBLE_STATES
             for registration in node.bindings.values()
         ]
+
+    def online_counts(self) -> dict[tuple[str, str], int]:
+        # Kept as bindings come and go: a scrape costs the pairs, not every binding held.
+        visible = {name for name, node in self._nodes.items() if node.state in VISIBLE_STATES}
+        return {pair: n for pair, n in self._per_domain.items() if pair[0] in visible}
 
     def is_online(self, domain: str, user: str) -> bool:
         return any(
@@ -352,6 +359,8 @@ class RegistrationState:
         self._by_user.setdefault(_key(registration.realm, registration.reg_user), set()).add(
             (node.name, registration.token)
         )
+        domain = node.name, registration.realm.lower()
+        self._per_domain[domain] = self._per_domain.get(domain, 0) + 1
 
     def _drop(self, node: _Node, token: str) -> None:
         old = node.bindings.pop(token, None)
@@ -366,6 +375,12 @@ class RegistrationState:
             entries.discard((node_name, registration.token))
             if not entries:
                 del self._by_user[key]
+        domain = node_name, registration.realm.lower()
+        left = self._per_domain.get(domain, 0) - 1
+        if left > 0:
+            self._per_domain[domain] = left
+        else:
+            self._per_domain.pop(domain, None)
 
     def _emit(self, delta: Delta) -> None:
         for listener in self._listeners:
