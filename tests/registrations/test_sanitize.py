@@ -77,7 +77,27 @@ def test_control_characters_in_free_text_are_escaped_and_clean_text_is_kept_as_i
     )
     assert checked(dirty, now=NOW, limits=LIMITS).user_agent == "evil\\x0d\\x0aX-Forged: 1\\x00"
     clean = registration_of(frames.REGISTER_1001)
-    assert checked(clean, now=NOW, limits=LIMITS) == clean
+    assert checked(clean, now=NOW, limits=LIMITS) is clean  # nothing to change: not copied
+
+
+@pytest.mark.parametrize(
+    ("written", "held"),
+    [
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("::ffff:10.0.0.5", "::ffff:a00:5"),
+        ("127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_an_address_is_held_in_its_canonical_form_every_time(written: str, held: str) -> None:
+    reg = registration_of(variant((b'"network-ip":"127.0.0.1"', f'"network-ip":"{written}"'.encode())))
+    for _ in range(2):  # the second from the remembered parse
+        assert checked(reg, now=NOW, limits=LIMITS).network_ip == held
+
+
+def test_an_address_longer_than_any_ip_is_refused_unparsed() -> None:
+    reg = registration_of(variant((b'"network-ip":"127.0.0.1"', b'"network-ip":"' + b"1" * 5000 + b'"')))
+    with pytest.raises(Refused, match="bad network_ip"):
+        checked(reg, now=NOW, limits=LIMITS)
 
 
 def test_given_node_at_its_cap_then_new_bindings_are_refused_counted_and_logged_once(
