@@ -26,11 +26,15 @@ batch checks, in its own transaction, that this session still holds the node's l
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -38,6 +42,7 @@ from bridge.config import FreeSwitchConfig
 from bridge.db import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Whether the session (pid, backend_start) still holds the advisory lock with this bigint
 # key (pg_locks shows a bigint key as classid = high 32 bits, objid = low 32, objsubid 1).
@@ -86,25 +91,62 @@ class Session:
 
 
 class NodeLocks:
-    """The lock connection and the nodes it holds (asyncio side only, one task calls ``poll``)."""
+    """The lock connection and the nodes it holds.
 
-    def __init__(self, dsn: str, config: FreeSwitchConfig, *, connect_timeout: float) -> None:
+    The connection lives on an event loop of its own, in a thread of its own
+    (``bridge-node-locks``), which confirms the locks held every ``takeover_interval`` by
+    itself and tells ``on_confirmed`` (the Event Socket hub's deadline): a busy app loop
+    (a 10,000-binding snapshot applied, a full collection, a big list) no longer delays the
+    round trip past ``lock_timeout`` and loses every node. A partition still does: no
+    answer, no confirmation. The coroutines below are called from the app's loop and run on
+    the lock loop; ``held``, ``session`` and ``surplus`` are replaced, never changed in
+    place, so the app's loop always reads a whole value.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        config: FreeSwitchConfig,
+        *,
+        connect_timeout: float,
+        on_confirmed: Callable[[float], None] | None = None,
+    ) -> None:
         self._dsn = dsn
         self._config = config
         self._connect_timeout = connect_timeout
+        self._on_confirmed = on_confirmed
         self._conn: asyncpg.Connection | None = None
         self.session: Session | None = None
-        self.held: set[str] = set()
+        self.held: frozenset[str] = frozenset()
         self._confirmed = 0.0  # monotonic send time of the last answered round trip
         # Nodes held beyond this instance's share (freeswitch.spread): the store gives
         # one up per poll (unfollow, then ``release``) for an instance with room to take.
         self.surplus = 0
         self._old_server_logged = False
         self._down_logged = False
-        # Set when the server ends the lock session under us (terminated, restarted, failed
-        # over): it freed our locks at that moment, so the lock task polls at once and gives
-        # the nodes up instead of following them until its next try.
+        # Set when the locks go without the app's loop asking (the server ended the
+        # session: terminated, restarted, failed over; or the lock thread's own round trip
+        # failed): the store's lock task polls at once and gives the nodes up.
         self.ended = asyncio.Event()
+        self._app_loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the lock thread's
+        self._thread: threading.Thread | None = None
+        self._keeper: concurrent.futures.Future[None] | None = None
+        self._busy = asyncio.Lock()  # one round trip at a time (used on the lock loop only)
+
+    def _lock_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._app_loop = asyncio.get_running_loop()
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=loop.run_forever, name="bridge-node-locks", daemon=True)
+            self._thread.start()
+            self._loop = loop
+            self._keeper = asyncio.run_coroutine_threadsafe(self._keep(), loop)
+        return self._loop
+
+    async def _there(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``work`` on the lock loop; the caller waits on its own loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._lock_loop()))
 
     async def poll(self, wanted: Iterable[str], most: int) -> tuple[set[str], set[str]]:
         """Try to take wanted nodes not held, ``most`` at most; confirm the ones held.
@@ -114,39 +156,78 @@ class NodeLocks:
         last confirmation while anything is held, else by the connect timeout.
         """
         self.ended.clear()
-        if self._conn is not None and self._conn.is_closed():
-            # Reconnecting would hold nothing of what ``held`` says: the locks went with it.
-            return set(), await self._lost("the lock session ended")
-        started = time.monotonic()
-        limit = self._connect_timeout
-        if self.held:
-            limit = self._confirmed + self._config.lock_timeout - started
-        try:
-            async with asyncio.timeout(max(limit, 0.0)):
-                conn = await self._connection()
-                nodes = list(wanted)
-                share = len(nodes)
-                if self._config.spread:
-                    members = max(1, await conn.fetchval(_MEMBERS, *key_parts(MEMBER_KEY)))
-                    share = -(-len(nodes) // members)  # ceil: every node has a taker
-                keys = {lock_key(name): name for name in nodes if name not in self.held}
-                room = min(share - len(self.held), most)
-                if keys and room > 0:
-                    got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys), room)]
-                else:
-                    await conn.fetchval("SELECT 1")
-                    got = []
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
-            return set(), await self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        if conn is not self._conn:
-            # drop() ended the session while this round trip was answered: whatever it
-            # took died with it, and what was held is already reported lost.
-            return set(), set()
-        self._confirmed = started
+        return await self._there(self._poll(list(wanted), most, self.held))
+
+    async def _poll(self, nodes: list[str], most: int, asked: frozenset[str]) -> tuple[set[str], set[str]]:
+        async with self._busy:
+            if asked - self.held:
+                # The lock thread lost them while this poll waited: say so now, before a
+                # reconnect that may take connect_timeout (the caller is still following).
+                return set(), set(asked - self.held)
+            if self._conn is not None and self._conn.is_closed():
+                # Reconnecting would hold nothing of what ``held`` says: the locks went with it.
+                return set(), self._lost("the lock session ended")
+            started = time.monotonic()
+            limit = self._connect_timeout
+            if self.held:
+                limit = self._confirmed + self._config.lock_timeout - started
+            try:
+                async with asyncio.timeout(max(limit, 0.0)):
+                    conn = await self._connection()
+                    share = len(nodes)
+                    if self._config.spread:
+                        members = max(1, await conn.fetchval(_MEMBERS, *key_parts(MEMBER_KEY)))
+                        share = -(-len(nodes) // members)  # ceil: every node has a taker
+                    keys = {lock_key(name): name for name in nodes if name not in self.held}
+                    room = min(share - len(self.held), most)
+                    if keys and room > 0:
+                        got = [keys[row["k"]] for row in await conn.fetch(_TRY, list(keys), room)]
+                    else:
+                        await conn.fetchval("SELECT 1")
+                        got = []
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                return set(), self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            if conn is not self._conn:
+                # drop() ended the session while this round trip was answered: whatever it
+                # took died with it, and what was held is already reported lost.
+                return set(), set()
+            self.held = self.held | set(got)
+            self.surplus = max(0, len(self.held) - share)
+            self._confirm(started)
+            return set(got), set()
+
+    async def _keep(self) -> None:
+        """Confirm the locks held every ``takeover_interval``, whatever the app's loop does."""
+        interval = self._config.takeover_interval
+        while True:
+            await asyncio.sleep(interval)
+            if not self.held or time.monotonic() - self._confirmed < interval:
+                continue  # nothing to keep, or a poll just confirmed them
+            async with self._busy:
+                conn = self._conn
+                if not self.held or conn is None:
+                    continue
+                started = time.monotonic()
+                left = self._confirmed + self._config.lock_timeout - started
+                try:
+                    async with asyncio.timeout(max(left, 0.0)):
+                        await conn.fetchval("SELECT 1")
+                except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                    self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                    continue
+                if conn is self._conn:
+                    self._confirm(started)
+
+    def _confirm(self, sent: float) -> None:
+        self._confirmed = sent
         self._down_logged = False
-        self.held.update(got)
-        self.surplus = max(0, len(self.held) - share)
-        return set(got), set()
+        if self._on_confirmed is not None:
+            self._on_confirmed(self.confirmed_until)
+
+    def _wake_app(self) -> None:
+        if self._app_loop is not None:
+            with contextlib.suppress(RuntimeError):  # the app's loop is closed: nobody to wake
+                self._app_loop.call_soon_threadsafe(self.ended.set)
 
     @property
     def confirmed_until(self) -> float:
@@ -156,14 +237,19 @@ class NodeLocks:
 
     async def release(self, node: str) -> None:
         """Free one node's lock (given up for spreading; the caller unfollowed it first)."""
-        if node not in self.held or self._conn is None:
-            return
-        self.held.discard(node)
-        try:
-            async with asyncio.timeout(self._config.lock_timeout):
-                await self._conn.fetchval("SELECT pg_advisory_unlock($1)", lock_key(node))
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
-            await self._lost(f"{type(exc).__name__}")
+        if node in self.held:
+            await self._there(self._release(node))
+
+    async def _release(self, node: str) -> None:
+        async with self._busy:
+            if node not in self.held or self._conn is None:
+                return
+            self.held = self.held - {node}
+            try:
+                async with asyncio.timeout(self._config.lock_timeout):
+                    await self._conn.fetchval("SELECT pg_advisory_unlock($1)", lock_key(node))
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                self._lost(f"{type(exc).__name__}")
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
@@ -200,10 +286,10 @@ class NodeLocks:
     def _on_end(self, conn: object) -> None:
         # asyncpg calls this for every close; ours (_lost, close) forget the connection first.
         if conn is self._conn:
-            self.ended.set()
+            self._wake_app()
 
-    async def _lost(self, reason: str) -> set[str]:
-        lost, self.held = self.held, set()
+    def _lost(self, reason: str) -> set[str]:
+        lost, self.held = set(self.held), frozenset()
         self.session = None
         if self._conn is not None:
             # terminate(): no goodbye round trip; the server frees the locks as soon as it
@@ -212,6 +298,7 @@ class NodeLocks:
             conn.terminate()
         if lost:
             log.warning("registrations: node locks lost nodes=%s reason=%s", ",".join(sorted(lost)), reason)
+            self._wake_app()  # the app's loop may not be the one that asked
         elif not self._down_logged:
             log.warning("registrations: cannot reach the node lock connection reason=%s", reason)
         self._down_logged = True
@@ -219,12 +306,33 @@ class NodeLocks:
 
     async def drop(self, reason: str) -> set[str]:
         """Give every lock up now (a write found one gone: the session is not to be trusted)."""
-        return await self._lost(reason)
+        if self._loop is None:
+            return set()
+        return await self._there(self._drop(reason))
+
+    async def _drop(self, reason: str) -> set[str]:
+        return self._lost(reason)
 
     async def close(self) -> None:
-        """Release every lock (clean shutdown: a standby takes the nodes at its next try)."""
-        self.held = set()
+        """Release every lock (clean shutdown: a standby takes the nodes at its next try),
+        then end the lock thread."""
+        self.held = frozenset()
         self.session = None
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            await self._there(self._close())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join, self._connect_timeout)
+            if not thread.is_alive():
+                loop.close()
+
+    async def _close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+        self.held = frozenset()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:

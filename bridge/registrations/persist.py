@@ -242,6 +242,10 @@ class RegistrationStore:
 
     async def take_over(self) -> None:
         """One round trip on the lock connection: take free nodes, confirm the ones held."""
+        # The lock thread found them gone (its own round trip failed, or the server ended
+        # the session): given up before this poll, which may wait on a reconnect.
+        for name in sorted(self.owned - self._locks.held):
+            self._lose(name, "lock lost")
         gained, lost = await self._locks.poll((node.name for node in self._config.nodes), self._room())
         if self._confirm is not None:
             self._confirm(self._locks.confirmed_until)

@@ -79,8 +79,11 @@ async def _registrations_ctx(
     # Not critical: lookups and the API keep working without the Event Socket (docs/operations.md).
     # Without any node, say so: the API's statuses then have no source ("unknown").
     app[HEALTH].register("freeswitch", report if config.nodes else no_source, critical=False)
-    # Its own connection, never a pooled one: the session's life is the locks' life.
-    locks = NodeLocks(database.url or "", config, connect_timeout=database.connect_timeout)
+    # Its own connection, never a pooled one: the session's life is the locks' life. Its own
+    # thread confirms them and moves the hub's deadline, whatever this loop is busy with.
+    locks = NodeLocks(
+        database.url or "", config, connect_timeout=database.connect_timeout, on_confirmed=listener.confirm
+    )
     store = RegistrationStore(
         app[DATABASE], state, config, locks=locks, instance=app[INSTANCE],
         follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
