@@ -8,18 +8,21 @@ network cut, process frozen) keeps its locks until the server ends its session:
 holder sends one every ``takeover_interval``), or the TCP keepalives for a peer that
 vanished with a reply unacknowledged (``tcp_user_timeout``). PostgreSQL 14 or later.
 
-When the server ends the session itself (restart, ``pg_terminate_backend``, failover), the
-socket closes and ``ended`` wakes the lock task: every node is given up at once, not at the
-next try (reconnecting would hold none of them).
+The connection lives on an event loop in a thread of its own (``bridge-node-locks``), so a
+busy app loop cannot delay the round trips that keep the locks: that thread confirms them
+every ``takeover_interval`` and moves the Event Socket hub's deadline (``on_confirmed``).
 
 The holder cannot see its own session end under a partition, so it counts: every round
-trip on the lock connection (a try or a ``SELECT 1``, each ``takeover_interval``) confirms
-the locks as of the moment it was sent. Without a confirmation for ``lock_timeout`` seconds
-the holder gives every node up and closes the connection. The server cannot free the
-locks earlier than ``lock_idle_timeout`` after that last confirmed send, and the config
-refuses ``lock_timeout + takeover_interval >= lock_idle_timeout``, so the old follower
-has stopped before a new one can start. Writes do not rely on that timing: each write
-batch checks, in its own transaction, that this session still holds the node's lock
+trip on the lock connection (a try or a ``SELECT 1``) confirms the locks as of the moment
+it was sent. Without a confirmation for ``lock_timeout`` seconds the hub closes every node
+connection (its deadline passed) and the lock thread gives every node up and closes the
+connection. The server cannot free the locks earlier than ``lock_idle_timeout`` after that
+last confirmed send, and the config refuses ``lock_timeout + takeover_interval >=
+lock_idle_timeout``, so the old follower has stopped before a new one can start. When the
+server ends the session itself (restart, ``pg_terminate_backend``, failover), the socket
+closes and the hub's deadline is moved to now: every node is given up at once, not at the
+next try (reconnecting would hold none of them). Writes do not rely on that timing: each
+write batch checks, in its own transaction, that this session still holds the node's lock
 (persist.py, ``HOLDS``).
 """
 
@@ -286,7 +289,14 @@ class NodeLocks:
     def _on_end(self, conn: object) -> None:
         # asyncpg calls this for every close; ours (_lost, close) forget the connection first.
         if conn is self._conn:
+            self._fence()
             self._wake_app()
+
+    def _fence(self) -> None:
+        # The hub closes every node connection at its next look (0.1 s), and opens none until
+        # confirmed again, whatever the app's loop is busy with.
+        if self._on_confirmed is not None:
+            self._on_confirmed(0.0)
 
     def _lost(self, reason: str) -> set[str]:
         lost, self.held = set(self.held), frozenset()
@@ -298,6 +308,7 @@ class NodeLocks:
             conn.terminate()
         if lost:
             log.warning("registrations: node locks lost nodes=%s reason=%s", ",".join(sorted(lost)), reason)
+            self._fence()
             self._wake_app()  # the app's loop may not be the one that asked
         elif not self._down_logged:
             log.warning("registrations: cannot reach the node lock connection reason=%s", reason)
