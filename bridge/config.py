@@ -207,7 +207,7 @@ class FreeSwitchConfig:
     # probes (seconds between, count) for a peer that vanished mid-reply.
     takeover_interval: float = 0.2
     # Nodes one try may take at most; and none while a node taken earlier is still loading
-    # (connecting, its snapshot not applied or not yet written): an instance that finds 50
+    # (connecting, its snapshot not yet applied): an instance that finds 50
     # big nodes free (a site's first start) takes them a few at a time, not all at once.
     takes_per_try: int = 8
     lock_timeout: float = 2.0

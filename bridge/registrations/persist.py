@@ -273,11 +273,11 @@ class RegistrationStore:
 
     def _room(self) -> int:
         """How many nodes this try may take: none while one taken earlier is still loading
-        (its snapshot parsed and applied on this loop, then written whole), so a start that
-        finds every node free does not stall the loop past ``lock_timeout``."""
+        (connecting, its snapshot parsed and applied on this loop), so a start that finds
+        every node free takes them as fast as they load, not all at once."""
         settled = (NodeState.UP, NodeState.DOWN)
         states = {s.name: s.state for s in self._state.nodes()}
-        if any(name in self._resync or states.get(name) not in settled for name in self.owned):
+        if any(states.get(name) not in settled for name in self.owned):
             return 0
         return self._config.takes_per_try
 
