@@ -96,8 +96,10 @@ class RegistrationState:
         # when due; the heap is rebuilt when such entries outnumber the bindings held.
         self._expiry: list[tuple[int, str, str]] = []
         self._held = 0
-        # (node, lower-cased domain) -> bindings held: bridge_registrations_online's samples.
+        # (node, lower-cased domain) -> bindings held: bridge_registrations_online's samples;
+        # (node, network_ip) -> bindings held: whether an address has a live binding (guard).
         self._per_domain: dict[tuple[str, str], int] = {}
+        self._per_address: dict[tuple[str, str], int] = {}
         self._listeners: list[Callable[[Delta], None]] = []
 
     def subscribe(self, listener: Callable[[Delta], None]) -> None:
@@ -185,6 +187,12 @@ class RegistrationState:
         # Kept as bindings come and go: a scrape costs the pairs, not every binding held.
         visible = {name for name, node in self._nodes.items() if node.state in VISIBLE_STATES}
         return {pair: n for pair, n in self._per_domain.items() if pair[0] in visible}
+
+    def registered_from(self, address: str) -> bool:
+        return any(
+            node.state in VISIBLE_STATES and (name, address) in self._per_address
+            for name, node in self._nodes.items()
+        )
 
     def is_online(self, domain: str, user: str) -> bool:
         return any(
@@ -361,6 +369,8 @@ class RegistrationState:
         )
         domain = node.name, registration.realm.lower()
         self._per_domain[domain] = self._per_domain.get(domain, 0) + 1
+        address = node.name, registration.network_ip
+        self._per_address[address] = self._per_address.get(address, 0) + 1
 
     def _drop(self, node: _Node, token: str) -> None:
         old = node.bindings.pop(token, None)
@@ -375,12 +385,15 @@ class RegistrationState:
             entries.discard((node_name, registration.token))
             if not entries:
                 del self._by_user[key]
-        domain = node_name, registration.realm.lower()
-        left = self._per_domain.get(domain, 0) - 1
-        if left > 0:
-            self._per_domain[domain] = left
-        else:
-            self._per_domain.pop(domain, None)
+        for counts, pair in (
+            (self._per_domain, (node_name, registration.realm.lower())),
+            (self._per_address, (node_name, registration.network_ip)),
+        ):
+            left = counts.get(pair, 0) - 1
+            if left > 0:
+                counts[pair] = left
+            else:
+                counts.pop(pair, None)
 
     def _emit(self, delta: Delta) -> None:
         for listener in self._listeners:

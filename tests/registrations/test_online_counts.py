@@ -1,6 +1,7 @@
-"""bridge_registrations_online's counts are kept as bindings come and go (state.py), so a
-scrape does not walk every binding held (0.3-0.5 s at 500,000, on the event loop). They must
-stay what walking the bindings gives, whatever the changes."""
+"""bridge_registrations_online's counts, and whether an address has a live binding (the
+guard's question), are kept as bindings come and go (state.py), so a scrape or a judged
+failure does not walk every binding held (0.3-0.5 s at 500,000, on the event loop). They
+must stay what walking the bindings gives, whatever the changes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.registrations import frames
 
 NODES = ("fs1", "fs2", "fs3")
 NOW = 1795393500.0
+ADDRESSES = ("10.0.0.1", "10.0.0.2", "2001:db8::1", "192.0.2.9")  # the last never registers
 
 
 def _walked(state: RegistrationState) -> dict[tuple[str, str], int]:
@@ -37,6 +39,7 @@ def test_given_random_changes_then_the_kept_counts_equal_the_walked_ones() -> No
         reg = replace(
             base, node=node, token=f"call-{rng.randrange(60)}", reg_user=str(rng.randrange(1000, 1010)),
             realm=realm, expires=str(int(NOW) + rng.choice([-5, 60, 3600])),
+            network_ip=rng.choice(ADDRESSES[:-1]),
         )
         return events.Registered(node, reg)
 
@@ -62,4 +65,7 @@ def test_given_random_changes_then_the_kept_counts_equal_the_walked_ones() -> No
         else:
             state.sweep(NOW + rng.choice([0, 100]))
         assert state.online_counts() == _walked(state), f"step {step}"
+        live = {r.network_ip for r in state.all_registrations()}
+        for address in ADDRESSES:
+            assert state.registered_from(address) == (address in live), f"step {step} {address}"
     assert _walked(state), "the walk ended with nothing held: the test proved little"
