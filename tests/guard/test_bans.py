@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import shutil
 import subprocess
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,10 +18,16 @@ from lxml import etree
 from bridge.guard.history import key_of
 from bridge.guard.outcome import Reason
 from bridge.logs import _PlainFormatter
+from bridge.registrations import events
+from bridge.registrations.keys import REGISTRATIONS
+from bridge.registrations.model import NodeState
+from bridge.registrations.state import RegistrationState
 from tests.api.helpers import auth, login
 from tests.directory.helpers import is_not_found, post
+from tests.fakes.esl_server import frame_body
 from tests.guard.conftest import StartGuarded, guard_of
 from tests.guard.helpers import DOMAIN, from_ip, unknown_user, wrong_password
+from tests.registrations import frames
 from tests.support.captures import form
 from tests.support.client import Client
 from tests.support.poll import eventually
@@ -187,3 +196,28 @@ async def test_ban_log_lines_match_the_shipped_fail2ban_filter_and_limits_do_not
     )
     assert result.returncode == 0, result.stderr
     assert re.search(r"Failregex: 2 total", result.stdout), result.stdout
+
+
+async def test_a_source_with_a_live_binding_is_trusted_and_a_scan_from_it_is_not_banned(
+    start_guarded: StartGuarded, extensions: dict[str, int]
+) -> None:
+    """The registration state answers whether a failing address has a live binding (its
+    per-address counts, not a walk over every binding held): a phone registered from there
+    vouches for it, as a right digest would."""
+    client = await start_guarded()
+    state = client.server.app[REGISTRATIONS]
+    assert isinstance(state, RegistrationState)
+    change = events.to_change("fs1", json.loads(frame_body(frames.REGISTER_1001)), now=0.0)
+    assert isinstance(change, events.Registered)
+    live = replace(change.registration, network_ip=OFFICE, expires=str(int(time.time()) + 3600))
+    # Mirrored (another instance follows fs1): the guard sees no REGISTER of it, only the
+    # binding in the state vouches for the address.
+    state.apply(events.NodeChanged("fs1", NodeState.STANDBY, time.time()))
+    state.apply(events.Mirrored("fs1", (live,)))
+    assert state.registered_from(OFFICE)
+    await scan(client, ip=OFFICE)
+    await scan(client, ip=SCANNER)  # the control: the same scan from an address without one
+    await eventually(lambda: banned(client, SCANNER), what="scanner banned")
+    await guard_of(client).drain()
+    assert not banned(client, OFFICE)
+    assert guard_of(client).rules.is_trusted(OFFICE, time.time())
