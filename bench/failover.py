@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -174,14 +176,11 @@ async def prepared(url: str) -> str:
     return target
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--instances", type=int, default=2)
-    parser.add_argument("--nodes", type=int, default=1)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """A new database with bridge's schema (``prepared``) on DATABASE_URL's server, or on an
+    embedded PostgreSQL in a temporary directory, removed on the way out (Ctrl-C included).
+    Shared by the issue 25 scripts (scale_registrations.py, mirror_pass.py)."""
     url = os.environ.get("DATABASE_URL")
     with tempfile.TemporaryDirectory() as tmp:
         server = None
@@ -190,11 +189,27 @@ def main() -> None:
             server.start()
             url = server.dsn
         try:
-            target = asyncio.run(prepared(url))
-            asyncio.run(run(target, args.kills, args.instances, args.nodes))
+            yield asyncio.run(prepared(url))
         finally:
             if server is not None:
                 server.remove()
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg prints them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--nodes", type=int, default=1)
+    args = parser.parse_args()
+    with database() as target:
+        asyncio.run(run(target, args.kills, args.instances, args.nodes))
 
 
 if __name__ == "__main__":

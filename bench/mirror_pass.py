@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,10 +32,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import failover  # noqa: E402
+from failover import load_average  # noqa: E402
 
 from bridge.config import DatabaseConfig, FreeSwitchConfig, FreeSwitchNode  # noqa: E402
 from bridge.db import Database  # noqa: E402
-from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 from bridge.registrations import events  # noqa: E402
 from bridge.registrations.locks import NodeLocks  # noqa: E402
 from bridge.registrations.model import NodeState, Registration  # noqa: E402
@@ -45,10 +43,6 @@ from bridge.registrations.persist import RegistrationStore  # noqa: E402
 from bridge.registrations.state import RegistrationState  # noqa: E402
 from tests.fakes.esl_server import frame_body  # noqa: E402
 from tests.registrations.frames import REGISTER_1001  # noqa: E402
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def template() -> Registration:
@@ -181,19 +175,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=5000)
     args = parser.parse_args()
     print(f"load average at start: {load_average()}", flush=True)
-    url = os.environ.get("DATABASE_URL")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if url is None:
-            server = EmbeddedPostgres(Path(tmp) / "pgdata")
-            server.start()
-            url = server.dsn
-        try:
-            target = asyncio.run(failover.prepared(url))
-            asyncio.run(run(target, args))
-        finally:
-            if server is not None:
-                server.remove()
+    with failover.database() as target:
+        asyncio.run(run(target, args))
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ sys.path.insert(0, str(HERE.parent))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import failover  # noqa: E402
+from failover import load_average  # noqa: E402
 
-from bridge.embedded.server import EmbeddedPostgres  # noqa: E402
 from bridge.hashes import login_sha1  # noqa: E402
 from tests.fakes.esl_server import (  # noqa: E402
     LISTING_LIVE,
@@ -78,9 +78,6 @@ POLL_EVERY = 0.02
 RECONCILE_DELAY = 1.0
 LOG = Path(tempfile.gettempdir()) / "bridge-scale-registrations.log"
 
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def reframed(frame: bytes, body: bytes) -> bytes:
@@ -522,8 +519,7 @@ async def new_instance_phase(site: Site) -> None:
     )
 
 
-async def prepared(url: str) -> str:
-    target = await failover.prepared(url)
+async def add_probe_admin(target: str) -> None:
     conn = await asyncpg.connect(target)
     try:
         await conn.execute(
@@ -534,7 +530,6 @@ async def prepared(url: str) -> str:
         )
     finally:
         await conn.close()
-    return target
 
 
 async def table_size(url: str) -> tuple[int, int]:
@@ -632,19 +627,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"load average at start: {load_average()}; servers' stderr: {LOG}", flush=True)
-    url = os.environ.get("DATABASE_URL")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if url is None:
-            server = EmbeddedPostgres(Path(tmp) / "pgdata")
-            server.start()
-            url = server.dsn
-        try:
-            target = asyncio.run(prepared(url))
-            asyncio.run(run(target, args))
-        finally:
-            if server is not None:
-                server.remove()
+    with failover.database() as target:
+        asyncio.run(add_probe_admin(target))
+        asyncio.run(run(target, args))
     print(f"load average at the end: {load_average()}")
 
 
