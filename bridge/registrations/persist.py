@@ -171,7 +171,6 @@ class RegistrationStore:
         instance: str,
         follow: Callable[[str], None],
         unfollow: Callable[[str], None],
-        confirm: Callable[[float], None] | None = None,
         unfollowed: Callable[[str], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -182,8 +181,6 @@ class RegistrationStore:
         self.instance = instance
         self._follow = follow
         self._unfollow = unfollow
-        # Told the locks' confirmation deadline after each poll (Listener.confirm).
-        self._confirm = confirm
         # Returns once an unfollowed node's connection is closed (Listener.unfollowed).
         self._unfollowed = unfollowed
         # Nodes handed over (unfollowed) whose lock is freed once their connection closed.
@@ -247,8 +244,6 @@ class RegistrationStore:
         for name in sorted(self.owned - self._locks.held):
             self._lose(name, "lock lost")
         gained, lost = await self._locks.poll((node.name for node in self._config.nodes), self._room())
-        if self._confirm is not None:
-            self._confirm(self._locks.confirmed_until)
         # Followed here but no longer held, whatever the path (a failed release or a drop
         # ends the whole lock session): unfollowed before anything is taken.
         for name in sorted(lost | (self.owned - self._locks.held - gained)):

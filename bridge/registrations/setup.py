@@ -86,7 +86,7 @@ async def _registrations_ctx(
     )
     store = RegistrationStore(
         app[DATABASE], state, config, locks=locks, instance=app[INSTANCE],
-        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+        follow=listener.follow, unfollow=listener.unfollow,
         unfollowed=listener.unfollowed, metrics=metrics,
     )
     app[REGISTRATION_STORE] = store

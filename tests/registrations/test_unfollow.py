@@ -123,7 +123,7 @@ async def test_given_loop_blocked_past_lock_idle_timeout_then_the_lock_thread_ke
     locks = NodeLocks(database_url, config, connect_timeout=5, on_confirmed=listener.confirm)
     store = RegistrationStore(
         database, state, config, locks=locks, instance="busy",
-        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+        follow=listener.follow, unfollow=listener.unfollow,
     )
     await listener.start()
     try:
@@ -166,10 +166,10 @@ async def test_given_a_hand_over_then_the_lock_is_freed_only_after_the_connectio
     database = await Database.connect(database_url, DatabaseConfig(url=database_url))
     state = RegistrationState(["fs1", "fs2"])
     listener = Listener(config, state.apply_all, asyncio.get_running_loop())
-    locks = NodeLocks(database_url, config, connect_timeout=5)
+    locks = NodeLocks(database_url, config, connect_timeout=5, on_confirmed=listener.confirm)
     store = RegistrationStore(
         database, state, config, locks=locks, instance="giver",
-        follow=listener.follow, unfollow=listener.unfollow, confirm=listener.confirm,
+        follow=listener.follow, unfollow=listener.unfollow,
         unfollowed=listener.unfollowed,
     )
     taker = NodeLocks(database_url, config, connect_timeout=5)
