@@ -271,8 +271,7 @@ class RegistrationStore:
         (connecting, its snapshot parsed and applied on this loop), so a start that finds
         every node free takes them as fast as they load, not all at once."""
         settled = (NodeState.UP, NodeState.DOWN)
-        states = {s.name: s.state for s in self._state.nodes()}
-        if any(states.get(name) not in settled for name in self.owned):
+        if any(self._state.node_state(name) not in settled for name in self.owned):
             return 0
         return self._config.takes_per_try
 
