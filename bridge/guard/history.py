@@ -6,9 +6,9 @@ is forgotten first. Unknown users are recorded too (they are what a scan looks l
 the bound on keys is what keeps a scan of a million made-up names from growing it.
 
 An extension's newest attempt may carry a proof (what the guard needs to tell that a later
-lookup repeats it) and repeats (``repeat``): the same right digest from the same source,
-counted onto it instead of recorded again (the guard's fast path, engine.py). Reads
-(``of``) show them as the attempt's ``repeats`` and ``last_at``.
+lookup repeats it; dropped once FreeSWITCH is heard refusing it) and repeats (``repeat``):
+the same right digest from the same source, counted onto it instead of recorded again
+(engine.py, ``_repeat``). Reads (``of``) show them as the attempt's ``repeats`` and ``last_at``.
 """
 
 from __future__ import annotations
@@ -74,15 +74,17 @@ class History:
         newest = self._newest.get(key)
         return None if newest is None else newest.proof
 
-    def repeat(self, key: str, at: float) -> None:
+    def repeat(self, key: str, at: float, *, renew: bool = True) -> None:
         """Count a repeat of ``key``'s newest attempt, come at ``at`` (the caller checked that
-        it is the same attempt again)."""
+        it is the same attempt again); ``renew``: it also makes ``key`` the most recently
+        heard from (the guard does so at most once a minute in a run of repeats)."""
         newest = self._newest.get(key)
         if newest is None:
             newest = self._newest[key] = _Newest(None)
         newest.repeats += 1
         newest.last_at = at
-        self._rings.move_to_end(key)
+        if renew:
+            self._rings.move_to_end(key)
 
     def of(self, key: str) -> Sequence[Attempt]:
         """Oldest first; the newest with its repeats."""
@@ -113,5 +115,7 @@ class History:
                 # when that was a refusal (a right digest FreeSWITCH refused).
                 if not attempt.freeswitch or (repeated and freeswitch == "refused"):
                     ring[index] = replace(attempt, freeswitch=freeswitch)
+                    if index == newest and freeswitch == "refused" and counted is not None:
+                        counted.proof = None  # refused: what follows is no repeat of a success
                 return True
         return False

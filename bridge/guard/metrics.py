@@ -78,6 +78,10 @@ class GuardMetrics:
         """Count one attempt recorded (paid on every sip_auth lookup: the child is kept)."""
         self._attempt(reason).inc()
 
+    def attempts_of(self, reason: str) -> Counter:
+        """The attempts counter of one outcome, to keep and count on without a lookup."""
+        return self._attempt(reason)
+
     def start_at_zero(self, reasons: tuple[str, ...]) -> None:
         """Every child of the bounded label sets, exported from 0 (so rate() sees the first one)."""
         for reason in reasons:

@@ -59,9 +59,24 @@ def test_an_event_after_a_repeat_matches_the_repeated_attempt_and_a_refusal_show
     assert history.annotate("k", "127.0.0.1", "5071", 195.0, "registered")
     assert history.of("k")[-1].freeswitch == "registered"
     history.repeat("k", 300.0)
+    assert history.proof("k") == "proof"
     assert history.annotate("k", "127.0.0.1", "5071", 295.0, "refused")
     newest = history.of("k")[-1]
     assert (newest.freeswitch, newest.repeats) == ("refused", 2)
+    assert history.proof("k") is None  # refused: what follows repeats no success
+
+
+def test_a_repeat_not_renewed_leaves_the_extension_where_it_was_among_the_least_recent() -> None:
+    history = History(per_extension=3, extensions=2)
+    history.add("a", attempt(1.0), proof="proof")
+    history.add("b", attempt(2.0))
+    history.repeat("a", 3.0, renew=False)
+    history.add("c", attempt(4.0))  # "a" is still the least recently renewed: forgotten
+    assert history.of("a") == () and len(history.of("b")) == 1
+    history.add("a", attempt(5.0), proof="proof")
+    history.repeat("a", 6.0)  # renewed: "c" is the least recent now
+    history.add("d", attempt(7.0))
+    assert history.of("c") == () and len(history.of("a")) == 1
 
 
 def test_a_forgotten_extension_takes_its_repeats_along() -> None:

@@ -3,6 +3,7 @@ everything else (a wrong digest first of all) is judged as ever, and bans at the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -160,3 +161,22 @@ async def test_given_a_changed_password_then_the_repeated_digest_is_judged_wrong
     while not await judged_wrong():
         assert time.monotonic() < deadline, attempts(client)
         await eventually(lambda: guard_of(client).queue_depth() == 0)
+
+
+async def test_given_a_run_of_repeats_then_their_source_stays_trusted_past_trusted_seconds(
+    start_guarded: StartGuarded, extensions: dict[str, int]
+) -> None:
+    # Trust is renewed at most every min(60 s, trusted_seconds / 4) in a run of repeats.
+    client = await start_guarded(guard__trusted_seconds="1")
+    guard = guard_of(client)
+    right = from_ip(form("register_1001"), OFFICE, "5071")
+    await first_recorded(client, right)
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:
+        await post(client, right)
+        await eventually(lambda: guard.queue_depth() == 0)
+        assert guard.rules.is_trusted(OFFICE, time.time()), attempts(client)
+        await asyncio.sleep(0.1)
+    assert attempts(client)[0][0] is Reason.REGISTERED and len(attempts(client)) == 1
+    assert attempts(client)[0][1] >= 10
+
