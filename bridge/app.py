@@ -4,10 +4,12 @@ Each job creates, starts and stops what it needs in its own ``cleanup_ctx`` entr
 start-up runs in the order below and shutdown in the reverse: the jobs stop before the
 pool they write to closes.
 
-The main app has no middlewares: every POST /directory would pay for them (aiohttp wraps
-each handler of an app that has any), and FreeSWITCH blocks a SIP thread on every lookup.
-Each edge keeps its own errors off the wire instead: the directory handler itself, the
-admin API in its sub-app's middlewares (bridge/api/edge.py); /healthz, /readyz and
+No app here has a middleware: aiohttp runs the root app's chain for every request once
+the root or any sub-app has one, so every POST /directory would pay for it (~5-12 µs), and
+FreeSWITCH blocks a SIP thread on every lookup. Each edge keeps its own errors off the wire
+instead: the directory handler itself, the admin API's handlers each wrapped as its route
+is added (bridge/api/edge.py), the console page's headers set in its sub-app's
+``on_response_prepare``; /healthz, /readyz and
 /metrics cannot fail but by a bug, which aiohttp answers with a bare 500. Below the routes,
 aiohttp answers what its parser refuses with its own 400; the operations job keeps those
 out of the log (one DEBUG line each, counted: bridge/http_server.py).

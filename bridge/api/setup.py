@@ -1,8 +1,9 @@
 """Wiring of the admin API: XUI-compatible registration and extension status behind XUI's authentication.
 
-A sub-application mounted at /api, so its middlewares wrap only /api/ requests:
+A sub-application mounted at /api; every handler is added with the edge around it
+(edge.EdgeRoutes: no middleware, which aiohttp would run for POST /directory too):
 
-request -> edge.request_context (request id) -> edge.api_edge (errors, metrics)
+request -> edge.edge (request id, errors, metrics; edge.unmatched for what no route takes)
         -> handler (users, extensions, sessions)
         -> auth (token -> Principal) -> queries (PostgreSQL, CatalogStore -> catalog)
         + presence (RegistrationView) -> shapes (XUI JSON) -> respond (orjson)
@@ -21,7 +22,7 @@ from aiohttp import web
 from bridge.api import extensions, sessions, user_keys, users
 from bridge.api.auth import Authenticator
 from bridge.api.catalog_store import CatalogStore
-from bridge.api.edge import api_edge, request_context
+from bridge.api.edge import EdgeRoutes
 from bridge.api.groups import lists as group_lists
 from bridge.api.groups import manage as groups
 from bridge.api.keys import API_AUTHENTICATOR, API_CATALOG, API_PRESENCE
@@ -49,8 +50,8 @@ async def _api_ctx(api: web.Application, config: ApiConfig, app: web.Application
 
 def setup(app: web.Application, config: Config) -> None:
     """Mount the API at /api; its authenticator and caches start after the database ctx."""
-    api = web.Application(middlewares=[request_context, api_edge])
-    router = api.router
+    api = web.Application()
+    router = EdgeRoutes(api.router)
     router.add_post("/sessions", sessions.create_session)
     router.add_delete("/sessions", sessions.delete_session)
     router.add_post("/users/dev_keys", sessions.create_dev_key)
@@ -69,6 +70,7 @@ def setup(app: web.Application, config: Config) -> None:
     guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
     if config.console.enabled:
         console.add_api_routes(router)  # GET /api/events, /api/console/* (bridge/console/)
+    router.close()  # what no route above takes: XUI's 404 or 405
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
+from bridge.api.edge import EdgeRoutes
 from bridge.config import Config, ConsoleConfig
 from bridge.console import stream, views
 from bridge.console.board import Board
@@ -44,17 +45,11 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
+async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """On the page's every answer, its errors included (``on_response_prepare`` of the page's
+    sub-app: a middleware would make aiohttp run the chain for POST /directory too)."""
     response.headers.update(SECURITY_HEADERS)
-    return response
 
 
 async def _index(_request: web.Request) -> web.FileResponse:
@@ -118,14 +113,15 @@ def setup(app: web.Application, config: Config) -> None:
     app[CONSOLE_BOARD] = Board(publish, attempts_kept=settings.attempts_kept)
     app.cleanup_ctx.append(functools.partial(_console_ctx, settings))
     app.on_shutdown.append(_end_streams)
-    page = web.Application(middlewares=[security_headers])
+    page = web.Application()
+    page.on_response_prepare.append(security_headers)
     page.router.add_get("/", _index)
     page.router.add_static("/static", STATIC)
     app.router.add_get(PREFIX, _to_index)
     app.add_subapp(PREFIX, page)
 
 
-def add_api_routes(router: web.UrlDispatcher) -> None:
+def add_api_routes(router: EdgeRoutes) -> None:
     """The console's reads and stream, in the /api sub-app (its authentication and errors)."""
     router.add_get("/events", stream.events)
     router.add_get("/console/me", views.me)

@@ -7,8 +7,8 @@ A client's mistake is a 4xx with a one-line text reason. A database that cannot 
 is a 503: mod_xml_curl treats any non-200 as "this binding failed" and tries the next
 binding (or the static XML), whereas a not-found would be final (the phone gets 403).
 Anything unexpected is logged once with its traceback and answered 500, one line, so no
-traceback reaches the wire. The main app has no middlewares (they would cost every lookup),
-so this handler is its own edge; it tags its log lines with a request id only when it logs.
+traceback reaches the wire. No app has a middleware (aiohttp would run the chain for
+every lookup), so this handler is its own edge; it tags its log lines with a request id only when it logs.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bridge.api import queries
 from bridge.api.auth import admin, reader
+from bridge.api.edge import EdgeRoutes
 from bridge.api.respond import json_response
 from bridge.errors import NotFound, RequestError
 from bridge.guard.address import canonical
@@ -136,7 +137,7 @@ async def lift_ban(request: web.Request) -> web.Response:
     return json_response({"row_count": len(lifted), "rows": [b.as_json() for b in lifted]})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: EdgeRoutes) -> None:
     router.add_get(r"/extensions/{id:\d{1,18}}/registration_attempts", registration_attempts)
     router.add_get("/guard/why", why)
     router.add_get("/guard/bans", list_bans)

@@ -391,3 +391,4 @@ async def test_an_undeclared_method_answers_405_with_the_allowed_methods(api: Ap
     response = await api.client.request("TRACE", "/api/groups", headers=auth(api.token))
     assert response.status == 405
     assert set(response.headers["Allow"].split(",")) >= {"GET", "POST"}
+    assert (await response.json())["message"] == "method not allowed"  # XUI's error shape

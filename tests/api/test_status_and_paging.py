@@ -168,6 +168,7 @@ async def test_requests_are_counted_by_route_template_and_status(api: Api, conn:
     await get(api, f"/api/extensions/{ext_id}")
     await get(api, "/api/extensions/999999")
     await get(api, "/api/nothing-here")
+    await get(api, "/api")  # the sub-app's prefix itself: no route either
     app = api.client.app
     assert app is not None
     registry = app[METRICS].registry
@@ -177,5 +178,5 @@ async def test_requests_are_counted_by_route_template_and_status(api: Api, conn:
 
     assert count(r"/api/extensions/{id}", "200") == 1
     assert count(r"/api/extensions/{id}", "404") == 1
-    assert count("unmatched", "404") == 1
+    assert count("unmatched", "404") == 2
     assert count("/api/sessions", "200") == 1

@@ -43,6 +43,10 @@ async def test_the_page_is_served_as_files_with_a_strict_csp_and_no_framing(app_
     assert "innerHTML" not in await script.text()
     assert (await client.get("/console", allow_redirects=False)).headers["Location"] == "/console/"
     assert (await client.get("/console/static/../../bridge/config.py")).status in (403, 404)
+    # Its errors carry the headers too: a file that is not there, a path no route takes.
+    for missing in ("/console/static/nothing.js", "/console/nothing"):
+        answer = await client.get(missing)
+        assert answer.status == 404 and answer.headers["Content-Security-Policy"] == CSP, missing
 
 
 async def test_the_stream_and_reads_need_an_administrator(

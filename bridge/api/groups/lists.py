@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from bridge.api import params, shapes
+from bridge.api.edge import EdgeRoutes
 from bridge.api.groups import store
 from bridge.api.groups.manage import managed_group, path_number
 from bridge.api.provision.shapes import done
@@ -215,7 +216,7 @@ async def drag(request: web.Request) -> web.Response:
     return json_response(done({"end_id": str(end), "start_id": str(start)}))
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: EdgeRoutes) -> None:
     gid = r"{id:\d{1,18}}"
     router.add_get("/groups/group_users", group_users)
     router.add_get("/groups/group_all/group_users", all_group_users)

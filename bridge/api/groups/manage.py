@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from bridge.api import round_trip, validate
+from bridge.api.edge import EdgeRoutes
 from bridge.api.groups import shapes as shaped
 from bridge.api.groups import store
 from bridge.api.provision.shapes import done
@@ -423,7 +424,7 @@ async def _lock_realm(conn: asyncpg.Connection, realm: str | None) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('bridge_groups:' || coalesce($1, '')))", realm)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: EdgeRoutes) -> None:
     """The document's group paths ("分组管理"); ``{id}`` is digits, so the named paths never match it."""
     gid = r"{id:\d{1,18}}"
     group = r"{group_id:\d{1,18}}"

@@ -6,15 +6,14 @@ never match it.
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from bridge.api import user_self
+from bridge.api.edge import EdgeRoutes
 from bridge.api.provision import extensions, import_users, users
 
 ID = r"{id:\d{1,18}}"
 
 
-def provision_routes(router: web.UrlDispatcher) -> None:
+def provision_routes(router: EdgeRoutes) -> None:
     router.add_post("/users", users.create_user)
     router.add_post("/users/create", users.create_user)
     router.add_post("/users/muti_add", users.muti_add)
