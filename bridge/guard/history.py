@@ -64,11 +64,6 @@ class History:
         if proof is not None:
             self._newest[key] = _Newest(proof)
 
-    def newest(self, key: str) -> Attempt | None:
-        """``key``'s newest attempt as recorded (without its repeats)."""
-        ring = self._rings.get(key)
-        return ring[-1] if ring else None
-
     def proof(self, key: str) -> object:
         """The proof recorded with ``key``'s newest attempt; None when there is none."""
         newest = self._newest.get(key)
