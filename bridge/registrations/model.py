@@ -45,6 +45,7 @@ class Registration:
             return 0
 
     def xui_row(self) -> dict[str, str]:
+        """The binding as XUI's list1 shows it: the fields of XUI_FIELDS, in that order."""
         return {
             "url": self.url,
             "expires": self.expires,
@@ -66,6 +67,14 @@ class NodeState(Enum):
     UP = "up"
     DOWN = "down"  # unreachable: its bindings are not reported online
     STANDBY = "standby"  # another bridge instance holds this node's lease
+
+
+# A binding's fields as XUI's list1 names them (Registration.xui_row, the OpenAPI document's
+# Registration), which bridge_registrations stores with the rest (persist.py).
+XUI_FIELDS = (
+    "url", "expires", "token", "reg_user", "network_proto", "metadata", "hostname",
+    "network_port", "realm", "network_ip",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,28 +34,12 @@ from bridge.errors import DatabaseUnavailable, NodeUnavailable
 from bridge.metrics import Metrics
 from bridge.registrations.events import Heartbeat, Mirrored, NodeChanged, Snapshot
 from bridge.registrations.locks import HOLDS, NodeLocks, Session, key_parts, lock_key
-from bridge.registrations.model import Delta, NodeState, NodeStatus, Registration
+from bridge.registrations.model import XUI_FIELDS, Delta, NodeState, NodeStatus, Registration
 from bridge.registrations.state import RegistrationState
 
 log = logging.getLogger(__name__)
 
-_FIELDS = (
-    "url",
-    "expires",
-    "token",
-    "reg_user",
-    "network_proto",
-    "metadata",
-    "hostname",
-    "network_port",
-    "realm",
-    "network_ip",
-    "node",
-    "profile",
-    "user_agent",
-    "status",
-    "contact",
-)
+_FIELDS = (*XUI_FIELDS, "node", "profile", "user_agent", "status", "contact")
 _UPSERT = (
     f"INSERT INTO bridge_registrations ({', '.join(_FIELDS)}, updated_at, version) "
     f"VALUES ({', '.join(f'${i + 1}' for i in range(len(_FIELDS)))}, now(), ${len(_FIELDS) + 1}) "

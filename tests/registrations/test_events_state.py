@@ -10,7 +10,7 @@ from greenswitch.esl import ESLEvent
 
 from bridge.registrations import events
 from bridge.registrations.events import Registered, Unregistered
-from bridge.registrations.model import Delta, NodeState
+from bridge.registrations.model import XUI_FIELDS, Delta, NodeState, Registration
 from bridge.registrations.state import RegistrationState
 from tests.fakes.esl_server import SNAPSHOT_LIVE, SNAPSHOT_NONE, frame_body
 from tests.registrations import frames
@@ -210,3 +210,11 @@ def test_given_a_subscriber_then_node_states_bindings_and_freeswitchs_auth_decis
     assert seen[1].upserted == [registered.registration]
     assert [d.seen for d in seen[2:]] == [d.auth for d in decisions]
     assert len([r for r in caplog.records if "subscriber failed" in r.getMessage()]) == len(seen)
+
+
+def test_a_bindings_xui_row_has_the_xui_fields_in_their_order() -> None:
+    # XUI_FIELDS names list1's keys for the OpenAPI document and bridge_registrations' columns.
+    beyond = {"node": "fs1", "profile": "internal", "user_agent": "ua", "status": "s", "contact": "c"}
+    reg = Registration(**{name: name for name in XUI_FIELDS}, **beyond)
+    assert list(reg.xui_row()) == list(XUI_FIELDS)
+    assert reg.xui_row() == {name: name for name in XUI_FIELDS}

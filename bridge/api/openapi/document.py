@@ -14,7 +14,7 @@ from bridge.api.openapi import import_and_self as openapi_import
 from bridge.api.openapi import provision as openapi_provision
 from bridge.api.openapi.schema import BOOLEAN, INTEGER, STRING, TIMESTAMP, Schema, array, closed, ref
 from bridge.api.respond import json_response
-from bridge.registrations.model import NodeState
+from bridge.registrations.model import XUI_FIELDS, NodeState
 
 STATUS: Schema = {"type": "string", "enum": list(shapes.STATUSES)}
 
@@ -45,19 +45,6 @@ def _user() -> dict[str, Schema]:
     return properties
 
 
-REGISTRATION_FIELDS = (
-    "url",
-    "expires",
-    "token",
-    "reg_user",
-    "network_proto",
-    "metadata",
-    "hostname",
-    "network_port",
-    "realm",
-    "network_ip",
-)
-
 SCHEMAS: dict[str, Schema] = {
     "Error": closed({"code": INTEGER, "text": STRING, "message": STRING}),
     "Session": closed({"code": INTEGER, "token": STRING}),
@@ -76,7 +63,7 @@ SCHEMAS: dict[str, Schema] = {
     "DevKeyCreated": closed({"code": INTEGER, "text": STRING, "data": ref("DevKey")}),
     "DevKeyList": closed({"code": INTEGER, "text": STRING, "data": array(ref("DevKey"))}),
     "UserDevKeyList": closed({"code": INTEGER, "text": STRING, "data": array({"type": "object"})}),
-    "Registration": closed({name: STRING for name in REGISTRATION_FIELDS}),
+    "Registration": closed({name: STRING for name in XUI_FIELDS}),
     "ExtnStatus": closed({"extn": STRING, "status": STATUS}),
     "Node": closed(
         {
