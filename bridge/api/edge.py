@@ -119,7 +119,7 @@ class EdgeRoutes:
     def add_delete(self, path: str, handler: Handler) -> None:
         self._router.add_delete(path, edge(handler))
 
-    def close(self) -> None:
+    def add_fallback(self) -> None:
         """The last routes: whatever path and method no route above takes (``unmatched``),
         the sub-app's own prefix (/api) included."""
         self._router.add_route("*", "/{tail:.*}", edge(unmatched), name=UNMATCHED)

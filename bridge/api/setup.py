@@ -70,7 +70,7 @@ def setup(app: web.Application, config: Config) -> None:
     guard_api.add_routes(router)  # the registration guard's attempts, verdicts and bans
     if config.console.enabled:
         console.add_api_routes(router)  # GET /api/events, /api/console/* (bridge/console/)
-    router.close()  # what no route above takes: XUI's 404 or 405
+    router.add_fallback()  # what no route above takes: XUI's 404 or 405
     # In the main app's cleanup_ctx, not the sub-app's: aiohttp runs a sub-app's startup
     # after the main app's whole cleanup_ctx and its cleanup after it too, i.e. after the
     # database pool is closed. Here it starts after the database, registrations and the

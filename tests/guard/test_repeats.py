@@ -41,6 +41,13 @@ async def first_recorded(client: Client, body: bytes) -> None:
     await eventually(lambda: len(guard.history.of(KEY)) >= 1 and guard.queue_depth() == 0)
 
 
+async def recorded_and_repeated(client: Client, body: bytes) -> None:
+    """``body`` recorded, then posted again and counted onto it as a repeat."""
+    await first_recorded(client, body)
+    await post(client, body)
+    await eventually(lambda: attempts(client) == [(Reason.REGISTERED, 1)])
+
+
 def attempts(client: Client) -> list[tuple[Reason, int]]:
     return [(a.reason, a.repeats) for a in guard_of(client).history.of(KEY)]
 
@@ -105,9 +112,7 @@ async def test_given_repeats_then_wrong_digests_from_that_source_are_each_judged
     client = await start_guarded(guard__extension_max_failures="5")
     guard = guard_of(client)
     right = from_ip(form("register_1001"), OFFICE, "5071")
-    await first_recorded(client, right)
-    await post(client, right)
-    await eventually(lambda: attempts(client) == [(Reason.REGISTERED, 1)])
+    await recorded_and_repeated(client, right)
     for n in range(5):  # the same phone, a wrong password, then right again: each judged
         await post(client, wrong_password(OFFICE, port="5071"))
         await post(client, right)
@@ -131,9 +136,7 @@ async def test_given_repeats_then_a_source_that_is_no_longer_trusted_is_banned_a
     client = await start_guarded(guard__trusted_seconds="0.5")
     guard = guard_of(client)
     right = from_ip(form("register_1001"), SCANNER, "5071")
-    await first_recorded(client, right)
-    await post(client, right)
-    await eventually(lambda: attempts(client) == [(Reason.REGISTERED, 1)])
+    await recorded_and_repeated(client, right)
     await eventually(lambda: not guard.rules.is_trusted(SCANNER, time.time()), what="trust ended")
     for _ in range(30):  # guard.max_failures: a ban needs more
         await post(client, wrong_password(SCANNER, user="1002"))
